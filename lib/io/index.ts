@@ -1,0 +1,2 @@
+// File I/O: safetensors, .npy, Hugging Face folders.
+export {};

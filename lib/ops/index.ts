@@ -1,0 +1,2 @@
+// Elementwise, reductions and nn building blocks: one file per op family.
+export {};

@@ -1,0 +1,43 @@
+// Build and machine introspection, threads.
+import { ntError } from './errors';
+import { loaded, native } from './native/loader';
+import type { CudaDeviceNative } from './native/contract-runtime';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const VERSION: string = require('../package.json').version;
+
+export interface Info {
+  version: string;
+  flavor: 'cpu' | 'cuda';
+  addon: string;
+  cpu: { features: string[]; isas: string[]; kernels: Record<string, string> };
+  threads: number;
+  cuda: CudaDeviceNative[];
+  cudaStatus: string;
+  notes: string[];
+}
+
+export function info(): Info {
+  const rt = native.runtimeInfo();
+  const cuda = native.cudaDevices();
+  return {
+    version: VERSION,
+    flavor: loaded.flavor,
+    addon: loaded.path,
+    cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels },
+    threads: rt.threads,
+    cuda: cuda.devices,
+    cudaStatus: cuda.status,
+    notes: loaded.notes.slice(),
+  };
+}
+
+/** Threads used by parallel kernels; n <= 0 restores the default (hardware concurrency). */
+export function setNumThreads(n: number): number {
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw ntError('NT_VALUE', `[setNumThreads] n must be an integer, got ${n}`);
+  return native.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}

@@ -1,0 +1,323 @@
+// Tensor: a strided view (dtype, shape, strides, offset) over a TypedArray owned by JS.
+// Views share storage; memory counters track live tensors and the bytes of storages that
+// at least one live tensor references. dispose() is explicit; a FinalizationRegistry is
+// the safety net for tensors that are garbage-collected undisposed.
+import { DType, DTYPE_CODE, STORAGE_CTOR, checkDType, isPacked, storageLength } from './dtype';
+import { ntError } from './errors';
+import { bf16BitsToNumber, f16BitsToNumber } from './half';
+import { native } from './native/loader';
+import type { Meta, Storage } from './native/types';
+import { Shape, checkShape, contiguousStrides, numel, shapeString } from './shape';
+
+interface StorageRecord {
+  data: Storage;
+  refs: number;
+}
+
+const counters = { tensors: 0, bytes: 0 };
+let handleCount = 0;
+
+/** Live counters: tensors not yet disposed, bytes of storages they reference, native handles. */
+export function memory(): { tensors: number; bytes: number; handles: number } {
+  return { tensors: counters.tensors, bytes: counters.bytes, handles: handleCount };
+}
+
+/** For native-owned handles (quantized weights, caches, device buffers) to register themselves. */
+export function trackHandle(delta: 1 | -1): void {
+  handleCount += delta;
+}
+
+function retain(rec: StorageRecord): void {
+  if (rec.refs++ === 0) counters.bytes += rec.data.byteLength;
+  counters.tensors++;
+}
+
+function release(rec: StorageRecord): void {
+  counters.tensors--;
+  if (--rec.refs === 0) counters.bytes -= rec.data.byteLength;
+}
+
+const finalizer = new FinalizationRegistry<StorageRecord>(release);
+
+/** Allocates zeroed storage for n elements; allocation failure becomes NT_OOM. */
+export function allocStorage(op: string, dtype: DType, n: number): Storage {
+  try {
+    return new STORAGE_CTOR[dtype](storageLength(dtype, n));
+  } catch (e) {
+    throw ntError('NT_OOM', `[${op}] could not allocate ${n} ${dtype} elements: ${(e as Error).message}`);
+  }
+}
+
+export type IndexRange = readonly [number, number] | readonly [number] | null | undefined;
+
+export class Tensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  /** @internal */ readonly _rec: StorageRecord;
+  private _meta: Meta | undefined;
+  private _disposed = false;
+
+  /** @internal Use nt.tensor / nt.zeros / ... to create tensors. */
+  constructor(rec: StorageRecord, dtype: DType, shape: readonly number[], strides: readonly number[], offset: number) {
+    this._rec = rec;
+    this.dtype = dtype;
+    this.shape = Object.freeze(shape.slice());
+    this.strides = Object.freeze(strides.slice());
+    this.offset = offset;
+    retain(rec);
+    finalizer.register(this, rec, this);
+  }
+
+  /** @internal Wrap a storage TypedArray (no copy). */
+  static _wrap(data: Storage, dtype: DType, shape: readonly number[], strides?: readonly number[], offset = 0): Tensor {
+    return new Tensor({ data, refs: 0 }, dtype, shape, strides ?? contiguousStrides(shape), offset);
+  }
+
+  /** @internal Fresh zeroed contiguous tensor. */
+  static _empty(op: string, shape: readonly number[], dtype: DType): Tensor {
+    return Tensor._wrap(allocStorage(op, dtype, numel(shape)), dtype, shape);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get size(): number {
+    return numel(this.shape);
+  }
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  /** @internal Storage TypedArray (whole buffer, not only this view). */
+  get _storage(): Storage {
+    return this._rec.data;
+  }
+
+  /** @internal [dtypeCode, ndim, offset, ...shape, ...strides] for the native side. */
+  get _metaArray(): Meta {
+    if (this._meta === undefined) {
+      const n = this.shape.length;
+      const m = new Float64Array(3 + 2 * n);
+      m[0] = DTYPE_CODE[this.dtype];
+      m[1] = n;
+      m[2] = this.offset;
+      for (let i = 0; i < n; ++i) {
+        m[3 + i] = this.shape[i];
+        m[3 + n + i] = this.strides[i];
+      }
+      this._meta = m;
+    }
+    return this._meta;
+  }
+
+  /** @internal Throws NT_DISPOSED naming the op and argument. */
+  _check(op: string, arg = 'tensor'): this {
+    if (this._disposed) throw ntError('NT_DISPOSED', `[${op}] ${arg} was disposed`);
+    return this;
+  }
+
+  get isContiguous(): boolean {
+    let expect = 1;
+    for (let i = this.shape.length - 1; i >= 0; --i) {
+      if (this.shape[i] !== 1 && this.strides[i] !== expect) return false;
+      expect *= this.shape[i];
+    }
+    return true;
+  }
+
+  /**
+   * Zero-copy TypedArray of the elements (f16/bf16 as Uint16Array bits, packed 4-bit as bytes).
+   * Only for contiguous tensors: call contiguous() first on a strided view.
+   */
+  get data(): Storage {
+    this._check('data');
+    if (!this.isContiguous)
+      throw ntError('NT_VALUE', `[data] tensor ${shapeString(this.shape)} is a strided view; call contiguous() first`);
+    const n = this.size;
+    if (isPacked(this.dtype)) {
+      if (this.offset % 2 !== 0)
+        throw ntError('NT_UNSUPPORTED', '[data] packed 4-bit view starts mid-byte; call contiguous() first');
+      return this._rec.data.subarray(this.offset / 2, this.offset / 2 + Math.ceil(n / 2));
+    }
+    return this._rec.data.subarray(this.offset, this.offset + n);
+  }
+
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    finalizer.unregister(this);
+    release(this._rec);
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal A view on the same storage. */
+  _view(shape: readonly number[], strides: readonly number[], offset: number, dtype: DType = this.dtype): Tensor {
+    return new Tensor(this._rec, dtype, shape, strides, offset);
+  }
+
+  /** Element at a full index (negative indices count from the end). */
+  get(...idx: number[]): number {
+    this._check('get');
+    if (idx.length !== this.ndim)
+      throw ntError('NT_SHAPE', `[get] expected ${this.ndim} indices for shape ${shapeString(this.shape)}, got ${idx.length}`);
+    let pos = this.offset;
+    for (let i = 0; i < idx.length; ++i) {
+      let k = idx[i];
+      if (!Number.isInteger(k)) throw ntError('NT_VALUE', `[get] index ${i} must be an integer, got ${k}`);
+      if (k < 0) k += this.shape[i];
+      if (k < 0 || k >= this.shape[i])
+        throw ntError('NT_VALUE', `[get] index ${idx[i]} out of range for axis ${i} of extent ${this.shape[i]}`);
+      pos += k * this.strides[i];
+    }
+    const s = this._rec.data;
+    switch (this.dtype) {
+      case 'f16': return f16BitsToNumber(s[pos]);
+      case 'bf16': return bf16BitsToNumber(s[pos]);
+      case 'u4': return (s[pos >> 1] >> ((pos & 1) * 4)) & 0xf;
+      case 'i4': { const c = (s[pos >> 1] >> ((pos & 1) * 4)) & 0xf; return c >= 8 ? c - 16 : c; }
+      default: return s[pos];
+    }
+  }
+
+  /** Nested JS arrays (a number for a 0-d tensor). */
+  toArray(): any {
+    this._check('toArray');
+    const readable = this.dtype === 'f16' || this.dtype === 'bf16' ? 'f32' : isPacked(this.dtype) ? 'i32' : this.dtype;
+    const flat = this.dtype === readable && this.isContiguous ? this : this.astype(readable);
+    try {
+      const data = flat.data;
+      if (this.ndim === 0) return data[0];
+      let pos = 0;
+      const build = (d: number): any => {
+        const n = this.shape[d];
+        const out = new Array(n);
+        if (d === this.ndim - 1) for (let i = 0; i < n; ++i) out[i] = data[pos++];
+        else for (let i = 0; i < n; ++i) out[i] = build(d + 1);
+        return out;
+      };
+      return build(0);
+    } finally {
+      if (flat !== this) flat.dispose();
+    }
+  }
+
+  /** Same elements, new shape; a view when the layout allows, else a contiguous copy. One -1 is inferred. */
+  reshape(shape: readonly number[] | number, ...rest: number[]): Tensor {
+    this._check('reshape');
+    const req = typeof shape === 'number' ? [shape, ...rest] : shape.slice();
+    const unknown = req.indexOf(-1);
+    if (unknown >= 0) {
+      const known = req.reduce((p, d, i) => (i === unknown ? p : p * d), 1);
+      if (req.lastIndexOf(-1) !== unknown || known === 0 || this.size % known !== 0)
+        throw ntError('NT_SHAPE', `[reshape] cannot infer -1 in [${req.join(', ')}] for ${this.size} elements`);
+      req[unknown] = this.size / known;
+    }
+    const target = checkShape('reshape', req);
+    if (numel(target) !== this.size)
+      throw ntError('NT_SHAPE', `[reshape] cannot reshape ${shapeString(this.shape)} (${this.size} elements) to ${shapeString(target)}`);
+    if (this.isContiguous) return this._view(target, contiguousStrides(target), this.offset);
+    const c = this.contiguous();
+    const v = c._view(target, contiguousStrides(target), c.offset);
+    c.dispose();
+    return v;
+  }
+
+  /** Permuted view; no axes reverses them. */
+  transpose(...axes: number[]): Tensor {
+    this._check('transpose');
+    if (isPacked(this.dtype)) throw ntError('NT_UNSUPPORTED', '[transpose] packed 4-bit tensors cannot be permuted; astype first');
+    const n = this.ndim;
+    const perm = axes.length === 0 ? [...Array(n).keys()].reverse() : axes.map((a) => (a < 0 ? a + n : a));
+    const seen = new Set(perm);
+    if (perm.length !== n || seen.size !== n || perm.some((a) => !Number.isInteger(a) || a < 0 || a >= n))
+      throw ntError('NT_VALUE', `[transpose] axes [${axes.join(', ')}] are not a permutation of ${n} axes`);
+    return this._view(perm.map((a) => this.shape[a]), perm.map((a) => this.strides[a]), this.offset);
+  }
+
+  /**
+   * View of a sub-range per leading axis: slice([1, 3], null, [0, -1]). A range is
+   * [start, end) with negative values counting from the end; null/undefined keeps the axis.
+   */
+  slice(...ranges: IndexRange[]): Tensor {
+    this._check('slice');
+    if (ranges.length > this.ndim)
+      throw ntError('NT_SHAPE', `[slice] ${ranges.length} ranges for a ${this.ndim}-D tensor`);
+    const shape = this.shape.slice();
+    let offset = this.offset;
+    ranges.forEach((r, i) => {
+      if (r === null || r === undefined) return;
+      if (!Array.isArray(r) || r.length < 1 || r.length > 2 || !r.every((x) => Number.isInteger(x)))
+        throw ntError('NT_VALUE', `[slice] range ${i} must be [start, end] of integers, got ${JSON.stringify(r)}`);
+      const ext = this.shape[i];
+      const clamp = (x: number) => Math.min(Math.max(x < 0 ? x + ext : x, 0), ext);
+      const start = clamp(r[0]);
+      const end = Math.max(start, clamp(r.length === 2 ? r[1] : ext));
+      shape[i] = end - start;
+      offset += start * this.strides[i];
+    });
+    if (isPacked(this.dtype) && ranges.slice(1).some((r) => r !== null && r !== undefined))
+      throw ntError('NT_UNSUPPORTED', '[slice] packed 4-bit tensors can only be sliced along the first axis');
+    return this._view(shape, this.strides, offset);
+  }
+
+  /** @internal Broadcast view to `shape` (stride 0 on expanded axes). */
+  _expand(op: string, shape: readonly number[]): Tensor {
+    const n = shape.length;
+    const lead = n - this.ndim;
+    if (lead < 0) throw ntError('NT_SHAPE', `[${op}] cannot broadcast ${shapeString(this.shape)} to ${shapeString(shape)}`);
+    const strides = new Array<number>(n).fill(0);
+    for (let i = 0; i < this.ndim; ++i) {
+      const d = this.shape[i];
+      if (d === shape[lead + i]) strides[lead + i] = d === 1 ? 0 : this.strides[i];
+      else if (d === 1) strides[lead + i] = 0;
+      else throw ntError('NT_SHAPE', `[${op}] cannot broadcast ${shapeString(this.shape)} to ${shapeString(shape)}`);
+    }
+    return this._view(shape, strides, this.offset);
+  }
+
+  /** A contiguous tensor with the same elements (a view of this storage when already contiguous). */
+  contiguous(): Tensor {
+    this._check('contiguous');
+    if (this.isContiguous && (!isPacked(this.dtype) || this.offset % 2 === 0))
+      return this._view(this.shape, contiguousStrides(this.shape), this.offset);
+    return copyInto('contiguous', this, Tensor._empty('contiguous', this.shape, this.dtype));
+  }
+
+  /** A contiguous copy with its own storage. */
+  clone(): Tensor {
+    this._check('clone');
+    return copyInto('clone', this, Tensor._empty('clone', this.shape, this.dtype));
+  }
+
+  /**
+   * A contiguous copy converted to dtype. Floats to integers truncate toward zero and
+   * saturate at the type's range; NaN cannot convert to an integer (NT_VALUE).
+   * 4-bit types hold codes 0..15 (u4) or -8..7 (i4).
+   */
+  astype(dtype: DType): Tensor {
+    this._check('astype');
+    const d = checkDType('astype', dtype);
+    return copyInto('astype', this, Tensor._empty('astype', this.shape, d));
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, ${shapeString(this.shape)}${this._disposed ? ', disposed' : ''})`;
+  }
+}
+
+/** Copies (and converts) src into dst of the same shape; returns dst. */
+export function copyInto(op: string, src: Tensor, dst: Tensor): Tensor {
+  src._check(op, 'source');
+  dst._check(op, 'destination');
+  if (src.shape.length !== dst.shape.length || src.shape.some((d, i) => d !== dst.shape[i]))
+    throw ntError('NT_SHAPE', `[${op}] shapes differ: ${shapeString(src.shape)} vs ${shapeString(dst.shape)}`);
+  native.copy(src._storage, src._metaArray, dst._storage, dst._metaArray);
+  return dst;
+}
+
+export type { Shape };

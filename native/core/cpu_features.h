@@ -1,0 +1,18 @@
+// Run-time CPU feature detection (cpuid + xgetbv on x86, compile-time on ARM).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace nt {
+
+struct CpuFeatures {
+  bool sse42 = false, avx = false, avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512bf16 = false;
+  bool neon = false;
+};
+
+// Detected once; OS support for the register state (XCR0) is checked, not just cpuid bits.
+const CpuFeatures& cpu_features();
+std::vector<std::string> cpu_feature_names();
+
+}  // namespace nt

@@ -1,0 +1,108 @@
+#include "kernels.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../core/error.h"
+
+namespace nt {
+namespace {
+
+std::vector<const IsaRegistration*>& registry() {
+  static std::vector<const IsaRegistration*> r;
+  return r;
+}
+
+struct Selection {
+  KernelTable table;
+  std::vector<std::pair<std::string, std::string>> choices;
+};
+
+// Merge ISAs in ascending priority so a better ISA overwrites the slots it fills.
+Selection select(int max_priority) {
+  std::vector<const IsaRegistration*> isas = registry();
+  std::sort(isas.begin(), isas.end(), [](auto* a, auto* b) { return a->priority < b->priority; });
+  Selection sel;
+  for (const IsaRegistration* isa : isas) {
+    if (isa->priority > max_priority || !isa->supported()) continue;
+    KernelTable t;
+    isa->fill(t);
+#define NT_KERNEL_MERGE(type, slot) \
+    if (t.slot) { sel.table.slot = t.slot; }
+    NT_KERNEL_SLOTS(NT_KERNEL_MERGE)
+#undef NT_KERNEL_MERGE
+  }
+  // Record the provider of each slot (re-walk; cheap, done once).
+  for (const IsaRegistration* isa : isas) {
+    if (isa->priority > max_priority || !isa->supported()) continue;
+    KernelTable t;
+    isa->fill(t);
+#define NT_KERNEL_NAME(type, slot)                                                  \
+    if (t.slot && t.slot == sel.table.slot) {                                       \
+      auto it = std::find_if(sel.choices.begin(), sel.choices.end(),                \
+                             [](auto& c) { return c.first == #slot; });             \
+      if (it == sel.choices.end()) sel.choices.emplace_back(#slot, isa->name);      \
+      else it->second = isa->name;                                                  \
+    }
+    NT_KERNEL_SLOTS(NT_KERNEL_NAME)
+#undef NT_KERNEL_NAME
+  }
+  return sel;
+}
+
+int priority_cap() {
+  const char* env = std::getenv("NTENSOR_ISA");
+  if (!env || !*env) return 1 << 30;
+  for (const IsaRegistration* isa : registry())
+    if (isa->name == std::string(env)) return isa->priority;
+  return 1 << 30;  // unknown names are ignored rather than crashing at load time
+}
+
+const Selection& selection() {
+  static const Selection sel = select(priority_cap());
+  return sel;
+}
+
+}  // namespace
+
+IsaRegistration::IsaRegistration(const char* n, int p, bool (*s)(), void (*f)(KernelTable&))
+    : name(n), priority(p), supported(s), fill(f) {
+  registry().push_back(this);
+}
+
+const KernelTable& kernels() { return selection().table; }
+
+std::vector<std::pair<std::string, std::string>> kernel_choices() { return selection().choices; }
+
+KernelTable kernels_for(const std::string& name) {
+  const IsaRegistration* scalar = nullptr;
+  const IsaRegistration* chosen = nullptr;
+  for (const IsaRegistration* isa : registry()) {
+    if (isa->name == std::string("scalar")) scalar = isa;
+    if (isa->name == name) chosen = isa;
+  }
+  NT_CHECK(chosen != nullptr, Unsupported, "[kernels] unknown ISA '", name, "'");
+  NT_CHECK(chosen->supported(), Unsupported, "[kernels] ISA '", name, "' is not supported by this CPU");
+  KernelTable table;
+  if (scalar) scalar->fill(table);
+  KernelTable t;
+  chosen->fill(t);
+#define NT_KERNEL_OVERRIDE(type, slot) if (t.slot) table.slot = t.slot;
+  NT_KERNEL_SLOTS(NT_KERNEL_OVERRIDE)
+#undef NT_KERNEL_OVERRIDE
+  return table;
+}
+
+std::vector<std::string> supported_isas() {
+  std::vector<const IsaRegistration*> isas = registry();
+  std::sort(isas.begin(), isas.end(), [](auto* a, auto* b) { return a->priority > b->priority; });
+  std::vector<std::string> out;
+  for (const IsaRegistration* isa : isas)
+    if (isa->supported()) out.emplace_back(isa->name);
+  return out;
+}
+
+}  // namespace nt

@@ -1,0 +1,75 @@
+// Run-time dispatched SIMD kernels. Every slot has a scalar reference (kernels_scalar.cc,
+// kept for tests); an ISA file (kernels_avx2.cc, ...) fills the slots it accelerates and
+// registers itself with NT_REGISTER_ISA. Adding AVX-512 or NEON is one new file plus one
+// line in native/sources.json: nothing else changes.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nt {
+
+using ConvertU16ToF32 = void (*)(const uint16_t* src, float* dst, int64_t n);
+using ConvertF32ToU16 = void (*)(const float* src, uint16_t* dst, int64_t n);
+// Contiguous binary op over n elements; b_step 0 broadcasts b[0] (a scalar operand).
+using BinaryF32 = void (*)(const float* a, const float* b, int64_t b_step, float* out, int64_t n);
+using BinaryF64 = void (*)(const double* a, const double* b, int64_t b_step, double* out, int64_t n);
+using UnaryF32 = void (*)(const float* x, float* out, int64_t n);
+using UnaryF64 = void (*)(const double* x, double* out, int64_t n);
+using ReduceF32 = double (*)(const float* x, int64_t n);  // sum / sum of squares, f64-accurate
+using ReduceF64 = double (*)(const double* x, int64_t n);
+
+// X(type, slot) — the one list of slots; the table, the merge and `ntensor info` use it.
+#define NT_KERNEL_SLOTS(X)            \
+  X(ConvertU16ToF32, f16_to_f32)      \
+  X(ConvertF32ToU16, f32_to_f16)      \
+  X(ConvertU16ToF32, bf16_to_f32)     \
+  X(ConvertF32ToU16, f32_to_bf16)     \
+  X(BinaryF32, add_f32)               \
+  X(BinaryF32, sub_f32)               \
+  X(BinaryF32, mul_f32)               \
+  X(BinaryF32, div_f32)               \
+  X(BinaryF64, add_f64)               \
+  X(BinaryF64, sub_f64)               \
+  X(BinaryF64, mul_f64)               \
+  X(BinaryF64, div_f64)               \
+  X(UnaryF32, exp_f32)                \
+  X(UnaryF32, log_f32)                \
+  X(UnaryF32, sqrt_f32)               \
+  X(UnaryF32, silu_f32)               \
+  X(UnaryF32, gelu_f32)               \
+  X(UnaryF32, gelu_tanh_f32)          \
+  X(ReduceF32, sum_f32)               \
+  X(ReduceF32, sumsq_f32)             \
+  X(ReduceF64, sum_f64)               \
+  X(ReduceF64, sumsq_f64)
+
+struct KernelTable {
+#define NT_KERNEL_FIELD(type, slot) type slot = nullptr;
+  NT_KERNEL_SLOTS(NT_KERNEL_FIELD)
+#undef NT_KERNEL_FIELD
+};
+
+struct IsaRegistration {
+  const char* name;
+  int priority;            // higher wins when supported
+  bool (*supported)();     // run-time check (cpu_features)
+  void (*fill)(KernelTable& table);  // sets the slots this ISA accelerates
+  IsaRegistration(const char* n, int p, bool (*s)(), void (*f)(KernelTable&));
+};
+
+#define NT_REGISTER_ISA(name, priority, supported, fill) \
+  static ::nt::IsaRegistration nt_isa_registration_##name(#name, priority, supported, fill)
+
+// The table in use: each slot from the highest-priority supported ISA that fills it.
+// NTENSOR_ISA=scalar (or avx2, ...) caps the choice, for testing references.
+const KernelTable& kernels();
+// A table made only of one ISA's slots over the scalar ones (for tests); throws
+// NT_UNSUPPORTED when that ISA is unknown or unsupported on this CPU.
+KernelTable kernels_for(const std::string& isa);
+// (slot, isa) pairs of the table in use, for `ntensor info`.
+std::vector<std::pair<std::string, std::string>> kernel_choices();
+// Names of registered ISAs that this CPU supports, best first.
+std::vector<std::string> supported_isas();
+
+}  // namespace nt

@@ -1,0 +1,61 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as nt from '../lib';
+import { PACKAGE_ROOT } from '../lib/native/loader';
+
+describe('runtime info', () => {
+  it('reports version, flavor, CPU features, chosen kernels and threads', () => {
+    const info = nt.info();
+    expect(info.version).toBe(require('../package.json').version);
+    expect(['cpu', 'cuda']).toContain(info.flavor);
+    expect(info.cpu.isas).toContain('scalar');
+    expect(Object.keys(info.cpu.kernels)).toContain('f16_to_f32');
+    expect(info.threads).toBeGreaterThanOrEqual(1);
+    expect(Array.isArray(info.cuda)).toBe(true);
+  });
+
+  it('sets and restores the thread count', () => {
+    const before = nt.getNumThreads();
+    expect(nt.setNumThreads(1)).toBe(1);
+    expect(nt.getNumThreads()).toBe(1);
+    expect(nt.setNumThreads(0)).toBeGreaterThanOrEqual(1);
+    nt.setNumThreads(before);
+    expect(() => nt.setNumThreads(1.5)).toThrow(/\[setNumThreads\] n must be an integer/);
+  });
+});
+
+describe('CUDA flavor', () => {
+  const cudaPath = path.join(PACKAGE_ROOT, 'build', 'Release', 'cuda', 'ntensor.node');
+  const built = fs.existsSync(cudaPath);
+
+  (built ? it : it.skip)('loads without a GPU and reports no device instead of failing', () => {
+    const cuda = require(cudaPath);
+    const devices = cuda.cudaDevices();
+    expect(devices.compiled).toBe(true);
+    if (devices.devices.length === 0) {
+      expect(devices.status).toMatch(/no CUDA device/);
+      const a = new Float32Array([1, 2, 3]);
+      const meta = new Float64Array([0, 1, 0, 3, 1]);
+      let code = '';
+      try {
+        cuda.cudaAdd(a, meta, a, meta, new Float32Array(3), meta);
+      } catch (e) {
+        code = (e as { code: string }).code;
+      }
+      expect(code).toBe('NT_CUDA');
+    } else {
+      // a real device: the trivial kernel path must add exactly
+      const a = new Float32Array(1031).map((_, i) => i * 0.5);
+      const b = new Float32Array(1031).map((_, i) => 3 - i);
+      const out = new Float32Array(1031);
+      const meta = new Float64Array([0, 1, 0, 1031, 1]);
+      cuda.cudaAdd(a, meta, b, meta, out, meta);
+      expect(Array.from(out)).toEqual(Array.from(a, (x, i) => x + b[i]));
+    }
+  });
+
+  it('the CPU flavor says it was not built with CUDA', () => {
+    const cpu = require(path.join(PACKAGE_ROOT, 'build', 'Release', 'ntensor.node'));
+    expect(cpu.cudaDevices()).toEqual({ compiled: false, status: 'not built with CUDA', devices: [] });
+  });
+});
