@@ -6,6 +6,8 @@ export { DTYPES } from './dtype';
 export { ntError, isNtError } from './errors';
 export type { ErrorCode, NtError } from './errors';
 export { tensor, zeros, ones, full, arange, eye } from './creation';
+export { rand, randn } from './random';
+export type { RandomOptions } from './random';
 export type { TensorOptions, NestedNumbers } from './creation';
 export { info, setNumThreads, getNumThreads } from './runtime';
 export type { Info } from './runtime';

@@ -1,10 +1,12 @@
 // Build and machine introspection, threads.
 import { ntError } from './errors';
-import { loaded, native } from './native/loader';
+import * as fs from 'fs';
+import * as path from 'path';
+import { PACKAGE_ROOT, loaded, native } from './native/loader';
 import type { CudaDeviceNative } from './native/contract-runtime';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const VERSION: string = require('../package.json').version;
+// Read at run time: the same code runs from lib/ (ts-jest) and dist/lib/ (compiled).
+const VERSION: string = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')).version;
 
 export interface Info {
   version: string;

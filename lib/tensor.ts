@@ -316,7 +316,14 @@ export function copyInto(op: string, src: Tensor, dst: Tensor): Tensor {
   dst._check(op, 'destination');
   if (src.shape.length !== dst.shape.length || src.shape.some((d, i) => d !== dst.shape[i]))
     throw ntError('NT_SHAPE', `[${op}] shapes differ: ${shapeString(src.shape)} vs ${shapeString(dst.shape)}`);
-  native.copy(src._storage, src._metaArray, dst._storage, dst._metaArray);
+  try {
+    native.copy(src._storage, src._metaArray, dst._storage, dst._metaArray);
+  } catch (e) {
+    // name the caller's op (astype, clone, ...) rather than the native primitive
+    if (typeof e === 'object' && e !== null && typeof (e as Error).message === 'string')
+      (e as Error).message = (e as Error).message.replace(/^\[copy\]/, `[${op}]`);
+    throw e;
+  }
   return dst;
 }
 
