@@ -1,2 +1,5 @@
-// File I/O: safetensors, .npy, Hugging Face folders.
-export {};
+// File I/O: safetensors (single files and sharded checkpoints) and NumPy .npy.
+export { loadSafetensors, loadSafetensorsAsync, safetensorsInfo, saveSafetensors, saveSafetensorsAsync } from './safetensors';
+export type { SafetensorsLoadOptions, SafetensorsInfo, SafetensorsTensorInfo } from './safetensors';
+export { loadNpy, loadNpyAsync, saveNpy, saveNpyAsync } from './npy';
+export type { NpyLoadOptions } from './npy';
