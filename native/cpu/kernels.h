@@ -1,7 +1,7 @@
 // Run-time dispatched SIMD kernels. Every slot has a scalar reference (kernels_scalar.cc,
 // kept for tests); an ISA file (kernels_avx2.cc, ...) fills the slots it accelerates and
-// registers itself with NT_REGISTER_ISA. Adding AVX-512 or NEON is one new file plus one
-// line in native/sources.json: nothing else changes.
+// registers itself with NT_REGISTER_ISA. Adding AVX-512 or NEON is one new file in native/cpu
+// (native/sources.js picks it up): nothing else changes.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,13 +11,24 @@ namespace nt {
 
 using ConvertU16ToF32 = void (*)(const uint16_t* src, float* dst, int64_t n);
 using ConvertF32ToU16 = void (*)(const float* src, uint16_t* dst, int64_t n);
-// Contiguous binary op over n elements; b_step 0 broadcasts b[0] (a scalar operand).
-using BinaryF32 = void (*)(const float* a, const float* b, int64_t b_step, float* out, int64_t n);
-using BinaryF64 = void (*)(const double* a, const double* b, int64_t b_step, double* out, int64_t n);
+// out[i] = a[i*a_step] op b[i*b_step] over n elements; steps are 0 (a broadcast scalar) or 1.
+// Bit-exact across ISAs (one IEEE operation per element). out may equal a or b exactly.
+using BinaryF32 = void (*)(const float* a, int64_t a_step, const float* b, int64_t b_step, float* out, int64_t n);
+using BinaryF64 = void (*)(const double* a, int64_t a_step, const double* b, int64_t b_step, double* out, int64_t n);
+// out[i] = f(x[i]), contiguous; out may equal x. Also the softmax slots (f over the whole row).
 using UnaryF32 = void (*)(const float* x, float* out, int64_t n);
 using UnaryF64 = void (*)(const double* x, double* out, int64_t n);
-using ReduceF32 = double (*)(const float* x, int64_t n);  // sum / sum of squares, f64-accurate
+// Contiguous reductions returning a double: sums accumulate in f64 (f32 input) or in several
+// f64 accumulators (f64 input); max/min/amax are exact and propagate NaN; n = 0 gives the
+// identity (0, -inf, +inf, 0).
+using ReduceF32 = double (*)(const float* x, int64_t n);
 using ReduceF64 = double (*)(const double* x, int64_t n);
+// Index of the first maximum; the first NaN when there is one; 0 when n = 0.
+using ArgReduceF32 = int64_t (*)(const float* x, int64_t n);
+using ArgReduceF64 = int64_t (*)(const double* x, int64_t n);
+// out[i] = (x[i] * s) * w[i] (the rmsnorm scaling step, rounded in this order as HF does).
+using ScaleMulF32 = void (*)(const float* x, float s, const float* w, float* out, int64_t n);
+using ScaleMulF64 = void (*)(const double* x, double s, const double* w, double* out, int64_t n);
 
 // X(type, slot) — the one list of slots; the table, the merge and `ntensor info` use it.
 #define NT_KERNEL_SLOTS(X)            \
@@ -39,10 +50,30 @@ using ReduceF64 = double (*)(const double* x, int64_t n);
   X(UnaryF32, silu_f32)               \
   X(UnaryF32, gelu_f32)               \
   X(UnaryF32, gelu_tanh_f32)          \
+  X(UnaryF64, exp_f64)                \
+  X(UnaryF64, log_f64)                \
+  X(UnaryF64, sqrt_f64)               \
+  X(UnaryF64, silu_f64)               \
+  X(UnaryF64, gelu_f64)               \
+  X(UnaryF64, gelu_tanh_f64)          \
   X(ReduceF32, sum_f32)               \
   X(ReduceF32, sumsq_f32)             \
+  X(ReduceF32, asum_f32)              \
+  X(ReduceF32, max_f32)               \
+  X(ReduceF32, min_f32)               \
+  X(ReduceF32, amax_f32)              \
+  X(ArgReduceF32, argmax_f32)         \
   X(ReduceF64, sum_f64)               \
-  X(ReduceF64, sumsq_f64)
+  X(ReduceF64, sumsq_f64)             \
+  X(ReduceF64, asum_f64)              \
+  X(ReduceF64, max_f64)               \
+  X(ReduceF64, min_f64)               \
+  X(ReduceF64, amax_f64)              \
+  X(ArgReduceF64, argmax_f64)         \
+  X(UnaryF32, softmax_f32)            \
+  X(UnaryF64, softmax_f64)            \
+  X(ScaleMulF32, scale_mul_f32)       \
+  X(ScaleMulF64, scale_mul_f64)
 
 struct KernelTable {
 #define NT_KERNEL_FIELD(type, slot) type slot = nullptr;
