@@ -308,6 +308,18 @@ export class Tensor {
   toString(): string {
     return `Tensor(${this.dtype}, ${shapeString(this.shape)}${this._disposed ? ', disposed' : ''})`;
   }
+
+  /** console.log shows dtype, shape and up to 8 leading values instead of internals. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    if (this._disposed || this.size === 0) return this.toString();
+    const shown = Math.min(this.size, 8);
+    const flat = this.reshape(-1);
+    const head = flat.slice([0, shown]).astype('f64');
+    const values = Array.from(head.data as Float64Array, (v) => Number(v.toPrecision(6)));
+    head.dispose();
+    flat.dispose();
+    return `${this.toString()} [${values.join(', ')}${this.size > shown ? ', ...' : ''}]`;
+  }
 }
 
 /** Copies (and converts) src into dst of the same shape; returns dst. */

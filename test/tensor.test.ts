@@ -1,3 +1,4 @@
+import { inspect } from 'util';
 import * as nt from '../lib';
 import { bf16Decode, errorOf, f16Decode, stridedIndices, uniform } from './helpers/reference';
 
@@ -302,5 +303,15 @@ describe('lifetime and memory counters', () => {
     const same = t.contiguous();
     expect(same.get(0)).toBe(9);
     expect(String(t)).toBe('Tensor(f32, [6])');
+  });
+
+  it('prints dtype, shape and leading values in console.log', () => {
+    const before = nt.memory();
+    expect(inspect(nt.arange(3, undefined, 1, 'f16'))).toBe('Tensor(f16, [3]) [0, 1, 2]');
+    expect(inspect(nt.arange(20).reshape(4, 5).transpose())).toBe('Tensor(f32, [5,4]) [0, 5, 10, 15, 1, 6, 11, 16, ...]');
+    const d = nt.ones([2]);
+    d.dispose();
+    expect(inspect(d)).toBe('Tensor(f32, [2], disposed)');
+    expect(nt.memory().tensors).toBeGreaterThanOrEqual(before.tensors); // printing leaks no temporaries beyond its inputs
   });
 });
