@@ -314,10 +314,10 @@ export class Tensor {
     if (this._disposed || this.size === 0) return this.toString();
     const shown = Math.min(this.size, 8);
     const flat = this.reshape(-1);
-    const head = flat.slice([0, shown]).astype('f64');
+    const window = flat.slice([0, shown]);
+    const head = window.astype('f64');
     const values = Array.from(head.data as Float64Array, (v) => Number(v.toPrecision(6)));
-    head.dispose();
-    flat.dispose();
+    for (const t of [head, window, flat]) t.dispose();
     return `${this.toString()} [${values.join(', ')}${this.size > shown ? ', ...' : ''}]`;
   }
 }
