@@ -32,6 +32,10 @@ describe('async ops', () => {
     expect(dst.get(777)).toBe(expected);
   });
 
+  it('resolve for an op with nothing to compute (the no-op)', async () => {
+    await expect(native.noopAsync(new Float32Array(3), new Float64Array([0, 1, 0, 3, 1]))).resolves.toBeUndefined();
+  });
+
   it('reject with coded errors instead of throwing synchronously', async () => {
     const a = new Float32Array(3);
     await expect(native.noopAsync(a, new Float64Array([0, 1, 0, 4, 1]))).rejects.toMatchObject({ code: 'NT_VALUE' });

@@ -25,7 +25,7 @@ class OpWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      call_.compute();
+      if (call_.compute) call_.compute();
     } catch (const Error& e) {
       fail(e.code(), e.what());
     } catch (const std::bad_alloc&) {

@@ -62,6 +62,25 @@ TEST_CASE(simd_conversions_match_scalar_bits) {
   }
 }
 
+// Outputs of >= 4 MiB take the streaming-store path (aligned body, scalar head and tail).
+TEST_CASE(large_widening_conversions_match_scalar) {
+  const int64_t n = (int64_t{1} << 20) + 13;
+  std::mt19937 rng(11);
+  std::vector<uint16_t> src(n);
+  for (auto& h : src) h = static_cast<uint16_t>(rng());
+  const nt::KernelTable ref = nt::kernels_for("scalar");
+  for (const std::string& isa : nt::supported_isas()) {
+    const nt::KernelTable k = nt::kernels_for(isa);
+    std::vector<float> a(n + 1), b(n + 1);
+    ref.f16_to_f32(src.data(), a.data() + 1, n);  // +1: an output not 32-byte aligned
+    k.f16_to_f32(src.data(), b.data() + 1, n);
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+    ref.bf16_to_f32(src.data(), a.data() + 1, n);
+    k.bf16_to_f32(src.data(), b.data() + 1, n);
+    CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
+  }
+}
+
 TEST_CASE(parallel_for_covers_range_once) {
   for (int threads : {1, 2, 3}) {
     nt::set_num_threads(threads);
