@@ -1,0 +1,70 @@
+// What every command gets: the output object, an exit code to set, and the library,
+// loaded lazily so that `--help` and `--version` work even when the addon cannot load.
+import * as fs from 'fs';
+import * as path from 'path';
+import { CliOutput, Style, style } from './format';
+
+type Library = typeof import('../index');
+
+export class CliContext {
+  exitCode = 0;
+  readonly st: Style;
+
+  constructor(readonly output: CliOutput) {
+    this.st = style(output.color);
+  }
+
+  out(text: string): void {
+    this.output.out(text);
+  }
+
+  /** One line on stderr, "ntensor <command>: <message> (<code>)", and exit code 1. Never a stack. */
+  fail(command: string, message: string, code?: string): void {
+    const where = command ? `ntensor ${command}` : 'ntensor';
+    this.output.err(`${this.st.red(where + ':')} ${message}${code ? ` (${code})` : ''}\n`);
+    this.exitCode = 1;
+  }
+
+  /** Reports an error thrown by the library (or anything else) as one line. */
+  failWith(command: string, e: unknown, prefix = ''): void {
+    const err = e as { message?: unknown; code?: unknown };
+    const message = typeof err?.message === 'string' ? err.message : String(e);
+    const code = typeof err?.code === 'string' && err.code.startsWith('NT_') ? err.code : undefined;
+    // the loader's message spans lines (one per failed flavor): keep its first line here
+    const first = message.split('\n')[0];
+    this.fail(command, prefix + first, code);
+  }
+
+  /** The ntensor library, or undefined after reporting why the native addon did not load. */
+  library(command: string): Library | undefined {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require('../index') as Library;
+    } catch (e) {
+      // the loader explains itself over several lines; node's module-resolution trail does not help
+      const message = String((e as Error)?.message ?? e).split('\nRequire stack:')[0];
+      this.output.err(`${this.st.red(`ntensor ${command}:`)} ${message}\n`);
+      this.exitCode = 1;
+      return undefined;
+    }
+  }
+}
+
+/** The package version, read from the package.json above this file (works from lib/ and dist/lib/). */
+export function packageVersion(): string {
+  let dir = __dirname;
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      try {
+        const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (pkg.name === 'ntensor' && typeof pkg.version === 'string') return pkg.version;
+      } catch {
+        // not ours or unreadable: keep walking up
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
+  }
+}
