@@ -4,7 +4,6 @@
 // exceeds the last-level cache, so each call streams from DRAM.
 import * as nt from '../lib';
 import { native } from '../lib/native/loader';
-import { copyInto } from '../lib/tensor';
 import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, formatTime, randomF32, sink } from './harness';
 
 /** The floor of every TS op: the disposed check and the (storage, meta) marshalling, then the native call. */
@@ -158,7 +157,7 @@ export const coreSuite: Suite = {
       for (const threads of [1, 2]) {
         cases.push({
           name,
-          impl: 'copy into f32 (no alloc)',
+          impl: "t.astype('f32', { out })",
           threads,
           bytes: 6 * n,
           memoryBound: true,
@@ -166,7 +165,7 @@ export const coreSuite: Suite = {
           fn: () => {
             const { h, f } = bufs[k];
             k = (k + 1) % sets;
-            copyInto('astype', h, f);
+            h.astype('f32', { out: f });
           },
         });
         cases.push({

@@ -295,14 +295,25 @@ export class Tensor {
   }
 
   /**
-   * A contiguous copy converted to dtype. Floats to integers truncate toward zero and
-   * saturate at the type's range; NaN cannot convert to an integer (NT_VALUE).
-   * 4-bit types hold codes 0..15 (u4) or -8..7 (i4).
+   * A copy converted to dtype. Floats to integers truncate toward zero and saturate at the
+   * type's range; NaN cannot convert to an integer (NT_VALUE). 4-bit types hold codes
+   * 0..15 (u4) or -8..7 (i4). With { out } (same shape, that dtype) nothing is allocated:
+   * fresh 64 MB outputs cost more in page faults than the conversion itself.
    */
-  astype(dtype: DType): Tensor {
+  astype(dtype: DType, opts: { out?: Tensor } = {}): Tensor {
     this._check('astype');
     const d = checkDType('astype', dtype);
-    return copyInto('astype', this, Tensor._empty('astype', this.shape, d));
+    if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', '[astype] options must be an object');
+    const out = opts.out;
+    if (out === undefined) return copyInto('astype', this, Tensor._empty('astype', this.shape, d));
+    if (!(out instanceof Tensor)) throw ntError('NT_VALUE', '[astype] out must be a Tensor');
+    out._check('astype', 'out');
+    if (out.dtype !== d) throw ntError('NT_DTYPE', `[astype] out has dtype ${out.dtype}, expected ${d}`);
+    if (out.shape.length !== this.shape.length || out.shape.some((x, i) => x !== this.shape[i]))
+      throw ntError('NT_SHAPE', `[astype] out has shape ${shapeString(out.shape)}, expected ${shapeString(this.shape)}`);
+    if (out._storage.buffer === this._storage.buffer)
+      throw ntError('NT_VALUE', '[astype] out must not share storage with the source');
+    return copyInto('astype', this, out);
   }
 
   toString(): string {

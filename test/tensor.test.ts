@@ -184,6 +184,24 @@ describe('astype', () => {
     expect(nt.tensor([NaN, Infinity]).astype('bf16').astype('f64').toArray()).toEqual([NaN, Infinity]);
   });
 
+  it('writes into { out } without allocating, and validates out before writing', () => {
+    const src = nt.randn([5, 7], { seed: 9 });
+    const out = nt.zeros([5, 7], 'f16');
+    expect(src.astype('f16', { out })).toBe(out);
+    expect(out.toArray()).toEqual(src.astype('f16').toArray());
+    const fresh = nt.zeros([7, 5], 'f16');
+    expect(errorOf(() => src.astype('f16', { out: fresh }))).toMatchObject({ code: 'NT_SHAPE', message: '[astype] out has shape [7,5], expected [5,7]' });
+    expect(errorOf(() => src.astype('bf16', { out }))).toMatchObject({ code: 'NT_DTYPE' });
+    expect(errorOf(() => src.astype('f32', { out: src }))).toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/share storage/) });
+    const gone = nt.zeros([5, 7], 'f16');
+    gone.dispose();
+    expect(errorOf(() => src.astype('f16', { out: gone }))).toMatchObject({ code: 'NT_DISPOSED' });
+    const nan = nt.tensor([1, NaN]);
+    const ints = nt.full([2], 3, 'i32');
+    expect(errorOf(() => nan.astype('i32', { out: ints }))).toMatchObject({ code: 'NT_VALUE' });
+    expect(ints.toArray()).toEqual([3, 3]); // untouched by the failed call
+  });
+
   it('handles empty tensors', () => {
     const e = nt.zeros([0, 3]).astype('f16');
     expect(e.shape).toEqual([0, 3]);
