@@ -39,13 +39,21 @@ function release(rec: StorageRecord): void {
 
 const finalizer = new FinalizationRegistry<StorageRecord>(release);
 
-/** Allocates zeroed storage for n elements; allocation failure becomes NT_OOM. */
+const HUGE_PAGE_ADVICE_BYTES = 4 << 20;
+
+/**
+ * Allocates zeroed storage for n elements; allocation failure becomes NT_OOM. Large
+ * storages get transparent-huge-page advice before first touch (see native/core/page_advice.h).
+ */
 export function allocStorage(op: string, dtype: DType, n: number): Storage {
+  let storage: Storage;
   try {
-    return new STORAGE_CTOR[dtype](storageLength(dtype, n));
+    storage = new STORAGE_CTOR[dtype](storageLength(dtype, n));
   } catch (e) {
     throw ntError('NT_OOM', `[${op}] could not allocate ${n} ${dtype} elements: ${(e as Error).message}`);
   }
+  if (storage.byteLength >= HUGE_PAGE_ADVICE_BYTES) native.adviseHugePages(storage);
+  return storage;
 }
 
 export type IndexRange = readonly [number, number] | readonly [number] | null | undefined;

@@ -24,6 +24,19 @@ describe('runtime info', () => {
   });
 });
 
+describe('huge-page advice for large storages', () => {
+  it('is given only for buffers of 4 MiB or more and never alters contents', () => {
+    const { native } = require('../lib/native/loader');
+    expect(native.adviseHugePages(new Float32Array(1000))).toBe(false);
+    const big = new Float32Array(3 << 20).fill(1.5);
+    expect(typeof native.adviseHugePages(big)).toBe('boolean');
+    expect(big[12345]).toBe(1.5);
+    expect(() => native.adviseHugePages([1, 2])).toThrow(/\[adviseHugePages\] expected a TypedArray/);
+    const t = nt.ones([3 << 20]); // allocated through the advised path
+    expect(t.get(3 << 19)).toBe(1);
+  });
+});
+
 describe('CUDA flavor', () => {
   const cudaPath = path.join(PACKAGE_ROOT, 'build', 'Release', 'cuda', 'ntensor.node');
   const built = fs.existsSync(cudaPath);

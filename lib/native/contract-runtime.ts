@@ -23,6 +23,8 @@ export interface RuntimeFunctions {
   cudaDevices(): { compiled: boolean; status: string; devices: CudaDeviceNative[] };
   setNumThreads(n: number): number;
   getNumThreads(): number;
+  /** Transparent-huge-page advice for a fresh large storage; false when not given. */
+  adviseHugePages(storage: Storage): boolean;
 }
 
 /** Ops (exported with an Async twin). */
@@ -36,5 +38,6 @@ export const RUNTIME_FUNCTIONS: Record<keyof RuntimeFunctions, true> = {
   cudaDevices: true,
   setNumThreads: true,
   getNumThreads: true,
+  adviseHugePages: true,
 };
 export const RUNTIME_OPS: Record<keyof RuntimeOps, true> = { noop: true, cudaAdd: true };

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "../core/cpu_features.h"
+#include "../core/page_advice.h"
 #include "../core/thread_pool.h"
 #include "../cpu/kernels.h"
 #include "../cuda/cuda.h"
@@ -58,6 +59,14 @@ NT_NAPI_FUNCTION(setNumThreads) {
   NT_CHECK(info.Length() >= 1 && info[0].IsNumber(), Value, "[setNumThreads] n must be a number");
   nt::set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return Napi::Number::New(info.Env(), nt::num_threads());
+}
+
+// adviseHugePages(typedArray): called by lib/tensor.ts on fresh storages of >= 4 MiB.
+NT_NAPI_FUNCTION(adviseHugePages) {
+  NT_CHECK(info.Length() >= 1 && info[0].IsTypedArray(), Value, "[adviseHugePages] expected a TypedArray");
+  Napi::TypedArray a = info[0].As<Napi::TypedArray>();
+  void* data = static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  return Napi::Boolean::New(info.Env(), nt::advise_huge_pages(data, a.ByteLength()));
 }
 
 NT_NAPI_FUNCTION(getNumThreads) { return Napi::Number::New(info.Env(), nt::num_threads()); }
