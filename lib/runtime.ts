@@ -29,7 +29,7 @@ export function info(): Info {
     cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels },
     threads: rt.threads,
     cuda: cuda.devices,
-    cudaStatus: cuda.status,
+    cudaStatus: loaded.cudaStatus ?? cuda.status,
     notes: loaded.notes.slice(),
   };
 }

@@ -67,6 +67,17 @@ describe('CUDA flavor', () => {
     }
   });
 
+  (built && !process.env.NTENSOR_ADDON ? it : it.skip)('nt.info() reports why the built CUDA flavor was not used', () => {
+    const info = nt.info();
+    if (info.flavor === 'cpu') {
+      expect(info.cuda).toEqual([]);
+      expect(info.cudaStatus).toMatch(/no CUDA device/);
+      expect(info.notes.join('\n')).toMatch(/CUDA flavor built, but no CUDA device/);
+    } else {
+      expect(info.cuda.length).toBeGreaterThan(0);
+    }
+  });
+
   it('the CPU flavor says it was not built with CUDA', () => {
     const cpu = require(path.join(PACKAGE_ROOT, 'build', 'Release', 'ntensor.node'));
     expect(cpu.cudaDevices()).toEqual({ compiled: false, status: 'not built with CUDA', devices: [] });

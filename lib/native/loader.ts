@@ -11,6 +11,8 @@ export interface LoadedNative {
   flavor: 'cpu' | 'cuda';
   path: string;
   notes: string[];
+  /** What the CUDA flavor reported when it was probed and not chosen (e.g. "no CUDA device: ..."). */
+  cudaStatus?: string;
 }
 
 function packageRoot(start: string): string {
@@ -28,6 +30,7 @@ export const PACKAGE_ROOT = packageRoot(__dirname);
 function load(): LoadedNative {
   const forced = process.env.NTENSOR_FLAVOR;
   const notes: string[] = [];
+  let cudaStatus: string | undefined;
   const explicit = process.env.NTENSOR_ADDON; // a specific .node file (sanitizer or side builds)
   if (explicit) {
     const native = require(path.resolve(explicit)) as NativeModule;
@@ -39,6 +42,7 @@ function load(): LoadedNative {
       const native = require(cudaPath) as NativeModule;
       const cuda = native.cudaDevices();
       if (cuda.devices.length > 0 || forced === 'cuda') return { native, flavor: 'cuda', path: cudaPath, notes };
+      cudaStatus = cuda.status;
       notes.push(`CUDA flavor built, but ${cuda.status}; using the CPU flavor`);
     } catch (e) {
       notes.push(`CUDA flavor failed to load: ${(e as Error).message}`);
@@ -50,7 +54,7 @@ function load(): LoadedNative {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const resolve = require('node-gyp-build').resolve as (dir: string) => string;
     const cpuPath = resolve(PACKAGE_ROOT);
-    return { native: require(cpuPath) as NativeModule, flavor: 'cpu', path: cpuPath, notes };
+    return { native: require(cpuPath) as NativeModule, flavor: 'cpu', path: cpuPath, notes, cudaStatus };
   } catch (e) {
     notes.push(`CPU flavor failed to load: ${(e as Error).message}`);
   }
