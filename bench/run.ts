@@ -1,11 +1,23 @@
 // `npm run bench`: runs every suite in one process (memory bandwidth first: the other suites
 // quote fractions of it), prints the Markdown tables and writes bench/results/<suite>.json.
 // Flags: --full (large sizes), --only=<suite,...>. Env: BENCH_MAX_TIME (seconds per case).
-import { coreSuite } from './core.bench';
+import * as fs from 'fs';
+import * as path from 'path';
 import { BenchContext, Suite, SuiteResult, machineInfo, maxTime, resultsDir, runSuite } from './harness';
 import { membwSuite } from './membw';
 
-const SUITES: Suite[] = [membwSuite, coreSuite];
+/** Every bench/<name>.bench.ts registers itself by exporting a Suite; membw runs first. */
+function discoverSuites(): Suite[] {
+  const found: Suite[] = [];
+  for (const file of fs.readdirSync(__dirname).filter((f) => /\.bench\.(js|ts)$/.test(f) && !f.endsWith('.d.ts')).sort()) {
+    const mod = require(path.join(__dirname, file)) as Record<string, unknown>;
+    for (const value of Object.values(mod))
+      if (value && typeof value === 'object' && 'name' in value && 'build' in value) found.push(value as Suite);
+  }
+  return [membwSuite, ...found];
+}
+
+const SUITES: Suite[] = discoverSuites();
 
 async function runAll(argv: string[]): Promise<number> {
   const full = argv.includes('--full');
