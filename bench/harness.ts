@@ -19,6 +19,12 @@ export interface BenchCase {
   threads: number;
   /** Synchronous body: one call is one op. */
   fn?: () => void;
+  /**
+   * Samples (seconds per op) measured by the case itself instead of benchmark.js: for peers
+   * that time themselves in another process (numpy) and for ops too slow for benchmark.js's
+   * minimum sample count. Runs in place of fn/deferred.
+   */
+  external?: () => number[] | Promise<number[]>;
   /** Asynchronous body: call done() when the op has finished, done(error) when it failed. */
   deferred?: (done: (error?: unknown) => void) => void;
   /** Bytes read + written per op (for GB/s). */
@@ -114,6 +120,12 @@ const WARMUP_CALLS = 8;
 function runOne(c: BenchCase): Promise<{ samples: number[]; error?: string }> {
   return new Promise((resolve) => {
     const message = (e: unknown) => String((e as Error)?.message ?? e);
+    if (c.external) {
+      Promise.resolve()
+        .then(() => c.external!())
+        .then((samples) => resolve({ samples: samples.slice() }), (e) => resolve({ samples: [], error: message(e) }));
+      return;
+    }
     // no setup/teardown: benchmark.js then calls fn through a closure instead of decompiling
     // it, so the cases may use variables of their scope
     const opts: Benchmark.Options = { maxTime: maxTime(), minSamples: 10 };

@@ -13,3 +13,6 @@ export { info, setNumThreads, getNumThreads } from './runtime';
 export type { Info } from './runtime';
 export * from './ops';
 export * as io from './io';
+export { matmul, matmulAsync } from './linalg/matmul';
+export type { MatmulOptions } from './linalg/matmul';
+export * as linalg from './linalg';

@@ -78,21 +78,24 @@ const KernelTable& kernels() { return selection().table; }
 std::vector<std::pair<std::string, std::string>> kernel_choices() { return selection().choices; }
 
 KernelTable kernels_for(const std::string& name) {
-  const IsaRegistration* scalar = nullptr;
-  const IsaRegistration* chosen = nullptr;
+  // Several files may register under one ISA name (kernels_avx2.cc and gemm_avx2.cc both
+  // fill "avx2" slots): apply every registration of that name over the scalar ones.
+  std::vector<const IsaRegistration*> scalar, chosen;
   for (const IsaRegistration* isa : registry()) {
-    if (isa->name == std::string("scalar")) scalar = isa;
-    if (isa->name == name) chosen = isa;
+    if (isa->name == std::string("scalar")) scalar.push_back(isa);
+    if (isa->name == name) chosen.push_back(isa);
   }
-  NT_CHECK(chosen != nullptr, Unsupported, "[kernels] unknown ISA '", name, "'");
-  NT_CHECK(chosen->supported(), Unsupported, "[kernels] ISA '", name, "' is not supported by this CPU");
+  NT_CHECK(!chosen.empty(), Unsupported, "[kernels] unknown ISA '", name, "'");
+  NT_CHECK(chosen.front()->supported(), Unsupported, "[kernels] ISA '", name, "' is not supported by this CPU");
   KernelTable table;
-  if (scalar) scalar->fill(table);
-  KernelTable t;
-  chosen->fill(t);
+  for (const IsaRegistration* isa : scalar) isa->fill(table);
+  for (const IsaRegistration* isa : chosen) {
+    KernelTable t;
+    isa->fill(t);
 #define NT_KERNEL_OVERRIDE(type, slot) if (t.slot) table.slot = t.slot;
-  NT_KERNEL_SLOTS(NT_KERNEL_OVERRIDE)
+    NT_KERNEL_SLOTS(NT_KERNEL_OVERRIDE)
 #undef NT_KERNEL_OVERRIDE
+  }
   return table;
 }
 
@@ -101,7 +104,7 @@ std::vector<std::string> supported_isas() {
   std::sort(isas.begin(), isas.end(), [](auto* a, auto* b) { return a->priority > b->priority; });
   std::vector<std::string> out;
   for (const IsaRegistration* isa : isas)
-    if (isa->supported()) out.emplace_back(isa->name);
+    if (isa->supported() && std::find(out.begin(), out.end(), isa->name) == out.end()) out.emplace_back(isa->name);
   return out;
 }
 

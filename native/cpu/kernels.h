@@ -29,6 +29,10 @@ using ArgReduceF64 = int64_t (*)(const double* x, int64_t n);
 // out[i] = (x[i] * s) * w[i] (the rmsnorm scaling step, rounded in this order as HF does).
 using ScaleMulF32 = void (*)(const float* x, float s, const float* w, float* out, int64_t n);
 using ScaleMulF64 = void (*)(const double* x, double s, const double* w, double* out, int64_t n);
+// GEMM micro-kernel sets (tile + GEMV kernels + their cache blocking): see gemm_kernel.h.
+template <typename T> struct GemmKernel;
+using GemmKernelF32 = const GemmKernel<float>*;
+using GemmKernelF64 = const GemmKernel<double>*;
 
 // X(type, slot) — the one list of slots; the table, the merge and `ntensor info` use it.
 #define NT_KERNEL_SLOTS(X)            \
@@ -73,7 +77,9 @@ using ScaleMulF64 = void (*)(const double* x, double s, const double* w, double*
   X(UnaryF32, softmax_f32)            \
   X(UnaryF64, softmax_f64)            \
   X(ScaleMulF32, scale_mul_f32)       \
-  X(ScaleMulF64, scale_mul_f64)
+  X(ScaleMulF64, scale_mul_f64)       \
+  X(GemmKernelF32, gemm_f32_kernel)   \
+  X(GemmKernelF64, gemm_f64_kernel)
 
 struct KernelTable {
 #define NT_KERNEL_FIELD(type, slot) type slot = nullptr;
