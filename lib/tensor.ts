@@ -1,7 +1,9 @@
 // Tensor: a strided view (dtype, shape, strides, offset) over a TypedArray owned by JS.
-// Views share storage; memory counters track live tensors and the bytes of storages that
-// at least one live tensor references. dispose() is explicit; a FinalizationRegistry is
-// the safety net for tensors that are garbage-collected undisposed.
+// Views share storage; memory counters track undisposed tensors and the bytes of storages
+// that at least one of them references. The memory itself is JS-owned (the GC frees it);
+// the counters change only on dispose(), so they are deterministic and a tensor that was
+// never disposed stays visible to leak checks, as in tfjs. (Counting GC finalisation made
+// them move at arbitrary points, e.g. across an await.)
 import { DType, DTYPE_CODE, STORAGE_CTOR, checkDType, isPacked, storageLength } from './dtype';
 import { ntError } from './errors';
 import { bf16BitsToNumber, f16BitsToNumber } from './half';
@@ -37,7 +39,6 @@ function release(rec: StorageRecord): void {
   if (--rec.refs === 0) counters.bytes -= rec.data.byteLength;
 }
 
-const finalizer = new FinalizationRegistry<StorageRecord>(release);
 
 const HUGE_PAGE_ADVICE_BYTES = 4 << 20;
 
@@ -75,7 +76,6 @@ export class Tensor {
     this.strides = Object.freeze(strides.slice());
     this.offset = offset;
     retain(rec);
-    finalizer.register(this, rec, this);
   }
 
   /** @internal Wrap a storage TypedArray (no copy). */
@@ -155,7 +155,6 @@ export class Tensor {
   dispose(): void {
     if (this._disposed) return;
     this._disposed = true;
-    finalizer.unregister(this);
     release(this._rec);
   }
 
