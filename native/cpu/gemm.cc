@@ -1,7 +1,8 @@
 // GEMM driver (see gemm.h): GotoBLAS/BLIS blocking shared by every ISA. For m > threads * mc:
 //   for jc (nc columns of C)            B block kc x nc packed once, shared by the threads
 //     for pc (kc deep)                  (packing split over the threads by nr-panels)
-//       parallel over (mc-row block, column group) items:
+//       parallel over (mc-row block, column group) items:  (one Team runs the whole nest:
+//                                     spin barriers between steps, no pool wake-ups)
 //         pack the A block (mc x kc) into this thread's buffer
 //         for ir (mr panels): for jr (nr panels): micro-kernel tile
 // The A micro-panel (mr x kc) stays in L1 across the jr loop while the B micro-panels stream
@@ -18,6 +19,7 @@
 
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
+#include "../linalg/team.h"
 #include "gemm.h"
 #include "gemm_kernel.h"
 
@@ -316,42 +318,51 @@ void gemm_packed(const GemmKernel<T>& kern, bool ta, bool tb, int64_t m, int64_t
   PackBuffer<T> bbuf(tl_pack_b, static_cast<size_t>(kc_max * nc_max));
   T* bpack = bbuf.get();
 
-  for (int64_t jc = 0; jc < n; jc += nc_max) {
-    const int64_t nc = std::min(nc_max, n - jc);
-    const int64_t panels = (nc + nr - 1) / nr;
-    // Few row blocks per thread: also split the columns into groups for balance.
-    const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(panels, (2 * threads + mblocks - 1) / mblocks));
-    for (int64_t pb = 0; pb < kblocks; ++pb) {
-      const int64_t p0 = k * pb / kblocks, kc = k * (pb + 1) / kblocks - p0;
-      const T beta_step = pb == 0 ? beta : T(1);
-      parallel_for(panels, std::max<int64_t>(1, 8192 / std::max<int64_t>(kc * nr, 1)), [&](int64_t q0, int64_t q1) {
-        pack_b(tb, b, ldb, p0, kc, jc, nc, nr, q0, q1, bpack);
-      });
-      parallel_for(mblocks * groups, 1, [&](int64_t w0, int64_t w1) {
-        PackBuffer<T> abuf(tl_pack_a, static_cast<size_t>(mc * kc));
-        T* apack = abuf.get();
-        int64_t packed_block = -1;
-        for (int64_t w = w0; w < w1; ++w) {
-          const int64_t ib = w / groups, g = w % groups;
-          const int64_t i0 = mpanels * ib / mblocks * mr;
-          const int64_t rows = std::min(mpanels * (ib + 1) / mblocks * mr, m) - i0;
-          if (packed_block != ib) {
-            pack_a(ta, a, lda, i0, rows, p0, kc, mr, apack);
-            packed_block = ib;
-          }
-          const int64_t q0 = panels * g / groups, q1 = panels * (g + 1) / groups;
-          for (int64_t ir = 0; ir < rows; ir += mr) {
-            const int64_t rv = std::min<int64_t>(mr, rows - ir);
-            for (int64_t q = q0; q < q1; ++q) {
-              const int64_t jr = q * nr, cols = std::min<int64_t>(nr, nc - jr);
-              kern.tile(kc, apack + ir * kc, bpack + jr * kc, c + (i0 + ir) * ldc + jc + jr, ldc, alpha, beta_step,
-                        rv, cols);
+  // One team runs the whole loop nest: its threads stay spinning between the steps, so each
+  // k block costs two spin barriers (B packed / block computed) instead of two pool wake-ups.
+  // Each step is split into `threads` contiguous tasks; a member takes its own task first, so
+  // a thread computes the same row blocks every step. The team runs without helpers when the
+  // pool is busy (nested or concurrent calls): the leader then claims every task itself.
+  Team::lead([&](Team& team) {
+    for (int64_t jc = 0; jc < n; jc += nc_max) {
+      const int64_t nc = std::min(nc_max, n - jc);
+      const int64_t panels = (nc + nr - 1) / nr;
+      // Few row blocks per thread: also split the columns into groups for balance.
+      const int64_t groups = std::max<int64_t>(1, std::min<int64_t>(panels, (2 * threads + mblocks - 1) / mblocks));
+      const int64_t items = mblocks * groups;
+      const int64_t pack_tasks = std::min<int64_t>(threads, panels), work_tasks = std::min<int64_t>(threads, items);
+      for (int64_t pb = 0; pb < kblocks; ++pb) {
+        const int64_t p0 = k * pb / kblocks, kc = k * (pb + 1) / kblocks - p0;
+        const T beta_step = pb == 0 ? beta : T(1);
+        team.run(pack_tasks, [&](int64_t t) {
+          pack_b(tb, b, ldb, p0, kc, jc, nc, nr, panels * t / pack_tasks, panels * (t + 1) / pack_tasks, bpack);
+        });
+        team.run(work_tasks, [&](int64_t t) {
+          PackBuffer<T> abuf(tl_pack_a, static_cast<size_t>(mc * kc));
+          T* apack = abuf.get();
+          int64_t packed_block = -1;
+          for (int64_t w = items * t / work_tasks; w < items * (t + 1) / work_tasks; ++w) {
+            const int64_t ib = w / groups, g = w % groups;
+            const int64_t i0 = mpanels * ib / mblocks * mr;
+            const int64_t rows = std::min(mpanels * (ib + 1) / mblocks * mr, m) - i0;
+            if (packed_block != ib) {
+              pack_a(ta, a, lda, i0, rows, p0, kc, mr, apack);
+              packed_block = ib;
+            }
+            const int64_t q0 = panels * g / groups, q1 = panels * (g + 1) / groups;
+            for (int64_t ir = 0; ir < rows; ir += mr) {
+              const int64_t rv = std::min<int64_t>(mr, rows - ir);
+              for (int64_t q = q0; q < q1; ++q) {
+                const int64_t jr = q * nr, cols = std::min<int64_t>(nr, nc - jr);
+                kern.tile(kc, apack + ir * kc, bpack + jr * kc, c + (i0 + ir) * ldc + jc + jr, ldc, alpha,
+                          beta_step, rv, cols);
+              }
             }
           }
-        }
-      });
+        });
+      }
     }
-  }
+  });
 }
 
 template <typename T>

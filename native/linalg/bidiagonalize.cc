@@ -8,11 +8,13 @@
 #include "../core/scratch.h"
 #include "../cpu/gemm.h"
 #include "svd_kernels.h"
+#include "team.h"
 
 namespace nt::svd_detail {
 namespace {
 
 constexpr int64_t kBlock = 32;  // panel width of QR, bidiagonalization and reflector blocks
+constexpr int64_t kTeamMinWork = 1 << 16;  // trailing-matrix size from which a panel runs on a team
 
 inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
@@ -173,59 +175,69 @@ void bidiagonalize(int64_t m, int64_t n, T* a, int64_t lda, T* d, T* e, T* tauq,
     T* XT = xt.get();
     T* YT = yt.get();
     const int64_t ldx = mm, ldy = nn;
-    for (int64_t i = 0; i < nb; ++i) {
-      // Column i of the panel, updated by the previous reflectors of the panel:
-      // A(i:mm, i) -= A(i:mm, 0:i) Y(i, 0:i)^T + X(i:mm, 0:i) A(0:i, i).
-      if (i > 0) {
-        for (int64_t j = 0; j < i; ++j) tmp[j] = YT[j * ldy + i];
-        for (int64_t j = 0; j < i; ++j) tmp2[j] = A[j * lda + i];
-        gemv_n(mm - i, i, T(1), A + i * lda, lda, tmp.get(), T(0), t.get());
-        gemv_t(i, mm - i, T(1), XT + i, ldx, tmp2.get(), T(1), t.get());
-        for (int64_t r = 0; r < mm - i; ++r) A[(i + r) * lda + i] -= t[r];
+    // The panel's ~10 matrix-vector products per column are too short to wake the pool for
+    // each: one team (team.h) stays awake for the whole panel. The trailing gemm runs outside.
+    // Small trailing matrices keep the plain (inline) products and wake no one.
+    auto panel = [&](Team* tm) {
+      for (int64_t i = 0; i < nb; ++i) {
+        // Column i of the panel, updated by the previous reflectors of the panel:
+        // A(i:mm, i) -= A(i:mm, 0:i) Y(i, 0:i)^T + X(i:mm, 0:i) A(0:i, i).
+        if (i > 0) {
+          for (int64_t j = 0; j < i; ++j) tmp[j] = YT[j * ldy + i];
+          for (int64_t j = 0; j < i; ++j) tmp2[j] = A[j * lda + i];
+          gemv_n(tm, mm - i, i, T(1), A + i * lda, lda, tmp.get(), T(0), t.get());
+          gemv_t(tm, i, mm - i, T(1), XT + i, ldx, tmp2.get(), T(1), t.get());
+          for (int64_t r = 0; r < mm - i; ++r) A[(i + r) * lda + i] -= t[r];
+        }
+        T alpha = A[i * lda + i];
+        tauq[i0 + i] = reflector_generate(mm - i, alpha, A + (i + 1) * lda + i, lda);
+        d[i0 + i] = alpha;
+        A[i * lda + i] = T(1);
+        u[0] = 1;
+        for (int64_t r = 1; r < mm - i; ++r) u[r] = A[(i + r) * lda + i];
+        if (i + 1 >= nn) {
+          taup[i0 + i] = 0;
+          continue;
+        }
+        const int64_t nc = nn - i - 1;
+        // y_i = tauq (A^T u - Y A_panel^T u - A_top^T X^T u), stored in Y^T row i, entries i+1..nn.
+        T* y = YT + i * ldy + i + 1;
+        gemv_t(tm, mm - i, nc, T(1), A + i * lda + i + 1, lda, u.get(), T(0), y);
+        if (i > 0) {
+          gemv_t(tm, mm - i, i, T(1), A + i * lda, lda, u.get(), T(0), tmp.get());
+          gemv_t(tm, i, nc, T(-1), YT + i + 1, ldy, tmp.get(), T(1), y);
+          gemv_n(tm, i, mm - i, T(1), XT + i, ldx, u.get(), T(0), tmp.get());
+          gemv_t(tm, i, nc, T(-1), A + i + 1, lda, tmp.get(), T(1), y);
+        }
+        for (int64_t c = 0; c < nc; ++c) y[c] *= tauq[i0 + i];
+        // Row i: A(i, i+1:nn) -= Y(i+1:nn, 0:i+1) A(i, 0:i+1)^T + A(0:i, i+1:nn)^T X(i, 0:i)^T.
+        T* arow = A + i * lda + i + 1;
+        gemv_t(tm, i + 1, nc, T(-1), YT + i + 1, ldy, A + i * lda, T(1), arow);
+        if (i > 0) {
+          for (int64_t j = 0; j < i; ++j) tmp[j] = XT[j * ldx + i];
+          gemv_t(tm, i, nc, T(-1), A + i + 1, lda, tmp.get(), T(1), arow);
+        }
+        T beta = arow[0];
+        taup[i0 + i] = reflector_generate(nc, beta, arow + 1, 1);
+        e[i0 + i] = beta;
+        arow[0] = T(1);
+        // x_i = taup (A v - A_panel Y^T v - X A_top v), stored in X^T row i, entries i+1..mm.
+        T* x = XT + i * ldx + i + 1;
+        const int64_t mr = mm - i - 1;
+        gemv_n(tm, mr, nc, T(1), A + (i + 1) * lda + i + 1, lda, arow, T(0), x);
+        gemv_n(tm, i + 1, nc, T(1), YT + i + 1, ldy, arow, T(0), tmp.get());
+        gemv_n(tm, mr, i + 1, T(-1), A + (i + 1) * lda, lda, tmp.get(), T(1), x);
+        if (i > 0) {
+          gemv_n(tm, i, nc, T(1), A + i + 1, lda, arow, T(0), tmp.get());
+          gemv_t(tm, i, mr, T(-1), XT + i + 1, ldx, tmp.get(), T(1), x);
+        }
+        for (int64_t r = 0; r < mr; ++r) x[r] *= taup[i0 + i];
       }
-      T alpha = A[i * lda + i];
-      tauq[i0 + i] = reflector_generate(mm - i, alpha, A + (i + 1) * lda + i, lda);
-      d[i0 + i] = alpha;
-      A[i * lda + i] = T(1);
-      u[0] = 1;
-      for (int64_t r = 1; r < mm - i; ++r) u[r] = A[(i + r) * lda + i];
-      if (i + 1 >= nn) {
-        taup[i0 + i] = 0;
-        continue;
-      }
-      const int64_t nc = nn - i - 1;
-      // y_i = tauq (A^T u - Y A_panel^T u - A_top^T X^T u), stored in Y^T row i, entries i+1..nn.
-      T* y = YT + i * ldy + i + 1;
-      gemv_t(mm - i, nc, T(1), A + i * lda + i + 1, lda, u.get(), T(0), y);
-      if (i > 0) {
-        gemv_t(mm - i, i, T(1), A + i * lda, lda, u.get(), T(0), tmp.get());
-        gemv_t(i, nc, T(-1), YT + i + 1, ldy, tmp.get(), T(1), y);
-        gemv_n(i, mm - i, T(1), XT + i, ldx, u.get(), T(0), tmp.get());
-        gemv_t(i, nc, T(-1), A + i + 1, lda, tmp.get(), T(1), y);
-      }
-      for (int64_t c = 0; c < nc; ++c) y[c] *= tauq[i0 + i];
-      // Row i: A(i, i+1:nn) -= Y(i+1:nn, 0:i+1) A(i, 0:i+1)^T + A(0:i, i+1:nn)^T X(i, 0:i)^T.
-      T* arow = A + i * lda + i + 1;
-      gemv_t(i + 1, nc, T(-1), YT + i + 1, ldy, A + i * lda, T(1), arow);
-      if (i > 0) {
-        for (int64_t j = 0; j < i; ++j) tmp[j] = XT[j * ldx + i];
-        gemv_t(i, nc, T(-1), A + i + 1, lda, tmp.get(), T(1), arow);
-      }
-      T beta = arow[0];
-      taup[i0 + i] = reflector_generate(nc, beta, arow + 1, 1);
-      e[i0 + i] = beta;
-      arow[0] = T(1);
-      // x_i = taup (A v - A_panel Y^T v - X A_top v), stored in X^T row i, entries i+1..mm.
-      T* x = XT + i * ldx + i + 1;
-      const int64_t mr = mm - i - 1;
-      gemv_n(mr, nc, T(1), A + (i + 1) * lda + i + 1, lda, arow, T(0), x);
-      gemv_n(i + 1, nc, T(1), YT + i + 1, ldy, arow, T(0), tmp.get());
-      gemv_n(mr, i + 1, T(-1), A + (i + 1) * lda, lda, tmp.get(), T(1), x);
-      if (i > 0) {
-        gemv_n(i, nc, T(1), A + i + 1, lda, arow, T(0), tmp.get());
-        gemv_t(i, mr, T(-1), XT + i + 1, ldx, tmp.get(), T(1), x);
-      }
-      for (int64_t r = 0; r < mr; ++r) x[r] *= taup[i0 + i];
+    };
+    if (mm * nn >= kTeamMinWork) {
+      Team::lead([&](Team& team) { panel(&team); });
+    } else {
+      panel(nullptr);
     }
     // Trailing update A(nb:mm, nb:nn) -= U Y^T + X V^T (the unit of v_{nb-1} sits at
     // A(nb-1, nb), still 1 here).

@@ -9,6 +9,7 @@
 
 #include "../core/error.h"
 #include "../core/scratch.h"
+#include "../core/thread_pool.h"
 #include "bidiagonal_svd.h"
 #include "bidiagonalize.h"
 #include "factor_common.h"
@@ -75,29 +76,38 @@ void svd_bidiagonal_route(int64_t m, int64_t n, T* a, int64_t ku, double* d, T* 
   for (int64_t i = 0; i + 1 < n; ++i) e[i] = ee[i];
   const bool vectors = ut != nullptr;
   if (vectors) {
-    // Q_B (m x ku) from the left reflectors, transposed into ut.
-    Scratch<T> q(static_cast<size_t>(m * ku));
-    std::fill(q.get(), q.get() + m * ku, T(0));
-    for (int64_t i = 0; i < std::min(m, ku); ++i) q[i * ku + i] = T(1);
-    reflectors_apply(m, n, a, n, tauq.get(), q.get(), ku, ku, true);
-    for (int64_t i0 = 0; i0 < m; i0 += 32)
-      for (int64_t j0 = 0; j0 < ku; j0 += 32)
-        for (int64_t i = i0; i < std::min(m, i0 + 32); ++i)
-          for (int64_t j = j0; j < std::min(ku, j0 + 32); ++j) ut[j * m + i] = q[i * ku + j];
-    // P = diag(1, P'), P' from the right reflectors copied into column storage; vt = P^T.
-    std::fill(vt, vt + n * n, T(0));
-    vt[0] = T(1);
-    if (n > 1) {
-      const int64_t n1 = n - 1;
-      Scratch<T> rv(static_cast<size_t>(n1 * n1)), p(static_cast<size_t>(n1 * n1));
-      for (int64_t j = 0; j < n1; ++j)
-        for (int64_t r = j + 1; r < n1; ++r) rv[r * n1 + j] = a[j * n + r + 1];
-      std::fill(p.get(), p.get() + n1 * n1, T(0));
-      for (int64_t i = 0; i < n1; ++i) p[i * n1 + i] = T(1);
-      reflectors_apply(n1, n1, rv.get(), n1, taup.get(), p.get(), n1, n1, true);
-      for (int64_t r = 0; r < n1; ++r)
-        for (int64_t c = 0; c < n1; ++c) vt[(r + 1) * n + c + 1] = p[c * n1 + r];
-    }
+    // Q_B and P^T are independent: on two threads each is formed serially beside the other
+    // (the gemms inside run inline), which beats sharing each of their thin gemms.
+    parallel_for(2, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t job = b0; job < b1; ++job) {
+        if (job == 0) {
+          // Q_B (m x ku) from the left reflectors, transposed into ut.
+          Scratch<T> q(static_cast<size_t>(m * ku));
+          std::fill(q.get(), q.get() + m * ku, T(0));
+          for (int64_t i = 0; i < std::min(m, ku); ++i) q[i * ku + i] = T(1);
+          reflectors_apply(m, n, a, n, tauq.get(), q.get(), ku, ku, true);
+          for (int64_t i0 = 0; i0 < m; i0 += 32)
+            for (int64_t j0 = 0; j0 < ku; j0 += 32)
+              for (int64_t i = i0; i < std::min(m, i0 + 32); ++i)
+                for (int64_t j = j0; j < std::min(ku, j0 + 32); ++j) ut[j * m + i] = q[i * ku + j];
+        } else {
+          // P = diag(1, P'), P' from the right reflectors copied into column storage; vt = P^T.
+          std::fill(vt, vt + n * n, T(0));
+          vt[0] = T(1);
+          if (n > 1) {
+            const int64_t n1 = n - 1;
+            Scratch<T> rv(static_cast<size_t>(n1 * n1)), p(static_cast<size_t>(n1 * n1));
+            for (int64_t j = 0; j < n1; ++j)
+              for (int64_t r = j + 1; r < n1; ++r) rv[r * n1 + j] = a[j * n + r + 1];
+            std::fill(p.get(), p.get() + n1 * n1, T(0));
+            for (int64_t i = 0; i < n1; ++i) p[i * n1 + i] = T(1);
+            reflectors_apply(n1, n1, rv.get(), n1, taup.get(), p.get(), n1, n1, true);
+            for (int64_t r = 0; r < n1; ++r)
+              for (int64_t c = 0; c < n1; ++c) vt[(r + 1) * n + c + 1] = p[c * n1 + r];
+          }
+        }
+      }
+    });
     times.form_ms += clock.lap();
   }
   const double eps = std::numeric_limits<T>::epsilon() / 2;

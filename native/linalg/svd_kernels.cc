@@ -8,6 +8,7 @@
 
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
+#include "team.h"
 
 namespace nt::svd_detail {
 namespace {
@@ -16,6 +17,7 @@ namespace {
 // is the same for any thread count.
 constexpr int64_t kGemvColumnBlock = 256;
 constexpr int64_t kGemvMinWork = 1 << 15;  // multiply-adds below which a gemv runs inline
+constexpr int64_t kTeamPieces = 16;         // most tasks per product on a team
 
 const SvdKernels& kernels() {
   static const SvdKernels k = [] {
@@ -63,7 +65,7 @@ void sweeps_portable(T* X, int64_t ld, int64_t c0, int64_t c1, const RotationSwe
 }
 
 template <typename T>
-void gemv_t_impl(int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const T* x, T beta, T* y,
+void gemv_t_impl(Team* team, int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const T* x, T beta, T* y,
                  void (*block)(int64_t, int64_t, const T*, int64_t, const T*, T*)) {
   if (nc <= 0) return;
   if (beta == T(0)) {
@@ -75,6 +77,24 @@ void gemv_t_impl(int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const 
   std::vector<T> xs(static_cast<size_t>(nr));
   for (int64_t r = 0; r < nr; ++r) xs[r] = alpha * x[r];
   if (!block) block = gemv_t_block_portable<T>;
+  if (team) {
+    // Column slices of a fixed count per size (whole vectors): on a team each step's wake-up is
+    // a counter, so small products are worth sharing too. The kernels' sums run over rows in
+    // order for every column, so the slicing never changes a result.
+    const int64_t pieces = nr * nc < kGemvMinWork ? 1 : std::min<int64_t>(kTeamPieces, (nc + 63) / 64);
+    const int64_t width = ((nc + pieces - 1) / pieces + 7) / 8 * 8;
+    const int64_t ntasks = (nc + width - 1) / width;
+    auto task = [&](int64_t p) {
+      const int64_t c0 = p * width, c1 = std::min(nc, c0 + width);
+      block(nr, c1 - c0, M + c0, ld, xs.data(), y + c0);
+    };
+    if (ntasks == 1) {
+      task(0);
+    } else {
+      team->run(ntasks, task);
+    }
+    return;
+  }
   const int64_t nblocks = (nc + kGemvColumnBlock - 1) / kGemvColumnBlock;
   const int64_t grain = std::max<int64_t>(1, kGemvMinWork / std::max<int64_t>(1, nr * kGemvColumnBlock));
   parallel_for(nblocks, grain, [&](int64_t b0, int64_t b1) {
@@ -86,10 +106,27 @@ void gemv_t_impl(int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const 
 }
 
 template <typename T>
-void gemv_n_impl(int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const T* x, T beta, T* y,
+void gemv_n_impl(Team* team, int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const T* x, T beta, T* y,
                  T (*dot)(const T*, const T*, int64_t)) {
   if (nr <= 0) return;
   if (!dot) dot = dot_portable<T>;
+  if (team) {
+    const int64_t pieces = nr * nc < kGemvMinWork ? 1 : std::min<int64_t>(kTeamPieces, (nr + 15) / 16);
+    const int64_t rows = (nr + pieces - 1) / pieces;
+    const int64_t ntasks = (nr + rows - 1) / rows;
+    auto task = [&](int64_t p) {
+      for (int64_t r = p * rows; r < std::min(nr, (p + 1) * rows); ++r) {
+        const T v = nc > 0 ? alpha * dot(M + r * ld, x, nc) : T(0);
+        y[r] = beta == T(0) ? v : beta * y[r] + v;
+      }
+    };
+    if (ntasks == 1) {
+      task(0);
+    } else {
+      team->run(ntasks, task);
+    }
+    return;
+  }
   const int64_t grain = std::max<int64_t>(1, kGemvMinWork / std::max<int64_t>(1, nc));
   parallel_for(nr, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -101,21 +138,21 @@ void gemv_n_impl(int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const 
 
 }  // namespace
 
-void gemv_t(int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
+void gemv_t(Team* team, int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
             float* y) {
-  gemv_t_impl<float>(nr, nc, alpha, M, ld, x, beta, y, kernels().gemv_t_f32);
+  gemv_t_impl<float>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().gemv_t_f32);
 }
-void gemv_t(int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
+void gemv_t(Team* team, int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
             double* y) {
-  gemv_t_impl<double>(nr, nc, alpha, M, ld, x, beta, y, kernels().gemv_t_f64);
+  gemv_t_impl<double>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().gemv_t_f64);
 }
-void gemv_n(int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
+void gemv_n(Team* team, int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
             float* y) {
-  gemv_n_impl<float>(nr, nc, alpha, M, ld, x, beta, y, kernels().dot_f32);
+  gemv_n_impl<float>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().dot_f32);
 }
-void gemv_n(int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
+void gemv_n(Team* team, int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
             double* y) {
-  gemv_n_impl<double>(nr, nc, alpha, M, ld, x, beta, y, kernels().dot_f64);
+  gemv_n_impl<double>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().dot_f64);
 }
 
 void apply_sweeps(float* X, int64_t ld, int64_t c0, int64_t c1, const RotationSweep* sweeps, int64_t nsweeps,

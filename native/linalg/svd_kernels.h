@@ -6,17 +6,32 @@
 #pragma once
 #include <cstdint>
 
+namespace nt {
+class Team;
+}
+
 namespace nt::svd_detail {
 
 // y[0:nc] = beta * y + alpha * M^T x; M is nr x nc row-major with leading dimension ld, x has
-// nr contiguous elements. beta == 0 overwrites y without reading it.
-void gemv_t(int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta, float* y);
-void gemv_t(int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
-            double* y);
+// nr contiguous elements. beta == 0 overwrites y without reading it. With a team (called by
+// its leader) the work is shared as team steps; without one it goes through parallel_for.
+void gemv_t(Team* team, int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
+            float* y);
+void gemv_t(Team* team, int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x,
+            double beta, double* y);
 // y[0:nr] = beta * y + alpha * M x; x has nc contiguous elements.
-void gemv_n(int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta, float* y);
-void gemv_n(int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
-            double* y);
+void gemv_n(Team* team, int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
+            float* y);
+void gemv_n(Team* team, int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x,
+            double beta, double* y);
+template <typename T>
+void gemv_t(int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const T* x, T beta, T* y) {
+  gemv_t(nullptr, nr, nc, alpha, M, ld, x, beta, y);
+}
+template <typename T>
+void gemv_n(int64_t nr, int64_t nc, T alpha, const T* M, int64_t ld, const T* x, T beta, T* y) {
+  gemv_n(nullptr, nr, nc, alpha, M, ld, x, beta, y);
+}
 
 // One sweep of plane rotations on consecutive rows of a row-major matrix X, as LAPACK's
 // xLASR('L', 'V', direction): rotation j acts on rows (first + j, first + j + 1) with

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.h"
@@ -194,6 +195,33 @@ TEST_CASE(gemm_results_are_bit_identical_for_1_and_2_threads) {
       CHECK(c1 == c2);
     }
   }
+  nt::set_num_threads(before);
+}
+
+// The threaded path (several row blocks, k blocks and column blocks) run from two threads at
+// once and from inside a parallel region: the busy pool must make it run inline, never
+// deadlock, and give the same bits as one thread.
+TEST_CASE(gemm_threaded_path_is_safe_nested_and_concurrent) {
+  const int before = nt::num_threads();
+  const int64_t m = 600, n = 1100, k = 600;
+  auto a = random_vec<float>(m * k, 21), b = random_vec<float>(k * n, 22);
+  std::vector<float> ref(m * n);
+  nt::set_num_threads(1);
+  nt::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, ref.data(), n);
+  nt::set_num_threads(2);
+  std::vector<float> c1(m * n), c2(m * n), c3(m * n), c4(m * n);
+  std::thread t1([&] { nt::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c1.data(), n); });
+  std::thread t2([&] { nt::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c2.data(), n); });
+  t1.join();
+  t2.join();
+  nt::parallel_for(2, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      nt::gemm_f32(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, (i == 0 ? c3 : c4).data(), n);
+  });
+  CHECK(c1 == ref);
+  CHECK(c2 == ref);
+  CHECK(c3 == ref);
+  CHECK(c4 == ref);
   nt::set_num_threads(before);
 }
 
