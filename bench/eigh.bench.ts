@@ -6,43 +6,21 @@
 // GFLOP/s use the nominal count of syevd with vectors, 4/3 n^3 (tridiagonalization) + 2 n^3
 // (back-transformation) + 4/3 n^3 (divide-and-conquer merges without deflation) = 14/3 n^3;
 // values only: 4/3 n^3.
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import * as nt from '../lib';
-import { PACKAGE_ROOT } from '../lib/native/loader';
-import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './harness';
+import { hasNumpy, runNumpyPeer } from './peers/python';
+import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink, timeCalls } from './harness';
 
 type D = 'f32' | 'f64';
 
 const flopsOf = (n: number, vectors = true) => (vectors ? (14 / 3) * n ** 3 : (4 / 3) * n ** 3);
 
-let numpyAvailable: boolean | undefined;
-function hasNumpy(): boolean {
-  if (numpyAvailable === undefined) numpyAvailable = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-  return numpyAvailable;
-}
 
 function numpySamples(dtype: D, n: number, threads: number, reps: number, valuesOnly = false): number[] {
-  const script = path.join(PACKAGE_ROOT, 'bench', 'peers', 'eigh_numpy.py');
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-  const args = [script, dtype, String(n), String(reps), ...(valuesOnly ? ['--values'] : [])];
-  const r = spawnSync('python3', args, { env, encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (r.status !== 0) throw new Error(`eigh_numpy.py failed: ${r.stderr || r.error}`);
-  return (JSON.parse(r.stdout) as { samples: number[] }).samples;
+  const args = [dtype, String(n), String(reps), ...(valuesOnly ? ['--values'] : [])];
+  return runNumpyPeer<{ samples: number[] }>('eigh_numpy.py', args, threads).samples;
 }
 
-/** One warm-up call, then `reps` timed calls (for ops too slow for benchmark.js sampling). */
-function timeCalls(fn: () => void, reps: number, warmup = 1): number[] {
-  for (let i = 0; i < warmup; ++i) fn();
-  const out: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return out;
-}
 
 /** A random symmetric matrix (B + B^T) / 2 like the numpy peer's. */
 function randomSymmetric(n: number, dtype: D, seed: number): nt.Tensor {

@@ -8,27 +8,20 @@
 // summary reports the top-64 relative error of ours, of numpy's rsvd and of numpy's full SVD.
 // GFLOP/s use nominal counts: QR with Q 8/3 n³ (geqrf 4/3 n³ + orgqr 4/3 n³), Cholesky n³/3,
 // rsvd 12 m n l (the 2 q + 2 products with A, l = rank + oversample; QRs not counted).
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { CholeskyDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import * as nt from '../lib';
-import { PACKAGE_ROOT } from '../lib/native/loader';
-import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './harness';
+import { hasNumpy, runNumpyPeer } from './peers/python';
+import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink, timeCalls } from './harness';
 
 type D = 'f32' | 'f64';
 const N = 1024;
 const RSVD = { n: 4096, rank: 64, oversample: 10, powerIters: 2 };
 const NUMPY_IMPL = 'numpy (LAPACK, OpenBLAS)';
 
-let numpyAvailable: boolean | undefined;
-function hasNumpy(): boolean {
-  if (numpyAvailable === undefined) numpyAvailable = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-  return numpyAvailable;
-}
 
-const script = () => path.join(PACKAGE_ROOT, 'bench', 'peers', 'factor_numpy.py');
 
 interface NumpyOut {
   samples: number[];
@@ -36,23 +29,9 @@ interface NumpyOut {
 }
 
 function numpyRun(args: string[], threads: number): NumpyOut {
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-  const r = spawnSync('python3', [script(), ...args], { env, encoding: 'utf8', maxBuffer: 1 << 22 });
-  if (r.status !== 0) throw new Error(`factor_numpy.py ${args[0]} failed: ${r.stderr || r.error}`);
-  return JSON.parse(r.stdout) as NumpyOut;
+  return runNumpyPeer<NumpyOut>('factor_numpy.py', args, threads);
 }
 
-/** `warmup` untimed calls, then `reps` timed ones (seconds each). */
-function timeCalls(fn: () => void, reps: number, warmup = 1): number[] {
-  for (let i = 0; i < warmup; ++i) fn();
-  const out: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return out;
-}
 
 function toMlMatrix(t: nt.Tensor): Matrix {
   const f = t.astype('f64');

@@ -8,12 +8,10 @@
 //   ml-matrix  Matrix.mmul f64 at 256 and 512 (pure JS; 1 thread).
 // The "vs peer" column is numpy time / ours at the same thread count (> 1: ours faster); ORT
 // and ml-matrix ratios are in the summary, with GFLOP/s as a fraction of the FMA peak.
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import { Matrix } from 'ml-matrix';
 import * as nt from '../lib';
-import { PACKAGE_ROOT } from '../lib/native/loader';
-import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './harness';
+import { hasNumpy, runNumpyPeer } from './peers/python';
+import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink, timeCalls } from './harness';
 import { matmulModel } from './peers/onnx_matmul';
 
 type D = 'f32' | 'f64';
@@ -30,22 +28,13 @@ const flops = (m: number, k: number, n: number) => 2 * m * k * n;
 
 // ---- numpy (one process per thread count, all cases at once) ----
 
-let numpyAvailable: boolean | undefined;
-function hasNumpy(): boolean {
-  if (numpyAvailable === undefined) numpyAvailable = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-  return numpyAvailable;
-}
 
 const numpyRuns = new Map<number, Map<string, number[]>>();
 let numpySpecs: string[] = [];
 function numpySamples(threads: number, spec: string): number[] {
   let byCase = numpyRuns.get(threads);
   if (!byCase) {
-    const script = path.join(PACKAGE_ROOT, 'bench', 'peers', 'gemm_numpy.py');
-    const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-    const r = spawnSync('python3', [script, ...numpySpecs], { env, encoding: 'utf8', maxBuffer: 16 << 20 });
-    if (r.status !== 0) throw new Error(`gemm_numpy.py failed: ${r.stderr || r.error}`);
-    const parsed = JSON.parse(r.stdout) as { cases: { case: string; samples: number[] }[] };
+    const parsed = runNumpyPeer<{ cases: { case: string; samples: number[] }[] }>('gemm_numpy.py', numpySpecs, threads);
     byCase = new Map(parsed.cases.map((c) => [c.case, c.samples]));
     numpyRuns.set(threads, byCase);
   }
@@ -54,17 +43,6 @@ function numpySamples(threads: number, spec: string): number[] {
   return s;
 }
 
-/** Timed calls for ops too slow for benchmark.js's sampling (ml-matrix). */
-function timeCalls(fn: () => void, reps: number): number[] {
-  fn();
-  const out: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return out;
-}
 
 // ---- onnxruntime-node ----
 

@@ -314,3 +314,15 @@ export function randomF32(n: number, seed: number): nt.Tensor {
 
 /** A sink that keeps results observable so the JIT cannot drop the computation. */
 export const sink = { value: 0 };
+
+/** `warmup` untimed calls, then `reps` timed ones, in seconds: for ops too slow for benchmark.js sampling. */
+export function timeCalls(fn: () => void, reps: number, warmup = 1): number[] {
+  for (let i = 0; i < warmup; ++i) fn();
+  const out: number[] = [];
+  for (let i = 0; i < reps; ++i) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return out;
+}

@@ -5,12 +5,10 @@
 // thread count (> 1: ours is faster); the ml-matrix ratio is in the summary lines.
 // GFLOP/s use the nominal Golub-Van Loan count for U1, S, V of the Golub-Kahan-Reinsch SVD,
 // 14 m n^2 + 8 n^3 (m >= n), whatever the algorithm actually executes.
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import { Matrix, SVD } from 'ml-matrix';
 import * as nt from '../lib';
-import { PACKAGE_ROOT } from '../lib/native/loader';
-import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './harness';
+import { hasNumpy, runNumpyPeer } from './peers/python';
+import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink, timeCalls } from './harness';
 
 type D = 'f32' | 'f64';
 
@@ -19,31 +17,11 @@ const flopsOf = (m: number, n: number) => {
   return 14 * M * N * N + 8 * N ** 3;
 };
 
-let numpyAvailable: boolean | undefined;
-function hasNumpy(): boolean {
-  if (numpyAvailable === undefined) numpyAvailable = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-  return numpyAvailable;
-}
 
 function numpySamples(dtype: D, m: number, n: number, threads: number, reps: number): number[] {
-  const script = path.join(PACKAGE_ROOT, 'bench', 'peers', 'svd_numpy.py');
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
-  const r = spawnSync('python3', [script, dtype, String(m), String(n), String(reps)], { env, encoding: 'utf8', maxBuffer: 1 << 20 });
-  if (r.status !== 0) throw new Error(`svd_numpy.py failed: ${r.stderr || r.error}`);
-  return (JSON.parse(r.stdout) as { samples: number[] }).samples;
+  return runNumpyPeer<{ samples: number[] }>('svd_numpy.py', [dtype, String(m), String(n), String(reps)], threads).samples;
 }
 
-/** One warm-up call, then `reps` timed calls (for ops too slow for benchmark.js sampling). */
-function timeCalls(fn: () => void, reps: number, warmup = 1): number[] {
-  for (let i = 0; i < warmup; ++i) fn();
-  const out: number[] = [];
-  for (let i = 0; i < reps; ++i) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e9);
-  }
-  return out;
-}
 
 export const svdSuite: Suite = {
   name: 'svd',
