@@ -34,6 +34,27 @@ template <typename T> struct GemmKernel;
 using GemmKernelF32 = const GemmKernel<float>*;
 using GemmKernelF64 = const GemmKernel<double>*;
 
+// eigh (native/linalg/eigh_kernels.h documents them): fused lower symmetric matrix-vector
+// product over a column range, and the two loops of the secular equation.
+using SymvColumnsF32 = void (*)(const float* a, int64_t lda, int64_t m, int64_t c0, int64_t c1, const float* x, float* y);
+using SymvColumnsF64 = void (*)(const double* a, int64_t lda, int64_t m, int64_t c0, int64_t c1, const double* x,
+                                double* y);
+using SecularSums = void (*)(const double* p, const double* w, int64_t n, double tau, double* sums);
+using DivideSumsq = double (*)(const double* num, const double* den, double* out, int64_t n);
+
+// SVD (native/linalg/svd_kernels.h documents them): y += M^T x over a row block, dot
+// products, and batched Givens rotation sweeps. No scalar slot: a null slot means the
+// portable loop in svd_kernels.cc.
+namespace svd_detail { struct RotationSweep; }
+using GemvBlockF32 = void (*)(int64_t nr, int64_t nc, const float* M, int64_t ld, const float* x, float* y);
+using GemvBlockF64 = void (*)(int64_t nr, int64_t nc, const double* M, int64_t ld, const double* x, double* y);
+using DotF32 = float (*)(const float* a, const float* b, int64_t n);
+using DotF64 = double (*)(const double* a, const double* b, int64_t n);
+using RotationSweepsF32 = void (*)(float* X, int64_t ld, int64_t c0, int64_t c1, const svd_detail::RotationSweep* sweeps,
+                                   int64_t nsweeps, const float* cs, const float* sn);
+using RotationSweepsF64 = void (*)(double* X, int64_t ld, int64_t c0, int64_t c1, const svd_detail::RotationSweep* sweeps,
+                                   int64_t nsweeps, const double* cs, const double* sn);
+
 // X(type, slot) — the one list of slots; the table, the merge and `ntensor info` use it.
 #define NT_KERNEL_SLOTS(X)            \
   X(ConvertU16ToF32, f16_to_f32)      \
@@ -79,7 +100,17 @@ using GemmKernelF64 = const GemmKernel<double>*;
   X(ScaleMulF32, scale_mul_f32)       \
   X(ScaleMulF64, scale_mul_f64)       \
   X(GemmKernelF32, gemm_f32_kernel)   \
-  X(GemmKernelF64, gemm_f64_kernel)
+  X(GemmKernelF64, gemm_f64_kernel)   \
+  X(SymvColumnsF32, eigh_symv_f32)    \
+  X(SymvColumnsF64, eigh_symv_f64)    \
+  X(SecularSums, eigh_secular_sums)   \
+  X(DivideSumsq, eigh_divide_sumsq)   \
+  X(GemvBlockF32, svd_gemv_t_f32)     \
+  X(GemvBlockF64, svd_gemv_t_f64)     \
+  X(DotF32, svd_dot_f32)              \
+  X(DotF64, svd_dot_f64)              \
+  X(RotationSweepsF32, svd_sweeps_f32) \
+  X(RotationSweepsF64, svd_sweeps_f64)
 
 struct KernelTable {
 #define NT_KERNEL_FIELD(type, slot) type slot = nullptr;

@@ -54,12 +54,17 @@ double divide_sumsq_scalar(const double* num, const double* den, double* out, in
   return s;
 }
 
+bool always() { return true; }
+
+void fill_eigh_scalar(KernelTable& t) {
+  t.eigh_symv_f32 = symv_columns_scalar<float>;
+  t.eigh_symv_f64 = symv_columns_scalar<double>;
+  t.eigh_secular_sums = secular_sums_scalar;
+  t.eigh_divide_sumsq = divide_sumsq_scalar;
+}
+
 }  // namespace
 
-const EighKernels& eigh_kernels_scalar() {
-  static const EighKernels k{symv_columns_scalar<float>, symv_columns_scalar<double>, secular_sums_scalar,
-                             divide_sumsq_scalar, "scalar"};
-  return k;
-}
+static IsaRegistration nt_isa_registration_eigh_scalar("scalar", 0, always, fill_eigh_scalar);
 
 }  // namespace nt

@@ -189,19 +189,25 @@ double divide_sumsq_avx2(const double* num, const double* den, double* out, int6
 #endif  // NT_HAVE_AVX2_BUILD
 #include "../cpu/isa_avx2_end.h"
 
-namespace nt {
-
-const EighKernels& eigh_kernels() {
-  static const EighKernels chosen = [] {
 #ifdef NT_HAVE_AVX2_BUILD
-    const char* cap = std::getenv("NTENSOR_ISA");
-    const CpuFeatures& f = cpu_features();
-    if (f.avx2 && f.fma && !(cap && std::strcmp(cap, "scalar") == 0))
-      return EighKernels{symv_columns_f32_avx2, symv_columns_f64_avx2, secular_sums_avx2, divide_sumsq_avx2, "avx2"};
-#endif
-    return eigh_kernels_scalar();
-  }();
-  return chosen;
+namespace nt {
+namespace {
+
+bool eigh_avx2_supported() {
+  const CpuFeatures& f = cpu_features();
+  return f.avx2 && f.fma;
 }
 
+void fill_eigh_avx2(KernelTable& t) {
+  t.eigh_symv_f32 = symv_columns_f32_avx2;
+  t.eigh_symv_f64 = symv_columns_f64_avx2;
+  t.eigh_secular_sums = secular_sums_avx2;
+  t.eigh_divide_sumsq = divide_sumsq_avx2;
+}
+
+}  // namespace
+
+static IsaRegistration nt_isa_registration_eigh_avx2("avx2", 20, eigh_avx2_supported, fill_eigh_avx2);
+
 }  // namespace nt
+#endif

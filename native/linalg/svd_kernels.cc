@@ -8,6 +8,7 @@
 
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
+#include "../cpu/kernels.h"
 #include "team.h"
 
 namespace nt::svd_detail {
@@ -19,14 +20,6 @@ constexpr int64_t kGemvColumnBlock = 256;
 constexpr int64_t kGemvMinWork = 1 << 15;  // multiply-adds below which a gemv runs inline
 constexpr int64_t kTeamPieces = 16;         // most tasks per product on a team
 
-const SvdKernels& kernels() {
-  static const SvdKernels k = [] {
-    SvdKernels t;
-    svd_kernels_avx2(t);
-    return t;
-  }();
-  return k;
-}
 
 // y[0:nc] += M^T x (x already scaled by alpha), rows in order: the portable reference.
 template <typename T>
@@ -140,29 +133,29 @@ void gemv_n_impl(Team* team, int64_t nr, int64_t nc, T alpha, const T* M, int64_
 
 void gemv_t(Team* team, int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
             float* y) {
-  gemv_t_impl<float>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().gemv_t_f32);
+  gemv_t_impl<float>(team, nr, nc, alpha, M, ld, x, beta, y, nt::kernels().svd_gemv_t_f32);
 }
 void gemv_t(Team* team, int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
             double* y) {
-  gemv_t_impl<double>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().gemv_t_f64);
+  gemv_t_impl<double>(team, nr, nc, alpha, M, ld, x, beta, y, nt::kernels().svd_gemv_t_f64);
 }
 void gemv_n(Team* team, int64_t nr, int64_t nc, float alpha, const float* M, int64_t ld, const float* x, float beta,
             float* y) {
-  gemv_n_impl<float>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().dot_f32);
+  gemv_n_impl<float>(team, nr, nc, alpha, M, ld, x, beta, y, nt::kernels().svd_dot_f32);
 }
 void gemv_n(Team* team, int64_t nr, int64_t nc, double alpha, const double* M, int64_t ld, const double* x, double beta,
             double* y) {
-  gemv_n_impl<double>(team, nr, nc, alpha, M, ld, x, beta, y, kernels().dot_f64);
+  gemv_n_impl<double>(team, nr, nc, alpha, M, ld, x, beta, y, nt::kernels().svd_dot_f64);
 }
 
 void apply_sweeps(float* X, int64_t ld, int64_t c0, int64_t c1, const RotationSweep* sweeps, int64_t nsweeps,
                   const float* cs, const float* sn) {
-  if (kernels().sweeps_f32) return kernels().sweeps_f32(X, ld, c0, c1, sweeps, nsweeps, cs, sn);
+  if (auto sweeps_f32 = nt::kernels().svd_sweeps_f32) return sweeps_f32(X, ld, c0, c1, sweeps, nsweeps, cs, sn);
   sweeps_portable<float>(X, ld, c0, c1, sweeps, nsweeps, cs, sn);
 }
 void apply_sweeps(double* X, int64_t ld, int64_t c0, int64_t c1, const RotationSweep* sweeps, int64_t nsweeps,
                   const double* cs, const double* sn) {
-  if (kernels().sweeps_f64) return kernels().sweeps_f64(X, ld, c0, c1, sweeps, nsweeps, cs, sn);
+  if (auto sweeps_f64 = nt::kernels().svd_sweeps_f64) return sweeps_f64(X, ld, c0, c1, sweeps, nsweeps, cs, sn);
   sweeps_portable<double>(X, ld, c0, c1, sweeps, nsweeps, cs, sn);
 }
 

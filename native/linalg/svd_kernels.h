@@ -1,8 +1,10 @@
 // Hot loops of the dense SVD (native/linalg/svd.cc): the memory-bound matrix-vector products
 // of the Householder bidiagonalization and the application of Givens rotation sweeps from
 // the bidiagonal QR iteration. Each has a portable version and an AVX2+FMA version chosen at
-// run time (svd_kernels_avx2.cc). Work is split over the core pool in blocks whose bounds do
-// not depend on the thread count, so results are identical for any number of threads.
+// run time through the shared ISA dispatch (native/cpu/kernels.h slots svd_*, registered by
+// svd_kernels_avx2.cc; NTENSOR_ISA=scalar selects the portable loops). Work is split over
+// the core pool in blocks whose bounds do not depend on the thread count, so results are
+// identical for any number of threads.
 #pragma once
 #include <cstdint>
 
@@ -55,19 +57,5 @@ void apply_sweeps(double* X, int64_t ld, int64_t c0, int64_t c1, const RotationS
 // Column block width of apply_sweeps that keeps one carried row block in registers.
 template <typename T>
 constexpr int64_t rotation_block() { return sizeof(T) == 4 ? 64 : 32; }
-
-// Kernel table filled by the AVX2 translation unit when the CPU supports it.
-struct SvdKernels {
-  void (*gemv_t_f32)(int64_t, int64_t, const float*, int64_t, const float*, float*) = nullptr;
-  void (*gemv_t_f64)(int64_t, int64_t, const double*, int64_t, const double*, double*) = nullptr;
-  float (*dot_f32)(const float*, const float*, int64_t) = nullptr;
-  double (*dot_f64)(const double*, const double*, int64_t) = nullptr;
-  void (*sweeps_f32)(float*, int64_t, int64_t, int64_t, const RotationSweep*, int64_t, const float*,
-                     const float*) = nullptr;
-  void (*sweeps_f64)(double*, int64_t, int64_t, int64_t, const RotationSweep*, int64_t, const double*,
-                     const double*) = nullptr;
-};
-// Returns true and fills k when this build and CPU have AVX2+FMA.
-bool svd_kernels_avx2(SvdKernels& k);
 
 }  // namespace nt::svd_detail

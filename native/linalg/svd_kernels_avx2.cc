@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "../core/cpu_features.h"
+#include "../cpu/kernels.h"
 #include "svd_kernels.h"
 
 #include "../cpu/isa_avx2_begin.h"
@@ -216,23 +217,26 @@ void sweeps_f64(double* X, int64_t ld, int64_t c0, int64_t c1, const RotationSwe
 #endif  // NT_HAVE_AVX2_BUILD
 #include "../cpu/isa_avx2_end.h"
 
-namespace nt::svd_detail {
-
-bool svd_kernels_avx2(SvdKernels& k) {
 #ifdef NT_HAVE_AVX2_BUILD
+namespace nt::svd_detail {
+namespace {
+
+bool svd_avx2_supported() {
   const CpuFeatures& f = cpu_features();
-  if (!f.avx2 || !f.fma) return false;
-  k.gemv_t_f32 = gemv_t_f32;
-  k.gemv_t_f64 = gemv_t_f64;
-  k.dot_f32 = dot_f32;
-  k.dot_f64 = dot_f64;
-  k.sweeps_f32 = sweeps_f32;
-  k.sweeps_f64 = sweeps_f64;
-  return true;
-#else
-  (void)k;
-  return false;
-#endif
+  return f.avx2 && f.fma;
 }
 
+void fill_svd_avx2(KernelTable& t) {
+  t.svd_gemv_t_f32 = gemv_t_f32;
+  t.svd_gemv_t_f64 = gemv_t_f64;
+  t.svd_dot_f32 = dot_f32;
+  t.svd_dot_f64 = dot_f64;
+  t.svd_sweeps_f32 = sweeps_f32;
+  t.svd_sweeps_f64 = sweeps_f64;
+}
+
+static IsaRegistration nt_isa_registration_svd_avx2("avx2", 20, svd_avx2_supported, fill_svd_avx2);
+
+}  // namespace
 }  // namespace nt::svd_detail
+#endif

@@ -127,7 +127,7 @@ double secular_root(int64_t k, const double* dl, const double* w, double rho, in
   }
   const double rhoinv = 1.0 / rho;
   const bool last = i == k - 1;
-  const SecularSums sums_of = eigh_kernels().secular_sums;
+  const SecularSums sums_of = kernels().eigh_secular_sums;
   int64_t org;
   double lo, hi, tau;
   if (!last) {
@@ -335,7 +335,7 @@ void dc_merge(int64_t n, int64_t m, double* d, double* q, int64_t ldq, double be
     std::vector<double> ug(k * k);  // column j: the eigenvector of root j, rows in the grouped pole order
     parallel_for(k, 16, [&](int64_t j0, int64_t j1) {
       std::vector<double> s(k);
-      const DivideSumsq divide_sumsq = eigh_kernels().divide_sumsq;
+      const DivideSumsq divide_sumsq = kernels().eigh_divide_sumsq;
       for (int64_t j = j0; j < j1; ++j) {
         const double nrm = divide_sumsq(zhat.data(), delta.data() + j * k, s.data(), k);
         const double inv = 1.0 / std::sqrt(nrm);

@@ -99,11 +99,11 @@ template <typename T>
 struct Kernel;
 template <>
 struct Kernel<float> {
-  static SymvColumnsF32 get() { return eigh_kernels().symv_f32; }
+  static SymvColumnsF32 get() { return kernels().eigh_symv_f32; }
 };
 template <>
 struct Kernel<double> {
-  static SymvColumnsF64 get() { return eigh_kernels().symv_f64; }
+  static SymvColumnsF64 get() { return kernels().eigh_symv_f64; }
 };
 
 // Number of independently accumulated column pieces of an m x m symv: a function of m only.

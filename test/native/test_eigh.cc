@@ -8,9 +8,10 @@
 #include <vector>
 
 #include "check.h"
+#include "cpu/kernels.h"
 #include "core/thread_pool.h"
 #include "linalg/eigh.h"
-#include "linalg/eigh_kernels.h"
+#include <string>
 #include "linalg/tridiagonal_dc.h"
 #include "linalg/tridiagonalize.h"
 
@@ -131,6 +132,9 @@ TEST_CASE(values_only_ql_matches_dc) {
 }
 
 TEST_CASE(symv_kernel_matches_scalar_reference) {
+  const nt::KernelTable ref = nt::kernels_for("scalar");
+  for (const std::string& isa : nt::supported_isas()) {
+  const nt::KernelTable k = nt::kernels_for(isa);
   std::mt19937_64 rng(11);
   std::uniform_real_distribution<double> u(-1, 1);
   for (int64_t m : {1, 3, 4, 5, 9, 31, 64, 100}) {
@@ -140,14 +144,15 @@ TEST_CASE(symv_kernel_matches_scalar_reference) {
     for (size_t i = 0; i < a.size(); ++i) af[i] = static_cast<float>(a[i] = u(rng));
     for (int64_t i = 0; i < m; ++i) xf[i] = static_cast<float>(x[i] = u(rng));
     const int64_t c0 = m / 3, c1 = m;
-    nt::eigh_kernels().symv_f64(a.data(), lda, m, c0, c1, x.data(), y1.data());
-    nt::eigh_kernels_scalar().symv_f64(a.data(), lda, m, c0, c1, x.data(), y2.data());
-    nt::eigh_kernels().symv_f32(af.data(), lda, m, c0, c1, xf.data(), yf1.data());
-    nt::eigh_kernels_scalar().symv_f32(af.data(), lda, m, c0, c1, xf.data(), yf2.data());
+    k.eigh_symv_f64(a.data(), lda, m, c0, c1, x.data(), y1.data());
+    ref.eigh_symv_f64(a.data(), lda, m, c0, c1, x.data(), y2.data());
+    k.eigh_symv_f32(af.data(), lda, m, c0, c1, xf.data(), yf1.data());
+    ref.eigh_symv_f32(af.data(), lda, m, c0, c1, xf.data(), yf2.data());
     for (int64_t i = 0; i < m; ++i) {
       CHECK_CLOSE(y1[i], y2[i], 1e-13 * m);
       CHECK_CLOSE(yf1[i], yf2[i], 1e-5 * m);
     }
+  }
   }
 }
 
@@ -199,6 +204,9 @@ TEST_CASE(eigh_pipeline_f32) {
 }
 
 TEST_CASE(secular_kernels_match_scalar_reference) {
+  const nt::KernelTable ref = nt::kernels_for("scalar");
+  for (const std::string& isa : nt::supported_isas()) {
+  const nt::KernelTable k = nt::kernels_for(isa);
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<double> u(-1, 1);
   for (int64_t n : {1, 7, 8, 9, 100}) {
@@ -208,13 +216,14 @@ TEST_CASE(secular_kernels_match_scalar_reference) {
       w[i] = u(rng);
     }
     double s1[3] = {0, 0, 0}, s2[3] = {0, 0, 0};
-    nt::eigh_kernels().secular_sums(p.data(), w.data(), n, 0.25, s1);
-    nt::eigh_kernels_scalar().secular_sums(p.data(), w.data(), n, 0.25, s2);
+    k.eigh_secular_sums(p.data(), w.data(), n, 0.25, s1);
+    ref.eigh_secular_sums(p.data(), w.data(), n, 0.25, s2);
     for (int q = 0; q < 3; ++q) CHECK_CLOSE(s1[q], s2[q], 1e-13 * (1 + std::fabs(s2[2])) * n);
-    const double q1 = nt::eigh_kernels().divide_sumsq(w.data(), p.data(), o1.data(), n);
-    const double q2 = nt::eigh_kernels_scalar().divide_sumsq(w.data(), p.data(), o2.data(), n);
+    const double q1 = k.eigh_divide_sumsq(w.data(), p.data(), o1.data(), n);
+    const double q2 = ref.eigh_divide_sumsq(w.data(), p.data(), o2.data(), n);
     CHECK_CLOSE(q1, q2, 1e-13 * q2 * n);
     for (int64_t i = 0; i < n; ++i) CHECK(o1[i] == o2[i]);
+  }
   }
 }
 
