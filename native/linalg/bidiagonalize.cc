@@ -1,8 +1,8 @@
 #include "bidiagonalize.h"
+#include "householder.h"
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "../core/scratch.h"
@@ -25,27 +25,6 @@ inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha
   if (m > 0 && n > 0) gemm_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// Euclidean norm without overflow or harmful underflow: f32 sums squares in f64 (exact
-// range); f64 sums directly and falls back to a scaled sum when that over/underflows.
-float norm2(int64_t n, const float* x, int64_t incx) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i * incx]) * x[i * incx];
-  return static_cast<float>(std::sqrt(s));
-}
-double norm2(int64_t n, const double* x, int64_t incx) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += x[i * incx] * x[i * incx];
-  if (s < std::numeric_limits<double>::max() && s > 1e-290) return std::sqrt(s);
-  double amax = 0;
-  for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(x[i * incx]));
-  if (amax == 0 || !std::isfinite(amax)) return amax;
-  s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double t = x[i * incx] / amax;
-    s += t * t;
-  }
-  return amax * std::sqrt(s);
-}
 
 // Explicit V (mr x jb, row-major): ones on the diagonal, zeros above, the stored reflectors below.
 template <typename T>
@@ -82,34 +61,6 @@ void apply_block(int64_t mr, int64_t jb, const T* v, const T* t, bool transpose,
 }  // namespace
 
 template <typename T>
-T reflector_generate(int64_t n, T& alpha, T* x, int64_t incx) {
-  if (n <= 1) return T(0);
-  T xnorm = norm2(n - 1, x, incx);
-  if (xnorm == T(0)) return T(0);
-  T beta = -std::copysign(std::hypot(alpha, xnorm), alpha);
-  const T safmin = std::numeric_limits<T>::min() / std::numeric_limits<T>::epsilon();
-  int knt = 0;
-  if (std::abs(beta) < safmin) {
-    // Tiny column: rescale so that 1 / (alpha - beta) cannot overflow (LAPACK larfg).
-    const T rsafmn = T(1) / safmin;
-    do {
-      ++knt;
-      for (int64_t i = 0; i < n - 1; ++i) x[i * incx] *= rsafmn;
-      beta *= rsafmn;
-      alpha *= rsafmn;
-    } while (std::abs(beta) < safmin && knt < 20);
-    xnorm = norm2(n - 1, x, incx);
-    beta = -std::copysign(std::hypot(alpha, xnorm), alpha);
-  }
-  const T tau = (beta - alpha) / beta;
-  const T scale = T(1) / (alpha - beta);
-  for (int64_t i = 0; i < n - 1; ++i) x[i * incx] *= scale;
-  for (int j = 0; j < knt; ++j) beta *= safmin;
-  alpha = beta;
-  return tau;
-}
-
-template <typename T>
 void qr_factor(int64_t m, int64_t n, T* a, int64_t lda, T* tau) {
   if (n <= 0) return;
   Scratch<T> vb(static_cast<size_t>(m * kBlock)), tm(kBlock * kBlock), g(kBlock * kBlock);
@@ -120,7 +71,7 @@ void qr_factor(int64_t m, int64_t n, T* a, int64_t lda, T* tau) {
     // Panel: unblocked Householder on columns j0 .. jend-1.
     for (int64_t j = j0; j < jend; ++j) {
       T alpha = a[j * lda + j];
-      tau[j] = reflector_generate(m - j, alpha, a + (j + 1) * lda + j, lda);
+      tau[j] = linalg::householder_generate(m - j, alpha, a + (j + 1) * lda + j, lda);
       a[j * lda + j] = alpha;
       if (j + 1 < jend && tau[j] != T(0)) {
         v[0] = 1;
@@ -190,7 +141,7 @@ void bidiagonalize(int64_t m, int64_t n, T* a, int64_t lda, T* d, T* e, T* tauq,
           for (int64_t r = 0; r < mm - i; ++r) A[(i + r) * lda + i] -= t[r];
         }
         T alpha = A[i * lda + i];
-        tauq[i0 + i] = reflector_generate(mm - i, alpha, A + (i + 1) * lda + i, lda);
+        tauq[i0 + i] = linalg::householder_generate(mm - i, alpha, A + (i + 1) * lda + i, lda);
         d[i0 + i] = alpha;
         A[i * lda + i] = T(1);
         u[0] = 1;
@@ -218,7 +169,7 @@ void bidiagonalize(int64_t m, int64_t n, T* a, int64_t lda, T* d, T* e, T* tauq,
           gemv_t(tm, i, nc, T(-1), A + i + 1, lda, tmp.get(), T(1), arow);
         }
         T beta = arow[0];
-        taup[i0 + i] = reflector_generate(nc, beta, arow + 1, 1);
+        taup[i0 + i] = linalg::householder_generate(nc, beta, arow + 1, 1);
         e[i0 + i] = beta;
         arow[0] = T(1);
         // x_i = taup (A v - A_panel Y^T v - X A_top v), stored in X^T row i, entries i+1..mm.
@@ -253,7 +204,6 @@ void bidiagonalize(int64_t m, int64_t n, T* a, int64_t lda, T* d, T* e, T* tauq,
 }
 
 #define NT_SVD_INSTANTIATE(T)                                                                        \
-  template T reflector_generate<T>(int64_t, T&, T*, int64_t);                                        \
   template void qr_factor<T>(int64_t, int64_t, T*, int64_t, T*);                                     \
   template void reflectors_apply<T>(int64_t, int64_t, const T*, int64_t, const T*, T*, int64_t, int64_t, \
                                     bool);                                                           \

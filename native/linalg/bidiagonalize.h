@@ -1,18 +1,13 @@
 // Householder building blocks of the dense SVD, ROW-MAJOR (element (i, j) at a[i * lda + j]):
-// reflector generation, blocked QR, application of a block of reflectors through GEMM
-// (compact WY, Schreiber & Van Loan), and the blocked Golub-Kahan bidiagonalization
-// (LAPACK gebrd/labrd: each panel accumulates X and Y so that the trailing matrix is updated
-// by two GEMMs, A -= U Y^T + X V^T). Kept in namespace svd_detail: the QR helpers of
-// native/linalg/householder.h are column-major and owned by the QR routine.
+// blocked QR, application of a block of reflectors through GEMM (compact WY, Schreiber &
+// Van Loan), and the blocked Golub-Kahan bidiagonalization (LAPACK gebrd/labrd: each panel
+// accumulates X and Y so that the trailing matrix is updated by two GEMMs,
+// A -= U Y^T + X V^T). Reflectors come from nt::linalg::householder_generate (householder.h, strided,
+// so layout-free); the block application here is row-major, unlike householder.h's.
 #pragma once
 #include <cstdint>
 
 namespace nt::svd_detail {
-
-// larfg: finds tau and v = [1; x'] with (I - tau v v^T) [alpha; x] = [beta; 0]. Overwrites
-// alpha with beta and x (n - 1 elements, stride incx) with x'; returns tau (0: H = I).
-template <typename T>
-T reflector_generate(int64_t n, T& alpha, T* x, int64_t incx);
 
 // Blocked Householder QR of a (m x n, m >= n): R in the upper triangle, reflector j below the
 // diagonal of column j (unit diagonal implicit), tau[j].
