@@ -81,4 +81,25 @@ describe('native argument guard', () => {
     expect(() => (native.noop as (...a: unknown[]) => void)(a)).toThrow(/missing argument 1/);
     expect(() => (native.noop as (...a: unknown[]) => void)([1, 2], new Float64Array([0, 1, 0, 1, 1]))).toThrow(/must be a TypedArray/);
   });
+
+  it('refuses bad tensor-level calls made directly, naming what was expected', () => {
+    const f32 = nt.zeros([2, 3]);
+    const codeOf = (fn: () => void) => {
+      try {
+        fn();
+        return 'ok';
+      } catch (e) {
+        return `${(e as { code: string }).code} ${(e as Error).message}`;
+      }
+    };
+    expect(codeOf(() => native.fillRandom(f32._storage, f32._metaArray, 2 as 0, 0, 1))).toBe('NT_VALUE [random] unknown distribution 2');
+    expect(codeOf(() => native.fillRandom(f32._storage, f32._metaArray, 0, -1, 1))).toBe('NT_VALUE [random] seed words must be uint32, got -1 and 1');
+    const i32 = nt.zeros([3], 'i32');
+    expect(codeOf(() => native.fillRandom(i32._storage, i32._metaArray, 0, 0, 1))).toBe('NT_DTYPE [random] expected f32 or f64 output, got i32');
+    const t = f32.transpose();
+    expect(codeOf(() => native.fillRandom(t._storage, t._metaArray, 0, 0, 1))).toBe('NT_VALUE [random] output must be contiguous');
+    const other = nt.zeros([3, 2]);
+    expect(codeOf(() => native.copy(f32._storage, f32._metaArray, other._storage, other._metaArray))).toBe('NT_SHAPE [copy] shapes differ: [2,3] vs [3,2]');
+    expect(f32.toArray()).toEqual([[0, 0, 0], [0, 0, 0]]);
+  });
 });

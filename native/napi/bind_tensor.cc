@@ -16,7 +16,8 @@ NT_NAPI_OP(fillRandom) {
   const int32_t dist = args.i32();
   const int64_t hi = args.i64(), lo = args.i64();
   NT_CHECK(dist == 0 || dist == 1, Value, "[random] unknown distribution ", dist);
-  NT_CHECK(hi >= 0 && hi <= 0xffffffffLL && lo >= 0 && lo <= 0xffffffffLL, Value, "[random] seed words must be uint32");
+  NT_CHECK(hi >= 0 && hi <= 0xffffffffLL && lo >= 0 && lo <= 0xffffffffLL, Value,
+           "[random] seed words must be uint32, got ", hi, " and ", lo);
   NT_CHECK(out.dtype == nt::DType::F32 || out.dtype == nt::DType::F64, DType, "[random] expected f32 or f64 output, got ",
            nt::dtype_name(out.dtype));
   NT_CHECK(out.is_contiguous(), Value, "[random] output must be contiguous");
