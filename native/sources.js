@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one source list. CMakeLists.txt and binding.gyp both ask this script, so a new op
 // is one new file in a listed folder, never an edit to two build systems.
-//   node native/sources.js core     -> C++ core (no Node-API): core, cpu, ops, linalg, io
+//   node native/sources.js core     -> C++ core (no Node-API): core, cpu, ops, linalg, io, quant, attention, kvcache, optim
 //   node native/sources.js addon    -> core + Node-API bindings (napi)
 //   node native/sources.js cuda     -> the .cu files of the CUDA flavor
 //   node native/sources.js tests    -> C++ kernel tests (ctest)
@@ -16,7 +16,17 @@ const list = (dir, ext) =>
     ? fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith(ext)).sort().map((f) => `${dir}/${f}`)
     : [];
 
-const coreDirs = ['native/core', 'native/cpu', 'native/ops', 'native/linalg', 'native/io'];
+const coreDirs = [
+  'native/core',
+  'native/cpu',
+  'native/ops',
+  'native/linalg',
+  'native/io',
+  'native/quant',
+  'native/attention',
+  'native/kvcache',
+  'native/optim',
+];
 const sets = {
   core: () => [...coreDirs.flatMap((d) => list(d, '.cc'))],
   addon: () => [...sets.core(), ...list('native/napi', '.cc')],

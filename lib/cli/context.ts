@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CliOutput, Style, style } from './format';
+import { Progress } from './progress';
 
 type Library = typeof import('../index');
 
@@ -16,6 +17,11 @@ export class CliContext {
 
   out(text: string): void {
     this.output.out(text);
+  }
+
+  /** A progress bar on stderr for `total` steps of work. */
+  progress(label: string, total: number): Progress {
+    return new Progress(this.output, label, total);
   }
 
   /** One line on stderr, "ntensor <command>: <message> (<code>)", and exit code 1. Never a stack. */

@@ -6,6 +6,8 @@ export interface CliOutput {
   err(text: string): void;
   /** Colors are used only on a terminal and when NO_COLOR is unset (https://no-color.org). */
   color: boolean;
+  /** stderr is a terminal: progress bars redraw in place (otherwise a few plain lines). */
+  interactive?: boolean;
 }
 
 export function processOutput(): CliOutput {
@@ -14,6 +16,7 @@ export function processOutput(): CliOutput {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
     color: process.stdout.isTTY === true && !noColor,
+    interactive: process.stderr.isTTY === true,
   };
 }
 
