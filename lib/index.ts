@@ -16,3 +16,7 @@ export * as io from './io';
 export { matmul, matmulAsync } from './linalg/matmul';
 export type { MatmulOptions } from './linalg/matmul';
 export * as linalg from './linalg';
+export * as quant from './quant';
+export * as attention from './attention';
+export * as model from './model';
+export * as llm from './llm';

@@ -1,0 +1,137 @@
+// Low-rank adapters in the PEFT LoRA folder format, so EoRA's output loads elsewhere:
+//   adapter_model.safetensors  base_model.model.<module>.lora_A.weight  [r, d_in]  (= A)
+//                              base_model.model.<module>.lora_B.weight  [d_out, r] (= B)
+//   adapter_config.json        peft_type LORA, r, lora_alpha = r (scale alpha / r = 1), target_modules
+// PEFT computes y = x Wᵀ + (alpha / r) · (x Aᵀ) Bᵀ; on load a scale other than 1 is folded into B.
+import * as fs from 'fs';
+import * as path from 'path';
+import { ntError } from '../errors';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { mul } from '../ops/binary';
+import { shapeString } from '../shape';
+import { Tensor } from '../tensor';
+
+export interface LoraFactors {
+  /** [r, d_in] */
+  A: Tensor;
+  /** [d_out, r] */
+  B: Tensor;
+}
+
+export interface SaveAdapterOptions {
+  /** Recorded as base_model_name_or_path. */
+  baseModel?: string;
+  /** Extra string metadata stored in the safetensors header (method, bits, calibration ...). */
+  metadata?: Record<string, string>;
+}
+
+const PREFIX = 'base_model.model.';
+const WEIGHTS = 'adapter_model.safetensors';
+const CONFIG = 'adapter_config.json';
+
+/** Writes a PEFT LoRA folder (created if missing); every module must share one rank. */
+export function saveLoraAdapter(dir: string, adapters: Record<string, LoraFactors>, opts: SaveAdapterOptions = {}): void {
+  const op = 'llm.saveLoraAdapter';
+  const names = Object.keys(adapters);
+  if (names.length === 0) throw ntError('NT_VALUE', `[${op}] no adapters to save`);
+  let rank = -1;
+  const tensors: Record<string, Tensor> = {};
+  for (const name of names) {
+    const { A, B } = adapters[name];
+    A._check(op, `${name}.A`);
+    B._check(op, `${name}.B`);
+    if (A.ndim !== 2 || B.ndim !== 2 || A.shape[0] !== B.shape[1])
+      throw ntError('NT_SHAPE', `[${op}] ${name}: expected A [r, d_in] and B [d_out, r], got A ${shapeString(A.shape)}, B ${shapeString(B.shape)}`);
+    if (rank === -1) rank = A.shape[0];
+    else if (A.shape[0] !== rank)
+      throw ntError('NT_VALUE', `[${op}] every module must have the same rank (${rank}); ${name} has ${A.shape[0]}`);
+    tensors[`${PREFIX}${name}.lora_A.weight`] = A;
+    tensors[`${PREFIX}${name}.lora_B.weight`] = B;
+  }
+  const targetModules = [...new Set(names.map((n) => n.split('.').pop()!))].sort();
+  const config = {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: opts.baseModel ?? null,
+    r: rank,
+    lora_alpha: rank,
+    lora_dropout: 0.0,
+    bias: 'none',
+    fan_in_fan_out: false,
+    target_modules: targetModules,
+    use_rslora: false,
+    use_dora: false,
+    inference_mode: true,
+    rank_pattern: {},
+    alpha_pattern: {},
+  };
+  fs.mkdirSync(dir, { recursive: true });
+  saveSafetensors(path.join(dir, WEIGHTS), tensors, { format: 'pt', ...(opts.metadata ?? {}) });
+  const tmp = path.join(dir, `.${CONFIG}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
+  fs.renameSync(tmp, path.join(dir, CONFIG));
+}
+
+export interface LoadedAdapter {
+  /** Module name (without the PEFT prefix) → factors, with the alpha / r scale folded into B. */
+  modules: Record<string, LoraFactors>;
+  rank: number;
+  scale: number;
+  dispose(): void;
+}
+
+/** Reads a PEFT LoRA folder written by ntensor or PEFT (lora_A/lora_B, optional rslora). */
+export function loadLoraAdapter(dir: string): LoadedAdapter {
+  const op = 'llm.loadLoraAdapter';
+  const configPath = path.join(dir, CONFIG);
+  const weightsPath = path.join(dir, WEIGHTS);
+  if (!fs.existsSync(configPath)) throw ntError('NT_IO', `[${op}] ${configPath} not found (not a PEFT adapter folder)`);
+  if (!fs.existsSync(weightsPath)) throw ntError('NT_IO', `[${op}] ${weightsPath} not found`);
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+  } catch (e) {
+    throw ntError('NT_IO', `[${op}] ${configPath} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (config.peft_type !== 'LORA') throw ntError('NT_UNSUPPORTED', `[${op}] peft_type must be LORA, got ${JSON.stringify(config.peft_type)}`);
+  const r = config.r;
+  const alpha = config.lora_alpha ?? r;
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || typeof alpha !== 'number' || !Number.isFinite(alpha))
+    throw ntError('NT_IO', `[${op}] ${configPath}: r must be a positive integer and lora_alpha a number`);
+  if (config.use_dora === true) throw ntError('NT_UNSUPPORTED', `[${op}] DoRA adapters are not supported`);
+  const scale = config.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r;
+  const raw = loadSafetensors(weightsPath, { dtype: 'f32' });
+  const modules: Record<string, LoraFactors> = {};
+  const owned: Tensor[] = Object.values(raw);
+  const fail = (code: 'NT_IO' | 'NT_SHAPE', message: string): never => {
+    owned.forEach((t) => t.dispose());
+    Object.values(modules).forEach((m) => m.B.dispose());
+    throw ntError(code, `[${op}] ${message}`);
+  };
+  for (const key of Object.keys(raw)) {
+    const m = /^(?:base_model\.model\.)?(.+)\.lora_A(?:\.default)?\.weight$/.exec(key);
+    if (!m) continue;
+    const name = m[1];
+    const bKey = key.replace(/\.lora_A(\.default)?\.weight$/, '.lora_B$1.weight');
+    const A = raw[key];
+    const B = raw[bKey];
+    if (!B) fail('NT_IO', `${weightsPath}: ${key} has no matching ${bKey}`);
+    if (A.ndim !== 2 || B.ndim !== 2 || A.shape[0] !== r || B.shape[1] !== r)
+      fail('NT_SHAPE', `${name}: expected lora_A [${r}, d_in] and lora_B [d_out, ${r}], got ${shapeString(A.shape)} and ${shapeString(B.shape)}`);
+    modules[name] = { A, B: scale === 1 ? B : mul(B, scale) };
+  }
+  if (Object.keys(modules).length === 0) fail('NT_IO', `${weightsPath} holds no lora_A/lora_B weights`);
+  const kept = new Set<Tensor>(Object.values(modules).flatMap((f) => [f.A, f.B]));
+  for (const t of owned) if (!kept.has(t)) t.dispose();
+  return {
+    modules,
+    rank: r,
+    scale,
+    dispose() {
+      for (const f of Object.values(modules)) {
+        f.A.dispose();
+        f.B.dispose();
+      }
+    },
+  };
+}

@@ -1,0 +1,370 @@
+// EoRA: compensate a compressed weight's error with a low-rank adapter found in the eigenspace
+// of the calibration activations (ALGORITHMS.md §1), and the two baselines that ship beside it.
+//
+// Given W [d_out, d_in], its compressed form Wc (dequantized and/or pruned, dense) and the
+// calibration covariance C = XᵀX / n, find B [d_out, r], A [r, d_in] minimising
+// ‖(W − Wc − BA) Xᵀ‖_F. With C = Q Λ Qᵀ and Q' = Q diag(√λ), ‖ΔW Xᵀ‖²_F = n·‖ΔW Q'‖²_F, so the
+// best rank-r truncation of ΔW' = ΔW Q' mapped back by Q'⁻¹ = diag(1/√λ) Qᵀ is optimal in the
+// activation-weighted norm. Directions with λ ≤ cutoff carry no activation energy: both √λ and
+// 1/√λ are set to 0 there (a truncated pseudo-inverse, never a general inverse).
+//   method 'svd':   rank-r SVD of ΔW itself (optimal in the plain Frobenius norm).
+//   method 'act-s': SVD of ΔW diag(s), s_j = mean_t |x_tj|; A = √S V_rᵀ diag(1/s) (1/0 := 0).
+// The covariance is the plain mean XᵀX / n (the published code uses a decaying running sum:
+// the scale cancels but the weighting of batches does not, and the math assumes the mean).
+import { ntError } from '../errors';
+import { eigh, eighAsync } from '../linalg/eigh';
+import { matmul, matmulAsync } from '../linalg/matmul';
+import { rsvd, rsvdAsync } from '../linalg/rsvd';
+import { svd, svdAsync } from '../linalg/svd';
+import { mul, sub } from '../ops/binary';
+import { checkOptions, checkTensor, describe } from '../ops/common';
+import { dequantize } from '../quant/dequantize';
+import { quantize } from '../quant/quantize';
+import { shapeString } from '../shape';
+import { Tensor } from '../tensor';
+import { Steps, call, inline, runSteps, runStepsAsync, step } from './steps';
+
+export type CompensationMethod = 'eora' | 'svd' | 'act-s';
+
+export interface EoraOptions {
+  /** Adapter rank r (1 … min(d_out, d_in)); 64 is a sane default for 4096-wide layers. */
+  rank: number;
+  /** 'exact' (full SVD, the reference) or 'randomized' (the fast path); default: exact up to 1024 columns. */
+  svd?: 'exact' | 'randomized';
+  /** Randomized SVD settings (see nt.linalg.rsvd). */
+  oversample?: number;
+  powerIters?: number;
+  seed?: number;
+  /** Quantize the factors themselves (RTN, group-wise along their input dimension). */
+  factorBits?: 2 | 3 | 4 | 8;
+  /** Group size of the factor quantization (default 128, or the whole row when shorter). */
+  factorGroupSize?: 32 | 64 | 128 | 'row';
+}
+
+export interface CompensationOptions extends EoraOptions {
+  method: CompensationMethod;
+  /** XᵀX / n [d_in, d_in] (any float dtype; eigendecomposed in f64): needed by 'eora'. */
+  covariance?: Tensor;
+  /** mean_t |x_tj| [d_in]: needed by 'act-s'. */
+  meanAbs?: Tensor;
+}
+
+export interface Compensation {
+  /** [r, d_in] f32: the adapter's down projection (PEFT lora_A). */
+  A: Tensor;
+  /** [d_out, r] f32: the up projection (PEFT lora_B); y += (x Aᵀ) Bᵀ. */
+  B: Tensor;
+  method: CompensationMethod;
+  rank: number;
+  /** Eigen-directions of C dropped by the guard (eora only; 0 otherwise). */
+  droppedDirections: number;
+  /** The r singular values that were kept, descending. */
+  singularValues: Float64Array;
+  /** Bytes of the factors as stored (f32, or codes + scales + zeros when quantized). */
+  bytes: number;
+  dispose(): void;
+}
+
+const OP = 'llm.eora';
+/** Relative eigenvalue cutoff per dimension: float32 epsilon (ALGORITHMS.md §1 step 3). */
+const EIGEN_CUTOFF_EPS = 1.19e-7;
+
+interface Plan {
+  W: Tensor;
+  Wc: Tensor;
+  method: CompensationMethod;
+  rank: number;
+  randomized: boolean;
+  opts: EoraOptions;
+  covariance?: Tensor;
+  meanAbs?: Tensor;
+}
+
+function plan(op: string, W: unknown, Wc: unknown, o: CompensationOptions): Plan {
+  const w = checkTensor(op, W, 'W');
+  const wc = checkTensor(op, Wc, 'Wc');
+  if (w.ndim !== 2) throw ntError('NT_SHAPE', `[${op}] W must be 2-D [d_out, d_in], got shape ${shapeString(w.shape)}`);
+  if (wc.ndim !== 2 || wc.shape[0] !== w.shape[0] || wc.shape[1] !== w.shape[1])
+    throw ntError('NT_SHAPE', `[${op}] Wc must have W's shape ${shapeString(w.shape)}, got ${shapeString(wc.shape)}`);
+  for (const [t, name] of [[w, 'W'], [wc, 'Wc']] as const)
+    if (t.dtype !== 'f32' && t.dtype !== 'f64' && t.dtype !== 'f16' && t.dtype !== 'bf16')
+      throw ntError('NT_DTYPE', `[${op}] ${name} must be a float tensor, got ${t.dtype}`);
+  const [dOut, dIn] = w.shape;
+  const maxRank = Math.min(dOut, dIn);
+  if (typeof o.rank !== 'number' || !Number.isInteger(o.rank) || o.rank < 1 || o.rank > maxRank)
+    throw ntError('NT_VALUE', `[${op}] rank must be an integer in [1, ${maxRank}], got ${describe(o.rank)}`);
+  if (!['eora', 'svd', 'act-s'].includes(o.method))
+    throw ntError('NT_VALUE', `[${op}] method must be 'eora', 'svd' or 'act-s', got ${describe(o.method)}`);
+  if (o.svd !== undefined && o.svd !== 'exact' && o.svd !== 'randomized')
+    throw ntError('NT_VALUE', `[${op}] svd must be 'exact' or 'randomized', got ${describe(o.svd)}`);
+  if (o.factorBits !== undefined && ![2, 3, 4, 8].includes(o.factorBits))
+    throw ntError('NT_VALUE', `[${op}] factorBits must be 2, 3, 4 or 8, got ${describe(o.factorBits)}`);
+  let covariance: Tensor | undefined;
+  let meanAbs: Tensor | undefined;
+  if (o.method === 'eora') {
+    if (o.covariance === undefined) throw ntError('NT_VALUE', `[${op}] method 'eora' needs the calibration covariance`);
+    covariance = checkTensor(op, o.covariance, 'covariance');
+    if (covariance.ndim !== 2 || covariance.shape[0] !== dIn || covariance.shape[1] !== dIn)
+      throw ntError('NT_SHAPE', `[${op}] covariance must be [${dIn}, ${dIn}] (d_in × d_in), got ${shapeString(covariance.shape)}`);
+  }
+  if (o.method === 'act-s') {
+    if (o.meanAbs === undefined) throw ntError('NT_VALUE', `[${op}] method 'act-s' needs meanAbs (mean |x| per input column)`);
+    meanAbs = checkTensor(op, o.meanAbs, 'meanAbs');
+    if (meanAbs.ndim !== 1 || meanAbs.shape[0] !== dIn)
+      throw ntError('NT_SHAPE', `[${op}] meanAbs must be [${dIn}], got ${shapeString(meanAbs.shape)}`);
+  }
+  const randomized = o.svd === undefined ? maxRank > 1024 : o.svd === 'randomized';
+  return { W: w, Wc: wc, method: o.method, rank: o.rank, randomized, opts: o, covariance, meanAbs };
+}
+
+const f32 = (t: Tensor): Tensor => (t.dtype === 'f32' ? t : t.astype('f32'));
+const dropIfNew = (t: Tensor, original: Tensor): void => {
+  if (t !== original) t.dispose();
+};
+
+/** Reads a small tensor as float64 numbers. */
+function numbers(t: Tensor): Float64Array {
+  const out = new Float64Array(t.size);
+  const flat = t.contiguous();
+  const d = flat.astype('f64');
+  out.set(d.data as Float64Array);
+  if (flat !== t) flat.dispose();
+  d.dispose();
+  return out;
+}
+
+function fromNumbers(values: Float64Array, shape: number[]): Tensor {
+  const t = Tensor._empty(OP, shape, 'f32');
+  (t.data as Float32Array).set(values);
+  return t;
+}
+
+/** Eigen-scaling of the covariance: Q·diag(√λ) and Q·diag(1/√λ) (f32), with the guard applied. */
+function* eigenScaling(cov: Tensor): Steps<{ scaled: Tensor; inverseScaled: Tensor; dropped: number }> {
+  const c64 = cov.dtype === 'f64' ? cov : cov.astype('f64');
+  const { values, vectors } = yield* call(step(() => eigh(c64), () => eighAsync(c64)));
+  dropIfNew(c64, cov);
+  const lambda = numbers(values);
+  values.dispose();
+  const n = lambda.length;
+  if (lambda.some((l) => !Number.isFinite(l))) {
+    vectors.dispose();
+    throw ntError('NT_VALUE', `[${OP}] the covariance has non-finite eigenvalues`);
+  }
+  const lambdaMax = n > 0 ? lambda[n - 1] : 0;
+  const cutoff = Math.max(lambdaMax, 0) * Math.min(1, n * EIGEN_CUTOFF_EPS);
+  const root = new Float64Array(n);
+  const inverseRoot = new Float64Array(n);
+  let dropped = 0;
+  for (let j = 0; j < n; ++j) {
+    if (lambda[j] > cutoff) {
+      root[j] = Math.sqrt(lambda[j]);
+      inverseRoot[j] = 1 / root[j];
+    } else dropped++;
+  }
+  const q = vectors.astype('f32');
+  vectors.dispose();
+  const r = fromNumbers(root, [1, n]);
+  const ir = fromNumbers(inverseRoot, [1, n]);
+  const scaled = mul(q, r);
+  const inverseScaled = mul(q, ir);
+  q.dispose();
+  r.dispose();
+  ir.dispose();
+  return { scaled, inverseScaled, dropped };
+}
+
+/** Top-r SVD triplets of m (exact or randomized). */
+function* topSingular(m: Tensor, p: Plan): Steps<{ U: Tensor; S: Float64Array; Vt: Tensor }> {
+  const r = p.rank;
+  if (p.randomized) {
+    const o = { oversample: p.opts.oversample, powerIters: p.opts.powerIters ?? 4, seed: p.opts.seed ?? 0 };
+    const res = yield* call(step(() => rsvd(m, r, o), () => rsvdAsync(m, r, o)));
+    const S = numbers(res.S);
+    res.S.dispose();
+    return { U: res.U, S, Vt: res.Vt };
+  }
+  const res = yield* call(step(() => svd(m, { full: false }), () => svdAsync(m, { full: false })));
+  const firstColumns = res.U!.slice(null, [0, r]);
+  const firstRows = res.Vt!.slice([0, r]);
+  const U = firstColumns.contiguous();
+  const Vt = firstRows.contiguous();
+  firstColumns.dispose();
+  firstRows.dispose();
+  const S = numbers(res.S).slice(0, r);
+  res.U!.dispose();
+  res.Vt!.dispose();
+  res.S.dispose();
+  return { U, S, Vt };
+}
+
+/** Quantize-then-dequantize a factor (RTN); returns the dense factor and its stored bytes. */
+function roundTripFactor(f: Tensor, bits: 2 | 3 | 4 | 8, group: EoraOptions['factorGroupSize']): { dense: Tensor; bytes: number } {
+  const cols = f.shape[1];
+  const groupSize = group ?? (cols >= 128 ? 128 : 'row');
+  const q = quantize(f, { bits, groupSize: groupSize === 'row' || groupSize <= cols ? groupSize : 'row', method: 'rtn' });
+  const dense = dequantize(q);
+  const bytes = q.bytes;
+  q.dispose();
+  return { dense, bytes };
+}
+
+function* compensationSteps(p: Plan): Steps<Compensation> {
+  const w = f32(p.W);
+  const wc = f32(p.Wc);
+  const delta = sub(w, wc);
+  dropIfNew(w, p.W);
+  dropIfNew(wc, p.Wc);
+  // target = ΔW · M (M = Q' for eora, diag(s) for act-s, I for svd); A = √S Vᵀ · back (back = M⁺)
+  let target = delta;
+  let back: Tensor | null = null; // multiplies A from the right: A = (√S Vt) · back
+  let backTransposed = false;
+  let dropped = 0;
+  try {
+    if (p.method === 'eora') {
+      const e = yield* eigenScaling(p.covariance!);
+      dropped = e.dropped;
+      target = yield* call(step(() => matmul(delta, e.scaled), () => matmulAsync(delta, e.scaled)));
+      e.scaled.dispose();
+      back = e.inverseScaled; // Q diag(1/√λ): A = (√S Vt) · (Q diag(1/√λ))ᵀ
+      backTransposed = true;
+    } else if (p.method === 'act-s') {
+      const s = numbers(p.meanAbs!);
+      if (s.some((v) => !Number.isFinite(v) || v < 0))
+        throw ntError('NT_VALUE', `[${OP}] meanAbs must be finite and non-negative`);
+      const inv = s.map((v) => (v > 0 ? 1 / v : 0));
+      const sRow = fromNumbers(s, [1, s.length]);
+      target = mul(delta, sRow);
+      sRow.dispose();
+      back = fromNumbers(inv, [1, inv.length]);
+    }
+    const { U, S, Vt } = yield* topSingular(target, p);
+    const root = S.map((v) => Math.sqrt(Math.max(v, 0)));
+    const rootRow = fromNumbers(root, [1, p.rank]);
+    const B = mul(U, rootRow);
+    rootRow.dispose();
+    U.dispose();
+    const rootCol = fromNumbers(root, [p.rank, 1]);
+    const scaledVt = mul(Vt, rootCol);
+    rootCol.dispose();
+    Vt.dispose();
+    let A: Tensor;
+    if (back === null) A = scaledVt;
+    else if (backTransposed) {
+      const b = back;
+      A = yield* call(step(() => matmul(scaledVt, b, { transB: true }), () => matmulAsync(scaledVt, b, { transB: true })));
+      scaledVt.dispose();
+    } else {
+      A = mul(scaledVt, back);
+      scaledVt.dispose();
+    }
+    let bytes = (A.size + B.size) * 4;
+    if (p.opts.factorBits !== undefined) {
+      const qa = roundTripFactor(A, p.opts.factorBits, p.opts.factorGroupSize);
+      const qb = roundTripFactor(B, p.opts.factorBits, p.opts.factorGroupSize);
+      A.dispose();
+      B.dispose();
+      A = qa.dense;
+      bytes = qa.bytes + qb.bytes;
+      return result(p, A, qb.dense, dropped, S, bytes);
+    }
+    return result(p, A, B, dropped, S, bytes);
+  } finally {
+    if (target !== delta) target.dispose();
+    delta.dispose();
+    back?.dispose();
+  }
+}
+
+function result(p: Plan, A: Tensor, B: Tensor, dropped: number, S: Float64Array, bytes: number): Compensation {
+  return {
+    A,
+    B,
+    method: p.method,
+    rank: p.rank,
+    droppedDirections: dropped,
+    singularValues: S,
+    bytes,
+    dispose() {
+      A.dispose();
+      B.dispose();
+    },
+  };
+}
+
+/** Low-rank compensation of W − Wc by EoRA or a baseline (same rank, same output form). */
+export function compensate(W: Tensor, Wc: Tensor, opts: CompensationOptions): Compensation {
+  const p = plan('llm.compensate', W, Wc, checkOptions<CompensationOptions>('llm.compensate', opts));
+  return runSteps(compensationSteps(p));
+}
+
+/** compensate with the heavy steps (eigh, GEMMs, SVD) on worker threads. */
+export async function compensateAsync(W: Tensor, Wc: Tensor, opts: CompensationOptions): Promise<Compensation> {
+  const p = plan('llm.compensate', W, Wc, checkOptions<CompensationOptions>('llm.compensate', opts));
+  return runStepsAsync(compensationSteps(p));
+}
+
+/** EoRA (API.md: nt.llm.eora(W, Wc, cov, { rank })): B [d_out, r], A [r, d_in] with W ≈ Wc + BA. */
+export function eora(W: Tensor, Wc: Tensor, covariance: Tensor, opts: EoraOptions): Compensation {
+  return compensate(W, Wc, { ...checkOptions<EoraOptions>(OP, opts), method: 'eora', covariance });
+}
+
+export async function eoraAsync(W: Tensor, Wc: Tensor, covariance: Tensor, opts: EoraOptions): Promise<Compensation> {
+  return compensateAsync(W, Wc, { ...checkOptions<EoraOptions>(OP, opts), method: 'eora', covariance });
+}
+
+/**
+ * The activation-weighted error ‖E Xᵀ‖_F / √n = √trace(E C Eᵀ) of E = W − Wc − BA (pass no
+ * adapter for the compression error alone), from the covariance C = XᵀX / n. Float64 throughout.
+ */
+export function activationError(W: Tensor, Wc: Tensor, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): number {
+  const op = 'llm.activationError';
+  const e = residual(op, W, Wc, adapter);
+  const c = checkTensor(op, covariance, 'covariance').astype('f64');
+  if (c.ndim !== 2 || c.shape[0] !== e.shape[1] || c.shape[1] !== e.shape[1]) {
+    c.dispose();
+    e.dispose();
+    throw ntError('NT_SHAPE', `[${op}] covariance must be [${e.shape[1]}, ${e.shape[1]}], got ${shapeString(covariance.shape)}`);
+  }
+  const ec = matmul(e, c);
+  const prod = mul(ec, e);
+  const total = numbers(prod).reduce((a, b) => a + b, 0);
+  for (const t of [c, ec, prod, e]) t.dispose();
+  return Math.sqrt(Math.max(total, 0));
+}
+
+/** ‖W − Wc − BA‖_F in float64. */
+export function weightError(W: Tensor, Wc: Tensor, adapter?: { A: Tensor; B: Tensor }): number {
+  const e = residual('llm.weightError', W, Wc, adapter);
+  const total = (e.data as Float64Array).reduce((a, v) => a + v * v, 0);
+  e.dispose();
+  return Math.sqrt(total);
+}
+
+function residual(op: string, W: Tensor, Wc: Tensor, adapter?: { A: Tensor; B: Tensor }): Tensor {
+  const w = checkTensor(op, W, 'W').astype('f64');
+  const wc = checkTensor(op, Wc, 'Wc').astype('f64');
+  if (w.ndim !== 2 || wc.ndim !== 2 || w.shape[0] !== wc.shape[0] || w.shape[1] !== wc.shape[1]) {
+    w.dispose();
+    wc.dispose();
+    throw ntError('NT_SHAPE', `[${op}] W and Wc must be 2-D of one shape, got ${shapeString(W.shape)} and ${shapeString(Wc.shape)}`);
+  }
+  let e = sub(w, wc);
+  w.dispose();
+  wc.dispose();
+  if (adapter) {
+    const a = checkTensor(op, adapter.A, 'A').astype('f64');
+    const b = checkTensor(op, adapter.B, 'B').astype('f64');
+    if (a.ndim !== 2 || b.ndim !== 2 || b.shape[0] !== e.shape[0] || a.shape[1] !== e.shape[1] || a.shape[0] !== b.shape[1]) {
+      a.dispose();
+      b.dispose();
+      e.dispose();
+      throw ntError('NT_SHAPE', `[${op}] adapter must be B [${e.shape[0]}, r], A [r, ${e.shape[1]}], got B ${shapeString(adapter.B.shape)}, A ${shapeString(adapter.A.shape)}`);
+    }
+    const ba = matmul(b, a);
+    const next = sub(e, ba);
+    for (const t of [a, b, ba, e]) t.dispose();
+    e = next;
+  }
+  return e;
+}

@@ -1,0 +1,84 @@
+// PEFT LoRA folders: what ntensor writes reloads exactly, foreign scales are folded into B,
+// and malformed folders give coded errors.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as nt from '../../lib';
+import { loadLoraAdapter, saveLoraAdapter } from '../../lib/llm/adapter';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'nt-adapter-'));
+
+function expectCode(fn: () => unknown, code: string, message: RegExp): void {
+  expect(fn).toThrow(message);
+  expect(fn).toThrow(expect.objectContaining({ code }));
+}
+
+describe('PEFT LoRA adapters', () => {
+  test('save then load gives the same factors, names and a PEFT config with scale 1', () => {
+    const dir = tmp();
+    const mods = {
+      'model.layers.0.self_attn.q_proj': { A: nt.randn([4, 7], { seed: 1 }), B: nt.randn([5, 4], { seed: 2 }) },
+      'model.layers.1.mlp.down_proj': { A: nt.randn([4, 9], { seed: 3 }), B: nt.randn([3, 4], { seed: 4 }) },
+    };
+    saveLoraAdapter(dir, mods, { baseModel: 'fixture', metadata: { method: 'eora' } });
+    const config = JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8'));
+    expect(config).toMatchObject({ peft_type: 'LORA', r: 4, lora_alpha: 4, target_modules: ['down_proj', 'q_proj'], base_model_name_or_path: 'fixture' });
+    const info = nt.io.safetensorsInfo(path.join(dir, 'adapter_model.safetensors'));
+    expect(info.tensors.map((t) => t.name).sort()).toEqual([
+      'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight',
+      'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight',
+      'base_model.model.model.layers.1.mlp.down_proj.lora_A.weight',
+      'base_model.model.model.layers.1.mlp.down_proj.lora_B.weight',
+    ]);
+    expect(info.metadata).toEqual({ format: 'pt', method: 'eora' });
+    const before = nt.memory().tensors;
+    const loaded = loadLoraAdapter(dir);
+    expect(loaded.rank).toBe(4);
+    expect(loaded.scale).toBe(1);
+    for (const [name, f] of Object.entries(mods)) {
+      expect(Array.from(loaded.modules[name].A.data)).toEqual(Array.from(f.A.data));
+      expect(Array.from(loaded.modules[name].B.data)).toEqual(Array.from(f.B.data));
+    }
+    loaded.dispose();
+    expect(nt.memory().tensors).toBe(before);
+  });
+
+  test('a foreign adapter with lora_alpha ≠ r has alpha / r folded into B', () => {
+    const dir = tmp();
+    const A = nt.randn([2, 3], { seed: 5 });
+    const B = nt.randn([4, 2], { seed: 6 });
+    saveLoraAdapter(dir, { 'model.layers.0.mlp.up_proj': { A, B } });
+    const cfgPath = path.join(dir, 'adapter_config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+    fs.writeFileSync(cfgPath, JSON.stringify({ ...cfg, lora_alpha: 16 }));
+    const loaded = loadLoraAdapter(dir);
+    expect(loaded.scale).toBe(8);
+    const got = loaded.modules['model.layers.0.mlp.up_proj'].B.data as Float32Array;
+    (B.data as Float32Array).forEach((v, i) => expect(got[i]).toBeCloseTo(8 * v, 5));
+    loaded.dispose();
+  });
+
+  test('errors: missing folder, bad JSON, wrong type, mismatched ranks, missing lora_B', () => {
+    expectCode(() => loadLoraAdapter(path.join(tmp(), 'nope')), 'NT_IO', /adapter_config\.json not found/);
+    const dir = tmp();
+    saveLoraAdapter(dir, { m: { A: nt.zeros([2, 3]), B: nt.zeros([4, 2]) } });
+    const cfgPath = path.join(dir, 'adapter_config.json');
+    const good = fs.readFileSync(cfgPath, 'utf8');
+    fs.writeFileSync(cfgPath, '{ not json');
+    expectCode(() => loadLoraAdapter(dir), 'NT_IO', /is not valid JSON/);
+    fs.writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(good), peft_type: 'IA3' }));
+    expectCode(() => loadLoraAdapter(dir), 'NT_UNSUPPORTED', /peft_type must be LORA/);
+    fs.writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(good), r: 3 }));
+    expectCode(() => loadLoraAdapter(dir), 'NT_SHAPE', /expected lora_A \[3, d_in\]/);
+    nt.io.saveSafetensors(path.join(dir, 'adapter_model.safetensors'), { 'base_model.model.m.lora_A.weight': nt.zeros([2, 3]) });
+    fs.writeFileSync(cfgPath, good);
+    expectCode(() => loadLoraAdapter(dir), 'NT_IO', /has no matching .*lora_B\.weight/);
+    expectCode(() => saveLoraAdapter(tmp(), {}), 'NT_VALUE', /no adapters to save/);
+    expectCode(
+      () => saveLoraAdapter(tmp(), { a: { A: nt.zeros([2, 3]), B: nt.zeros([4, 2]) }, b: { A: nt.zeros([3, 3]), B: nt.zeros([4, 3]) } }),
+      'NT_VALUE',
+      /same rank \(2\); b has 3/,
+    );
+    expectCode(() => saveLoraAdapter(tmp(), { a: { A: nt.zeros([2, 3]), B: nt.zeros([4, 5]) } }), 'NT_SHAPE', /expected A \[r, d_in\] and B \[d_out, r\]/);
+  });
+});
