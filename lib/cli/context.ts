@@ -56,21 +56,31 @@ export class CliContext {
   }
 }
 
-/** The package version, read from the package.json above this file (works from lib/ and dist/lib/). */
-export function packageVersion(): string {
+/** This package's root and package.json (found upwards from this file: works from lib/ and dist/lib/). */
+function findPackage(): { root: string; version: string } | undefined {
   let dir = __dirname;
   for (;;) {
     const file = path.join(dir, 'package.json');
     if (fs.existsSync(file)) {
       try {
         const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
-        if (pkg.name === 'ntensor' && typeof pkg.version === 'string') return pkg.version;
+        if (pkg.name === 'ntensor') return { root: dir, version: typeof pkg.version === 'string' ? pkg.version : 'unknown' };
       } catch {
         // not ours or unreadable: keep walking up
       }
     }
     const up = path.dirname(dir);
-    if (up === dir) return 'unknown';
+    if (up === dir) return undefined;
     dir = up;
   }
+}
+
+/** The package version ('unknown' when package.json cannot be found). */
+export function packageVersion(): string {
+  return findPackage()?.version ?? 'unknown';
+}
+
+/** The package root, without loading the native addon (so `--version` works without one). */
+export function packageRoot(): string {
+  return findPackage()?.root ?? path.resolve(__dirname, '..', '..');
 }

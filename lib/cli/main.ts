@@ -5,6 +5,15 @@ import { CliContext, packageVersion } from './context';
 import { CliOutput, processOutput } from './format';
 import { registerInfo } from './info';
 import { registerInspect } from './inspect';
+import { registerPpl } from './ppl';
+import { registerCompress } from './compress';
+import { registerDemo } from './demo';
+import { registerGenerate } from './generate';
+import { registerGear } from './gear';
+import { registerLolcats } from './lolcats';
+import { registerMnn } from './mnn';
+import { registerTrainCompare } from './train-compare';
+import { registerAttentionSweep } from './attention-sweep';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('ntensor');
@@ -19,8 +28,17 @@ export function buildProgram(ctx: CliContext): Command {
     // commander would call process.exit: throw instead, and main() turns it into the code
     .exitOverride()
     .showHelpAfterError('(run ntensor --help for usage)');
+  registerDemo(program, ctx);
   registerInfo(program, ctx);
   registerInspect(program, ctx);
+  registerPpl(program, ctx);
+  registerCompress(program, ctx);
+  registerGenerate(program, ctx);
+  registerGear(program, ctx);
+  registerLolcats(program, ctx);
+  registerMnn(program, ctx);
+  registerTrainCompare(program, ctx);
+  registerAttentionSweep(program, ctx);
   return program;
 }
 

@@ -22,7 +22,7 @@ import { dequantize } from '../quant/dequantize';
 import { quantize } from '../quant/quantize';
 import { shapeString } from '../shape';
 import { Tensor } from '../tensor';
-import { Steps, call, inline, runSteps, runStepsAsync, step } from './steps';
+import { Job, inline, runAsync, runSync, step } from '../job';
 
 export type CompensationMethod = 'eora' | 'svd' | 'act-s';
 
@@ -140,9 +140,9 @@ function fromNumbers(values: Float64Array, shape: number[]): Tensor {
 }
 
 /** Eigen-scaling of the covariance: Q·diag(√λ) and Q·diag(1/√λ) (f32), with the guard applied. */
-function* eigenScaling(cov: Tensor): Steps<{ scaled: Tensor; inverseScaled: Tensor; dropped: number }> {
+function* eigenScaling(cov: Tensor): Job<{ scaled: Tensor; inverseScaled: Tensor; dropped: number }> {
   const c64 = cov.dtype === 'f64' ? cov : cov.astype('f64');
-  const { values, vectors } = yield* call(step(() => eigh(c64), () => eighAsync(c64)));
+  const { values, vectors } = yield* step(() => eigh(c64), () => eighAsync(c64));
   dropIfNew(c64, cov);
   const lambda = numbers(values);
   values.dispose();
@@ -175,16 +175,16 @@ function* eigenScaling(cov: Tensor): Steps<{ scaled: Tensor; inverseScaled: Tens
 }
 
 /** Top-r SVD triplets of m (exact or randomized). */
-function* topSingular(m: Tensor, p: Plan): Steps<{ U: Tensor; S: Float64Array; Vt: Tensor }> {
+function* topSingular(m: Tensor, p: Plan): Job<{ U: Tensor; S: Float64Array; Vt: Tensor }> {
   const r = p.rank;
   if (p.randomized) {
     const o = { oversample: p.opts.oversample, powerIters: p.opts.powerIters ?? 4, seed: p.opts.seed ?? 0 };
-    const res = yield* call(step(() => rsvd(m, r, o), () => rsvdAsync(m, r, o)));
+    const res = yield* step(() => rsvd(m, r, o), () => rsvdAsync(m, r, o));
     const S = numbers(res.S);
     res.S.dispose();
     return { U: res.U, S, Vt: res.Vt };
   }
-  const res = yield* call(step(() => svd(m, { full: false }), () => svdAsync(m, { full: false })));
+  const res = yield* step(() => svd(m, { full: false }), () => svdAsync(m, { full: false }));
   const firstColumns = res.U!.slice(null, [0, r]);
   const firstRows = res.Vt!.slice([0, r]);
   const U = firstColumns.contiguous();
@@ -209,7 +209,7 @@ function roundTripFactor(f: Tensor, bits: 2 | 3 | 4 | 8, group: EoraOptions['fac
   return { dense, bytes };
 }
 
-function* compensationSteps(p: Plan): Steps<Compensation> {
+function* compensationSteps(p: Plan): Job<Compensation> {
   const w = f32(p.W);
   const wc = f32(p.Wc);
   const delta = sub(w, wc);
@@ -224,7 +224,7 @@ function* compensationSteps(p: Plan): Steps<Compensation> {
     if (p.method === 'eora') {
       const e = yield* eigenScaling(p.covariance!);
       dropped = e.dropped;
-      target = yield* call(step(() => matmul(delta, e.scaled), () => matmulAsync(delta, e.scaled)));
+      target = yield* step(() => matmul(delta, e.scaled), () => matmulAsync(delta, e.scaled));
       e.scaled.dispose();
       back = e.inverseScaled; // Q diag(1/√λ): A = (√S Vt) · (Q diag(1/√λ))ᵀ
       backTransposed = true;
@@ -252,7 +252,7 @@ function* compensationSteps(p: Plan): Steps<Compensation> {
     if (back === null) A = scaledVt;
     else if (backTransposed) {
       const b = back;
-      A = yield* call(step(() => matmul(scaledVt, b, { transB: true }), () => matmulAsync(scaledVt, b, { transB: true })));
+      A = yield* step(() => matmul(scaledVt, b, { transB: true }), () => matmulAsync(scaledVt, b, { transB: true }));
       scaledVt.dispose();
     } else {
       A = mul(scaledVt, back);
@@ -295,13 +295,13 @@ function result(p: Plan, A: Tensor, B: Tensor, dropped: number, S: Float64Array,
 /** Low-rank compensation of W − Wc by EoRA or a baseline (same rank, same output form). */
 export function compensate(W: Tensor, Wc: Tensor, opts: CompensationOptions): Compensation {
   const p = plan('llm.compensate', W, Wc, checkOptions<CompensationOptions>('llm.compensate', opts));
-  return runSteps(compensationSteps(p));
+  return runSync(compensationSteps(p));
 }
 
 /** compensate with the heavy steps (eigh, GEMMs, SVD) on worker threads. */
 export async function compensateAsync(W: Tensor, Wc: Tensor, opts: CompensationOptions): Promise<Compensation> {
   const p = plan('llm.compensate', W, Wc, checkOptions<CompensationOptions>('llm.compensate', opts));
-  return runStepsAsync(compensationSteps(p));
+  return runAsync(compensationSteps(p));
 }
 
 /** EoRA (API.md: nt.llm.eora(W, Wc, cov, { rank })): B [d_out, r], A [r, d_in] with W ≈ Wc + BA. */

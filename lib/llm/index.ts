@@ -2,7 +2,11 @@
 export * from './covariance';
 export * from './eora';
 export * from './adapter';
+export * from './calibrate';
+export * from './compress';
+export * from './export';
 export * from './mnn';
 export * as optim from './optim';
+export * as train from './train';
 export * as gear from './gear';
 export * as lolcats from './lolcats';

@@ -1,2 +1,9 @@
 // LLaMA-family models (nt.model): load a Hugging Face folder, forward, decode, perplexity.
-export {};
+export { load, loadAsync, LlamaModel } from './model';
+export type { ModelHooks, ForwardOptions, PerplexityOptions, PerplexityResult, GenerateOptions, LoadOptions, CacheOptions } from './model';
+export type { ModelConfig, RopeScaling } from './config';
+export { DenseKVCache } from './cache';
+export type { KVCacheLike, DenseKVCacheOptions } from './cache';
+export { DenseLinear, QuantLinear, LoraLinear } from './linear';
+export type { LinearLike } from './linear';
+export { encodeBytes, decodeBytes, loadTokenIds } from './tokenizer';

@@ -6,3 +6,6 @@ export type { GeluOptions } from './unary';
 export { sum, mean, max, min, argmax, norm, sumAsync, meanAsync, maxAsync, minAsync, argmaxAsync, normAsync } from './reduce';
 export type { ReduceOptions, NormOptions } from './reduce';
 export { softmax, rmsnorm, softmaxAsync, rmsnormAsync } from './nn';
+export { rope, ropeAsync, ropeInverseFrequencies } from './rope';
+export type { RopeOptions } from './rope';
+export { gatherRows, gatherRowsAsync } from './gather';

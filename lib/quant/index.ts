@@ -10,6 +10,8 @@ export { prune24, prune24Async } from './prune';
 export type { Prune24Options } from './prune';
 export { fromGptq, fromGptqAsync, toGptq, toGptqAsync } from './gptq-format';
 export type { FromGptqOptions, ToGptqOptions, GptqTensors, GptqCheckpointFormat } from './gptq-format';
+export { matmul, matmulAsync } from './matmul';
+export type { QuantMatmulOptions } from './matmul';
 export { gptq, gptqAsync } from './gptq';
 export type { GptqOptions, ProgressCallback } from './gptq';
 export { sparseGpt24, sparseGpt24Async } from './sparsegpt';

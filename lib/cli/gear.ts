@@ -1,0 +1,378 @@
+// `ntensor gear`: GEAR KV-cache compression on a model's real K/V. For an f32 cache, KIVI
+// (quantization only), GEAR-L (+ low-rank) and GEAR (+ outliers): cache bytes vs f16,
+// ‖X − X̂‖/‖X‖ of K and V (captured with hooks.onAttentionInputs on the first --limit tokens),
+// attention-output error against the exact cache, held-out perplexity decoding through the
+// cache in blocks of n_b tokens, and single-token decode speed.
+import * as fs from 'fs';
+import type { Command } from 'commander';
+import type { CliContext } from './context';
+import { formatBytes, table } from './format';
+import { UsageError, defaultModelDir, intOption, numberOption } from './model-args';
+
+type Library = typeof import('../index');
+type Model = ReturnType<Library['model']['load']>;
+type Tensor = import('../tensor').Tensor;
+type KVCacheLike = import('../model/cache').KVCacheLike;
+
+export interface GearVariantReport {
+  name: string;
+  bits: number | null;
+  rank: number;
+  outlierRatio: number;
+  /** Compressed bytes of the captured K and V (all layers) and the same in f16. */
+  bytes: number;
+  f16Bytes: number;
+  keyError: number;
+  valueError: number;
+  /** ‖A − A_exact‖/‖A‖ of the attention outputs over the cache (all layers, all positions). */
+  attentionError: number;
+  ppl: number;
+  /** Decode tokens per second (one token per forward, after a prefill). */
+  tokensPerSecond: number;
+}
+
+export interface GearReport {
+  model: string;
+  tokens: number;
+  pplTokens: number;
+  window: number;
+  block: number;
+  bufferTokens: number;
+  variants: GearVariantReport[];
+}
+
+export interface GearEvalOptions {
+  bits: 2 | 4;
+  rank: number;
+  outlierRatio: number;
+  group: number;
+  /** Tokens whose K/V are captured for the error columns. */
+  limit: number;
+  /** Tokens of held-out text for perplexity. */
+  pplTokens: number;
+  /** Perplexity window (tokens predicted per fresh cache). */
+  window: number;
+  /** Tokens per forward when decoding a window through the cache. */
+  block: number;
+  bufferTokens: number;
+  decodeTokens: number;
+  onProgress?: (label: string) => void;
+}
+
+interface Captured {
+  q: Tensor[];
+  k: Tensor[];
+  v: Tensor[];
+}
+
+function capture(model: Model, ids: Int32Array): Captured {
+  const c: Captured = { q: [], k: [], v: [] };
+  const logits = model.forward(ids, {
+    hooks: {
+      onAttentionInputs: (l, q, k, v) => {
+        c.q[l] = q.clone();
+        c.k[l] = k.clone();
+        c.v[l] = v.clone();
+      },
+    },
+    lastOnly: true,
+  });
+  logits.dispose();
+  return c;
+}
+
+function sumSq(nt: Library, a: Tensor, b?: Tensor): number {
+  const diff = b ? nt.sub(a, b) : a;
+  const n = nt.norm(diff);
+  const v = n.get();
+  n.dispose();
+  if (diff !== a) diff.dispose();
+  return v * v;
+}
+
+/**
+ * Perplexity over non-overlapping windows of `window` predicted tokens (as model.perplexity: window
+ * w predicts ids[s + 1 .. s + w] from ids[s .. s + w - 1]), each decoded through a fresh cache in
+ * blocks of `block` tokens, so every block attends to the compressed chunks before it. NLL in float64.
+ */
+function cachedPerplexity(model: Model, ids: Int32Array, makeCache: () => KVCacheLike, window: number, block: number): number {
+  let nll = 0;
+  let count = 0;
+  for (let w0 = 0; w0 < ids.length - 1; w0 += window) {
+    const w1 = Math.min(w0 + window, ids.length - 1);
+    const cache = makeCache();
+    try {
+      for (let s = w0; s < w1; s += block) {
+        const e = Math.min(s + block, w1);
+        const logits = model.forward(ids.subarray(s, e), { cache });
+        try {
+          const data = logits.data as Float32Array;
+          const V = logits.shape[1];
+          for (let r = 0; r < e - s; ++r) {
+            const row = data.subarray(r * V, (r + 1) * V);
+            let m = -Infinity;
+            for (let j = 0; j < V; ++j) if (row[j] > m) m = row[j];
+            let z = 0;
+            for (let j = 0; j < V; ++j) z += Math.exp(row[j] - m);
+            nll += m + Math.log(z) - row[ids[s + r + 1]];
+            ++count;
+          }
+        } finally {
+          logits.dispose();
+        }
+      }
+    } finally {
+      cache.dispose();
+    }
+  }
+  return Math.exp(nll / count);
+}
+
+/** Tokens/s of single-token forwards through the cache after a prefill of `prefill` tokens. */
+function decodeSpeed(model: Model, ids: Int32Array, cache: KVCacheLike, prefill: number, steps: number): number {
+  const first = model.forward(ids.subarray(0, prefill), { cache, lastOnly: true });
+  first.dispose();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < steps; ++i) {
+    const logits = model.forward(ids.subarray(prefill + i, prefill + i + 1), { cache, lastOnly: true });
+    logits.dispose();
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return steps / seconds;
+}
+
+export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: GearEvalOptions): GearReport {
+  const cfg = model.config;
+  const n = Math.min(o.limit, ids.length, cfg.maxPositionEmbeddings);
+  const pplIds = ids.subarray(0, Math.min(o.pplTokens, ids.length));
+  if (o.window + 1 > cfg.maxPositionEmbeddings) throw new UsageError(`--window must be < max_position_embeddings ${cfg.maxPositionEmbeddings}`);
+  const decodeSteps = Math.max(1, Math.min(o.decodeTokens, cfg.maxPositionEmbeddings - n, ids.length - n));
+  if (n < 2) throw new UsageError(`need at least 2 tokens, got ${n}`);
+  const variants = [
+    { name: 'f32 cache', bits: null, rank: 0, outlierRatio: 0 },
+    { name: 'KIVI', bits: o.bits, rank: 0, outlierRatio: 0 },
+    { name: 'GEAR-L', bits: o.bits, rank: o.rank, outlierRatio: 0 },
+    { name: 'GEAR', bits: o.bits, rank: o.rank, outlierRatio: o.outlierRatio },
+  ];
+  o.onProgress?.('capturing K/V');
+  const cap = capture(model, ids.subarray(0, n));
+  const reports: GearVariantReport[] = [];
+  try {
+    // exact attention outputs (the f32 cache) per layer
+    const exact: Tensor[] = [];
+    const dense = model.newCache();
+    try {
+      for (let l = 0; l < cfg.numLayers; ++l) {
+        dense.append(l, cap.k[l], cap.v[l]);
+        exact.push(dense.attend(l, cap.q[l]));
+      }
+    } finally {
+      dense.dispose();
+    }
+    const exactSq = exact.reduce((s, t) => s + sumSq(nt, t), 0);
+    const kSq = cap.k.reduce((s, t) => s + sumSq(nt, t), 0);
+    const vSq = cap.v.reduce((s, t) => s + sumSq(nt, t), 0);
+    const f16Bytes = cap.k.reduce((s, t) => s + 2 * t.size * 2, 0);
+    try {
+      for (const v of variants) {
+        o.onProgress?.(v.name);
+        const opts = { bits: (v.bits ?? 4) as 2 | 4, rank: v.rank, outlierRatio: v.outlierRatio, group: o.group, bufferTokens: o.bufferTokens };
+        const mk = (): KVCacheLike => (v.bits === null ? model.newCache() : new nt.llm.gear.Cache(cfg, opts));
+        let bytes = f16Bytes * 2; // f32
+        let kErr = 0;
+        let vErr = 0;
+        let aErr = 0;
+        if (v.bits !== null) {
+          bytes = 0;
+          for (let l = 0; l < cfg.numLayers; ++l)
+            for (const [x, kind] of [
+              [cap.k[l], 'key'],
+              [cap.v[l], 'value'],
+            ] as const) {
+              const g = nt.llm.gear.compress(x, { kind, bits: opts.bits, rank: v.rank, outlierRatio: v.outlierRatio, group: o.group, seed: l });
+              const d = g.decompress();
+              const e = sumSq(nt, d, x);
+              if (kind === 'key') kErr += e;
+              else vErr += e;
+              bytes += g.bytes;
+              d.dispose();
+              g.dispose();
+            }
+          const cache = mk() as InstanceType<Library['llm']['gear']['Cache']>;
+          try {
+            for (let l = 0; l < cfg.numLayers; ++l) {
+              cache.append(l, cap.k[l], cap.v[l]);
+              const out = cache.attend(l, cap.q[l]);
+              aErr += sumSq(nt, out, exact[l]);
+              out.dispose();
+            }
+          } finally {
+            cache.dispose();
+          }
+        }
+        const ppl = cachedPerplexity(model, pplIds, mk, o.window, o.block);
+        const dc = mk();
+        let tps: number;
+        try {
+          tps = decodeSpeed(model, ids, dc, n, decodeSteps);
+        } finally {
+          dc.dispose();
+        }
+        reports.push({
+          name: v.name,
+          bits: v.bits,
+          rank: v.rank,
+          outlierRatio: v.outlierRatio,
+          bytes,
+          f16Bytes,
+          keyError: Math.sqrt(kErr / kSq),
+          valueError: Math.sqrt(vErr / vSq),
+          attentionError: Math.sqrt(aErr / exactSq),
+          ppl,
+          tokensPerSecond: tps,
+        });
+      }
+    } finally {
+      for (const t of exact) t.dispose();
+    }
+  } finally {
+    for (const t of [...cap.q, ...cap.k, ...cap.v]) t?.dispose();
+  }
+  return { model: '', tokens: n, pplTokens: pplIds.length, window: o.window, block: o.block, bufferTokens: o.bufferTokens, variants: reports };
+}
+
+interface GearCliOptions {
+  model?: string;
+  text?: string;
+  bits?: string;
+  rank?: string;
+  outliers?: string;
+  limit?: string;
+  buffer?: string;
+  decode?: string;
+  window?: string;
+  block?: string;
+  pplTokens?: string;
+  group?: string;
+  json?: boolean;
+}
+
+export function registerGear(program: Command, ctx: CliContext): void {
+  program
+    .command('gear')
+    .description('GEAR KV-cache compression on a model: bytes, K/V and attention error, perplexity and decode speed for f32 / KIVI / GEAR-L / GEAR caches')
+    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
+    .option('--text <file>', 'held-out text, tokenized as UTF-8 bytes (models with a 256-byte vocabulary)')
+    .option('--bits <b>', 'code width 2 or 4 (default 4)')
+    .option('--rank <r>', 'low-rank residual rank of GEAR-L and GEAR (default 4)')
+    .option('--outliers <s>', 'outlier ratio s of GEAR (default 0.02)')
+    .option('--limit <n>', 'tokens whose K/V are captured for the error columns (default 256)')
+    .option('--buffer <n>', 'streaming buffer n_b in tokens (default 64)')
+    .option('--decode <n>', 'tokens decoded one at a time for the speed column (default 32)')
+    .option('--group <g>', 'KIVI group size (default 64)')
+    .option('--window <n>', 'perplexity window: tokens predicted per fresh cache (default 256, the fixture\'s training context)')
+    .option('--block <n>', 'tokens per forward when decoding a window through the cache (default: the buffer size)')
+    .option('--ppl-tokens <n>', 'held-out tokens for perplexity (default 4096)')
+    .option('--json', 'print the report as JSON')
+    .action((opts: GearCliOptions) => {
+      try {
+        if (opts.text === undefined) {
+          ctx.fail('gear', 'give --text FILE (held-out text)', 'NT_VALUE');
+          return;
+        }
+        const bits = intOption('--bits', opts.bits, 2) ?? 4;
+        if (bits !== 2 && bits !== 4) throw new UsageError(`--bits must be 2 or 4, got '${opts.bits}'`);
+        const rank = intOption('--rank', opts.rank, 0) ?? 4;
+        const outlierRatio = numberOption('--outliers', opts.outliers, 0) ?? 0.02;
+        if (outlierRatio >= 1) throw new UsageError(`--outliers must be a number in [0, 1), got '${opts.outliers}'`);
+        const limit = intOption('--limit', opts.limit, 2) ?? 256;
+        const group = intOption('--group', opts.group, 1) ?? 64;
+        const window = intOption('--window', opts.window, 1) ?? 256;
+        const pplTokens = intOption('--ppl-tokens', opts.pplTokens, 2) ?? 4096;
+        const bufferTokens = intOption('--buffer', opts.buffer, 1) ?? 64;
+        const decodeTokens = intOption('--decode', opts.decode, 1) ?? 32;
+        const block = intOption('--block', opts.block, 1) ?? bufferTokens;
+        const nt = ctx.library('gear');
+        if (!nt) return;
+        const dir = opts.model ?? defaultModelDir();
+        const model = nt.model.load(dir);
+        try {
+          if (model.config.vocabSize !== 256)
+            throw Object.assign(new Error(`the model's vocabulary has ${model.config.vocabSize} tokens; --text tokenizes bytes (256)`), { code: 'NT_VALUE' });
+          let text: Buffer;
+          try {
+            text = fs.readFileSync(opts.text);
+          } catch (e) {
+            throw Object.assign(new Error(`${opts.text}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`), { code: 'NT_IO' });
+          }
+          const ids = Int32Array.from(text);
+          const steps = 5;
+          const bar = opts.json ? undefined : ctx.progress('gear', steps);
+          const report = evaluateGear(nt, model, ids, {
+            bits,
+            rank,
+            outlierRatio,
+            limit,
+            group,
+            pplTokens,
+            window,
+            block,
+            bufferTokens,
+            decodeTokens,
+            onProgress: (label) => bar?.tick(1, label),
+          });
+          bar?.done();
+          report.model = dir;
+          if (opts.json) {
+            ctx.out(JSON.stringify(report, null, 2) + '\n');
+            return;
+          }
+          const base = report.variants[0];
+          const rows = report.variants.map((v) => [
+            v.name,
+            v.bits === null ? '32' : String(v.bits),
+            String(v.rank),
+            v.outlierRatio ? `${(v.outlierRatio * 100).toFixed(1)}%` : '0',
+            formatBytes(v.bytes),
+            `${(v.bytes / v.f16Bytes).toFixed(3)}x`,
+            v.bits === null ? '0' : v.keyError.toExponential(2),
+            v.bits === null ? '0' : v.valueError.toExponential(2),
+            v.bits === null ? '0' : v.attentionError.toExponential(2),
+            v.ppl.toFixed(4),
+            `${(((v.ppl - base.ppl) / base.ppl) * 100).toFixed(2)}%`,
+            v.tokensPerSecond.toFixed(1),
+          ]);
+          ctx.out(
+            `GEAR on ${dir}: errors on the K/V of ${report.tokens} tokens; perplexity over ${report.pplTokens} tokens in windows of ${window}, ` +
+              `each decoded through a fresh cache in blocks of ${block} (buffer n_b = ${bufferTokens}, group ${group})\n` +
+              table(
+                [
+                  { header: 'cache' },
+                  { header: 'bits', align: 'right' },
+                  { header: 'rank', align: 'right' },
+                  { header: 's', align: 'right' },
+                  { header: 'bytes', align: 'right' },
+                  { header: 'vs f16', align: 'right' },
+                  { header: '|K-K^|/|K|', align: 'right' },
+                  { header: '|V-V^|/|V|', align: 'right' },
+                  { header: 'attn err', align: 'right' },
+                  { header: 'ppl', align: 'right' },
+                  { header: 'dppl', align: 'right' },
+                  { header: 'tok/s', align: 'right' },
+                ],
+                rows,
+                ctx.st,
+              ) +
+              'bytes: codes + f16 scales/mins + f16 factors + f16 outlier values + int32 indices of the captured K/V (f32 cache: 4 bytes per element)\n' +
+              `outliers per side, k = floor(s·len/2): compress of ${report.tokens} tokens keeps ${Math.floor((outlierRatio * report.tokens) / 2)} per key channel and ` +
+              `${Math.floor((outlierRatio * model.config.headDim) / 2)} per value token; a streaming chunk of ${bufferTokens} tokens keeps ` +
+              `${Math.floor((outlierRatio * bufferTokens) / 2)} per key channel\n`,
+          );
+        } finally {
+          model.dispose();
+        }
+      } catch (e) {
+        ctx.failWith('gear', e);
+      }
+    });
+}

@@ -1,0 +1,135 @@
+// Writing a compressed model where other tools can read it, and reading adapters back:
+//   <out>/config.json            the source config + quantization_config (quant_method "gptq")
+//   <out>/model.safetensors      qweight / qzeros / scales / g_idx for every int4 linear (the
+//                                AutoGPTQ layout, see lib/quant/gptq-format.ts), dense weights
+//                                for the rest (embeddings, norms, lm_head, pruned-only linears)
+//   <out>/adapter/               the low-rank corrections as a PEFT LoRA folder
+// nt.model.load(<out>) reloads the int4 model and applyAdapter(model, <out>/adapter) its adapters.
+import * as fs from 'fs';
+import * as path from 'path';
+import { ntError } from '../errors';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../model/linear';
+import type { LlamaModel } from '../model/model';
+import { toGptq } from '../quant/gptq-format';
+import type { Tensor } from '../tensor';
+import { LoraFactors, loadLoraAdapter, saveLoraAdapter } from './adapter';
+
+export interface SaveCompressedOptions {
+  /** Extra strings for the safetensors header (method, rank, calibration ...). */
+  metadata?: Record<string, string>;
+}
+
+export interface SavedCompressed {
+  weightsFile: string;
+  adapterDir: string | null;
+  quantizedLinears: number;
+  adapters: number;
+}
+
+const OP = 'llm.saveCompressed';
+
+interface QuantFormat {
+  bits: number;
+  /** -1: one group per row (GPTQ's convention). */
+  groupSize: number;
+  symmetric: boolean;
+  actOrder: boolean;
+}
+
+/** Writes `model` (compressed in place by compressModel) as a GPTQ-format folder + PEFT adapter. */
+export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveCompressedOptions = {}): SavedCompressed {
+  const tensors: Record<string, Tensor> = {};
+  const temps: Tensor[] = [];
+  const adapters: Record<string, LoraFactors> = {};
+  const formats: QuantFormat[] = [];
+  try {
+    for (const name of model.linears()) {
+      let lin: LinearLike = model.getLinear(name);
+      if (lin instanceof LoraLinear) {
+        adapters[name] = { A: lin.A, B: lin.B };
+        lin = lin.base;
+      }
+      if (lin instanceof QuantLinear) {
+        const q = lin.q;
+        const format = { bits: q.bits, groupSize: q.groupSize === q.shape[1] ? -1 : q.groupSize, symmetric: q.symmetric, actOrder: q.gIdx !== null };
+        if (format.bits !== 4) throw ntError('NT_UNSUPPORTED', `[${OP}] ${name}: the GPTQ folder format is written for 4-bit weights, got ${q.bits} bits`);
+        if (formats.length > 0 && (formats[0].groupSize !== format.groupSize || formats[0].symmetric !== format.symmetric))
+          throw ntError('NT_UNSUPPORTED', `[${OP}] ${name}: every linear must share one group size and symmetry in a GPTQ folder`);
+        formats.push(format);
+        const g = toGptq(q);
+        temps.push(g.qweight, g.qzeros, g.scales, g.g_idx);
+        tensors[`${name}.qweight`] = g.qweight;
+        tensors[`${name}.qzeros`] = g.qzeros;
+        tensors[`${name}.scales`] = g.scales;
+        tensors[`${name}.g_idx`] = g.g_idx;
+      } else if (lin instanceof DenseLinear) {
+        tensors[`${name}.weight`] = lin.weight;
+      } else {
+        throw ntError('NT_UNSUPPORTED', `[${OP}] ${name}: cannot save a ${lin.constructor.name}`);
+      }
+    }
+    // everything that is not a decoder linear comes unchanged from the source checkpoint
+    const linearNames = new Set(model.linears().map((n) => `${n}.weight`));
+    const source = loadSafetensors(model.dir, { dtype: 'f32' });
+    for (const [name, t] of Object.entries(source)) {
+      if (linearNames.has(name)) t.dispose();
+      else {
+        tensors[name] = t;
+        temps.push(t);
+      }
+    }
+    const config = JSON.parse(fs.readFileSync(path.join(model.dir, 'config.json'), 'utf8'));
+    delete config.quantization_config;
+    if (formats.length > 0)
+      config.quantization_config = {
+        quant_method: 'gptq',
+        bits: formats[0].bits,
+        group_size: formats[0].groupSize,
+        sym: formats[0].symmetric,
+        desc_act: formats.some((f) => f.actOrder),
+        checkpoint_format: 'gptq',
+      };
+    config.torch_dtype = 'float32';
+    fs.mkdirSync(outDir, { recursive: true });
+    const weightsFile = path.join(outDir, 'model.safetensors');
+    saveSafetensors(weightsFile, tensors, { format: 'pt', producer: 'ntensor', ...(opts.metadata ?? {}) });
+    const tmp = path.join(outDir, '.config.json.tmp');
+    fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
+    fs.renameSync(tmp, path.join(outDir, 'config.json'));
+    let adapterDir: string | null = null;
+    if (Object.keys(adapters).length > 0) {
+      adapterDir = path.join(outDir, 'adapter');
+      saveLoraAdapter(adapterDir, adapters, { baseModel: outDir, metadata: opts.metadata });
+    }
+    return { weightsFile, adapterDir, quantizedLinears: Object.keys(tensors).filter((n) => n.endsWith('.qweight')).length, adapters: Object.keys(adapters).length };
+  } finally {
+    temps.forEach((t) => t.dispose());
+  }
+}
+
+/** Wraps the model's linears named in a PEFT LoRA folder with their low-rank corrections. */
+export function applyAdapter(model: LlamaModel, adapterDir: string): { modules: number; rank: number } {
+  const op = 'llm.applyAdapter';
+  const adapter = loadLoraAdapter(adapterDir);
+  const names = new Set(model.linears());
+  const missing = Object.keys(adapter.modules).filter((n) => !names.has(n));
+  if (missing.length > 0) {
+    adapter.dispose();
+    throw ntError('NT_SHAPE', `[${op}] the adapter targets modules the model does not have: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}`);
+  }
+  // check every shape before replacing anything, so a bad adapter leaves the model untouched
+  for (const [name, f] of Object.entries(adapter.modules)) {
+    const lin = model.getLinear(name);
+    if (f.A.shape[1] !== lin.inFeatures || f.B.shape[0] !== lin.outFeatures) {
+      adapter.dispose();
+      throw ntError('NT_SHAPE', `[${op}] ${name}: the adapter maps ${f.A.shape[1]} -> ${f.B.shape[0]} features, the model's linear ${lin.inFeatures} -> ${lin.outFeatures}`);
+    }
+  }
+  for (const [name, f] of Object.entries(adapter.modules)) {
+    const base = model.getLinear(name);
+    // the model hands ownership of `base` to the LoraLinear that replaces it
+    model.setLinear(name, new LoraLinear(base, f.A, f.B));
+  }
+  return { modules: Object.keys(adapter.modules).length, rank: adapter.rank };
+}

@@ -1,0 +1,125 @@
+// Linear layers of the model runner. Every projection of a decoder layer is a LinearLike, so
+// compressed layers swap in through model.setLinear without the runner knowing about them:
+//   DenseLinear  y = x Wᵀ (f32)
+//   QuantLinear  y = x · dequant(Q)ᵀ through the fused int4 kernel (never a dense copy of W)
+//   LoraLinear   y = base(x) + (x Aᵀ) Bᵀ: a low-rank correction (EoRA, or a PEFT adapter)
+import { ntError } from '../errors';
+import { matmul, matmulAsync } from '../linalg/matmul';
+import { add } from '../ops/binary';
+import { matmul as quantMatmul, matmulAsync as quantMatmulAsync } from '../quant/matmul';
+import type { QTensor } from '../quant/qtensor';
+import { shapeString } from '../shape';
+import type { Tensor } from '../tensor';
+
+/** y = layer(x) for x [n, inFeatures] -> [n, outFeatures] (a fresh tensor the caller disposes). */
+export interface LinearLike {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  forward(x: Tensor): Tensor;
+  /** Optional worker-thread form, used by model.forwardAsync (else forward runs on the main thread). */
+  forwardAsync?(x: Tensor): Promise<Tensor>;
+  dispose(): void;
+}
+
+/** A dense f32 linear layer without bias: y = x Wᵀ, W [out, in] as stored by Hugging Face. */
+export class DenseLinear implements LinearLike {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+
+  /** Takes ownership of `weight` [out, in]: dispose() disposes it. */
+  constructor(readonly weight: Tensor) {
+    weight._check('DenseLinear', 'weight');
+    if (weight.ndim !== 2) throw ntError('NT_SHAPE', `[DenseLinear] weight must be 2-D [out, in], got ${shapeString(weight.shape)}`);
+    if (weight.dtype !== 'f32') throw ntError('NT_DTYPE', `[DenseLinear] weight must be f32 (the model computes in f32), got ${weight.dtype}`);
+    this.outFeatures = weight.shape[0];
+    this.inFeatures = weight.shape[1];
+  }
+
+  forward(x: Tensor): Tensor {
+    return matmul(x, this.weight, { transB: true });
+  }
+
+  forwardAsync(x: Tensor): Promise<Tensor> {
+    return matmulAsync(x, this.weight, { transB: true });
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+  }
+}
+
+export class QuantLinear implements LinearLike {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+
+  /** Takes ownership of q [out, in]. */
+  constructor(readonly q: QTensor) {
+    q._check('QuantLinear', 'q');
+    this.outFeatures = q.shape[0];
+    this.inFeatures = q.shape[1];
+  }
+
+  forward(x: Tensor): Tensor {
+    return quantMatmul(x, this.q);
+  }
+
+  forwardAsync(x: Tensor): Promise<Tensor> {
+    return quantMatmulAsync(x, this.q);
+  }
+
+  dispose(): void {
+    this.q.dispose();
+  }
+}
+
+export class LoraLinear implements LinearLike {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+
+  /** Takes ownership of base, A [r, in] and B [out, r]. */
+  constructor(
+    readonly base: LinearLike,
+    readonly A: Tensor,
+    readonly B: Tensor,
+  ) {
+    A._check('LoraLinear', 'A');
+    B._check('LoraLinear', 'B');
+    if (A.ndim !== 2 || B.ndim !== 2 || A.shape[1] !== base.inFeatures || B.shape[0] !== base.outFeatures || A.shape[0] !== B.shape[1])
+      throw ntError(
+        'NT_SHAPE',
+        `[LoraLinear] expected A [r, ${base.inFeatures}] and B [${base.outFeatures}, r], got A ${shapeString(A.shape)}, B ${shapeString(B.shape)}`,
+      );
+    this.inFeatures = base.inFeatures;
+    this.outFeatures = base.outFeatures;
+  }
+
+  get rank(): number {
+    return this.A.shape[0];
+  }
+
+  forward(x: Tensor): Tensor {
+    const y = this.base.forward(x);
+    const down = matmul(x, this.A, { transB: true });
+    const up = matmul(down, this.B, { transB: true });
+    add(y, up, { out: y });
+    down.dispose();
+    up.dispose();
+    return y;
+  }
+
+  async forwardAsync(x: Tensor): Promise<Tensor> {
+    const y = this.base.forwardAsync ? await this.base.forwardAsync(x) : this.base.forward(x);
+    const down = await matmulAsync(x, this.A, { transB: true });
+    const up = await matmulAsync(down, this.B, { transB: true });
+    add(y, up, { out: y });
+    down.dispose();
+    up.dispose();
+    return y;
+  }
+
+  dispose(): void {
+    this.base.dispose();
+    this.A.dispose();
+    this.B.dispose();
+  }
+}

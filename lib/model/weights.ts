@@ -1,0 +1,140 @@
+// Locating and checking a folder's weights before reading them: every tensor the config
+// implies must exist with the implied shape and a float dtype, so a broken checkpoint fails
+// with the file and tensor named, before gigabytes are read.
+import * as fs from 'fs';
+import * as nodePath from 'path';
+import { ntError } from '../errors';
+import { safetensorsInfo } from '../io';
+import type { GptqQuantization, ModelConfig } from './config';
+
+export interface StoredTensor {
+  file: string;
+  shape: number[];
+  fileDtype: string;
+}
+
+function stripPrefix(e: unknown, op: string): unknown {
+  const err = e as { message?: unknown; code?: unknown };
+  if (typeof err?.message !== 'string' || typeof err.code !== 'string') return e;
+  return ntError(err.code as never, `[${op}] ${err.message.replace(/^\[[^\]]*\]\s*/, '')}`);
+}
+
+/** name -> where and how it is stored, from model.safetensors or model.safetensors.index.json. */
+export function storedTensors(op: string, dir: string): Map<string, StoredTensor> {
+  const index = nodePath.join(dir, 'model.safetensors.index.json');
+  const single = nodePath.join(dir, 'model.safetensors');
+  const out = new Map<string, StoredTensor>();
+  let files: string[];
+  if (fs.existsSync(index)) {
+    let map: unknown;
+    try {
+      map = (JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map?: unknown })?.weight_map;
+    } catch (e) {
+      throw ntError('NT_IO', `[${op}] ${index}: is not valid JSON (${(e as Error).message})`);
+    }
+    if (map === null || typeof map !== 'object' || Array.isArray(map)) throw ntError('NT_IO', `[${op}] ${index}: has no weight_map object`);
+    files = [...new Set(Object.values(map as Record<string, unknown>).map(String))];
+    const bad = files.find((f) => f === '' || nodePath.isAbsolute(f) || f.split(/[\\/]/).includes('..'));
+    if (bad !== undefined) throw ntError('NT_IO', `[${op}] ${index}: names shard '${bad}' outside its folder`);
+    files = files.map((f) => nodePath.join(dir, f));
+  } else if (fs.existsSync(single)) files = [single];
+  else throw ntError('NT_IO', `[${op}] ${dir}: the folder has neither model.safetensors nor model.safetensors.index.json`);
+  for (const file of files) {
+    let info;
+    try {
+      info = safetensorsInfo(file);
+    } catch (e) {
+      throw stripPrefix(e, op);
+    }
+    for (const t of info.tensors) out.set(t.name, { file, shape: t.shape.slice(), fileDtype: t.fileDtype });
+  }
+  return out;
+}
+
+/** The decoder linears of a config with their [out, in] shapes, in layer order. */
+export function linearShapes(cfg: ModelConfig): Map<string, [number, number]> {
+  const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: d } = cfg;
+  const m = new Map<string, [number, number]>();
+  for (let l = 0; l < cfg.numLayers; ++l) {
+    const p = `model.layers.${l}.`;
+    m.set(`${p}self_attn.q_proj`, [numHeads * d, H]);
+    m.set(`${p}self_attn.k_proj`, [numKvHeads * d, H]);
+    m.set(`${p}self_attn.v_proj`, [numKvHeads * d, H]);
+    m.set(`${p}self_attn.o_proj`, [H, numHeads * d]);
+    m.set(`${p}mlp.gate_proj`, [I, H]);
+    m.set(`${p}mlp.up_proj`, [I, H]);
+    m.set(`${p}mlp.down_proj`, [H, I]);
+  }
+  return m;
+}
+
+/**
+ * The GPTQ tensors of one linear W [out, in] (AutoGPTQ layout): qweight i32 [in·bits/32, out],
+ * qzeros i32 [groups, out·bits/32], scales [groups, out], g_idx i32 [in] (optional).
+ */
+export function gptqTensorShapes(q: GptqQuantization, out: number, inFeatures: number): Record<'qweight' | 'qzeros' | 'scales' | 'g_idx', number[]> {
+  const groups = q.groupSize === -1 ? 1 : Math.ceil(inFeatures / q.groupSize);
+  return {
+    qweight: [(inFeatures * q.bits) / 32, out],
+    qzeros: [groups, (out * q.bits) / 32],
+    scales: [groups, out],
+    g_idx: [inFeatures],
+  };
+}
+
+/** The tensors a LLaMA-family model of this config needs, with their shapes. */
+export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
+  const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: d, vocabSize: V } = cfg;
+  const m = new Map<string, number[]>();
+  m.set('model.embed_tokens.weight', [V, H]);
+  for (let l = 0; l < cfg.numLayers; ++l) {
+    const p = `model.layers.${l}.`;
+    m.set(`${p}input_layernorm.weight`, [H]);
+    m.set(`${p}self_attn.q_proj.weight`, [numHeads * d, H]);
+    m.set(`${p}self_attn.k_proj.weight`, [numKvHeads * d, H]);
+    m.set(`${p}self_attn.v_proj.weight`, [numKvHeads * d, H]);
+    m.set(`${p}self_attn.o_proj.weight`, [H, numHeads * d]);
+    m.set(`${p}post_attention_layernorm.weight`, [H]);
+    m.set(`${p}mlp.gate_proj.weight`, [I, H]);
+    m.set(`${p}mlp.up_proj.weight`, [I, H]);
+    m.set(`${p}mlp.down_proj.weight`, [H, I]);
+  }
+  m.set('model.norm.weight', [H]);
+  if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, H]);
+  if (cfg.quantization) {
+    for (const [name, [out, inFeatures]] of linearShapes(cfg)) {
+      m.delete(`${name}.weight`);
+      const shapes = gptqTensorShapes(cfg.quantization, out, inFeatures);
+      for (const part of ['qweight', 'qzeros', 'scales'] as const) m.set(`${name}.${part}`, shapes[part]);
+    }
+  }
+  return m;
+}
+
+const GPTQ_DTYPES: Record<string, Set<string>> = { qweight: new Set(['I32']), qzeros: new Set(['I32']), scales: new Set(['F16', 'F32']), g_idx: new Set(['I32']) };
+
+const FLOAT_FILE_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** Throws NT_IO (missing), NT_SHAPE (shape differs from config.json) or NT_DTYPE (not float). */
+export function checkWeights(op: string, dir: string, cfg: ModelConfig, stored: Map<string, StoredTensor>): void {
+  const index = nodePath.join(dir, 'model.safetensors.index.json');
+  const source = fs.existsSync(index) ? index : nodePath.join(dir, 'model.safetensors');
+  for (const [name, shape] of expectedTensors(cfg)) {
+    const s = stored.get(name);
+    if (!s) throw ntError('NT_IO', `[${op}] ${source}: tensor '${name}' is missing from the weights${cfg.tieWordEmbeddings || name !== 'lm_head.weight' ? '' : ' (config.json has tie_word_embeddings = false)'}`);
+    if (s.shape.length !== shape.length || s.shape.some((x, i) => x !== shape[i]))
+      throw ntError('NT_SHAPE', `[${op}] ${s.file}: tensor '${name}' has shape [${s.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
+    const part = name.slice(name.lastIndexOf('.') + 1);
+    const allowed = cfg.quantization && GPTQ_DTYPES[part] ? GPTQ_DTYPES[part] : FLOAT_FILE_DTYPES;
+    if (!allowed.has(s.fileDtype))
+      throw ntError('NT_DTYPE', `[${op}] ${s.file}: tensor '${name}' is ${s.fileDtype}; expected ${[...allowed].join(' or ')}`);
+  }
+  if (cfg.quantization) {
+    // g_idx is optional (absent: plain groups), but when present it must fit
+    for (const [name, [, inFeatures]] of linearShapes(cfg)) {
+      const g = stored.get(`${name}.g_idx`);
+      if (g && (g.shape.length !== 1 || g.shape[0] !== inFeatures || g.fileDtype !== 'I32'))
+        throw ntError('NT_SHAPE', `[${op}] ${g.file}: tensor '${name}.g_idx' must be I32 [${inFeatures}], got ${g.fileDtype} [${g.shape.join(', ')}]`);
+    }
+  }
+}

@@ -1,0 +1,107 @@
+// `ntensor compress` and `ntensor demo`, run in-process on the committed fixture model.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as nt from '../../lib';
+import { CliOutput } from '../../lib/cli/format';
+import { main } from '../../lib/cli/main';
+import { PACKAGE_ROOT } from '../../lib/native/loader';
+
+const FIXTURE = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes');
+const HELDOUT = path.join(FIXTURE, 'heldout.txt');
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const output: CliOutput = { out: (s) => (stdout += s), err: (s) => (stderr += s), color: false };
+  const code = await main(['node', 'ntensor', ...args], output);
+  return { code, stdout, stderr };
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ntensor-cli-compress-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('ntensor compress', () => {
+  test('writes a GPTQ folder and a PEFT adapter that `ppl --adapter` evaluates', async () => {
+    const out = path.join(tmp, 'c');
+    const r = await cli(['compress', '--calib', HELDOUT, '--calib-tokens', '512', '--rank', '4', '--out', out]);
+    expect(r.stderr).toMatch(/compress 100% 28\/28/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/layers\.0\.self_attn\.q_proj\s+256×256/);
+    expect(r.stdout).toMatch(/compression\s+int4 rtn g128, eora rank 4/);
+    expect(r.stdout).toMatch(/mean activation error\s+\d+\.\d\d% → \d+\.\d\d%/);
+    for (const f of ['config.json', 'model.safetensors', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    const withAdapter = await cli(['ppl', '--model', out, '--adapter', path.join(out, 'adapter'), '--text', HELDOUT, '--limit', '257', '--window', '256', '--json']);
+    const without = await cli(['ppl', '--model', out, '--text', HELDOUT, '--limit', '257', '--window', '256', '--json']);
+    expect(withAdapter.code).toBe(0);
+    // the library computes the same numbers
+    const model = nt.model.load(out);
+    nt.llm.applyAdapter(model, path.join(out, 'adapter'));
+    const ids = Int32Array.from(fs.readFileSync(HELDOUT).subarray(0, 257));
+    expect(JSON.parse(withAdapter.stdout).ppl).toBeCloseTo(model.perplexity(ids, { window: 256 }).ppl, 10);
+    expect(JSON.parse(without.stdout).ppl).not.toBe(JSON.parse(withAdapter.stdout).ppl);
+    model.dispose();
+  });
+
+  test('errors are one coded line and exit code 1', async () => {
+    const cases: [string[], RegExp][] = [
+      [['compress', '--out', tmp], /give exactly one of --calib FILE or --calib-ids FILE \(NT_VALUE\)/],
+      [['compress', '--calib', HELDOUT], /--out DIR is required \(NT_VALUE\)/],
+      [['compress', '--calib', HELDOUT, '--out', tmp, '--bits', '5'], /--bits must be one of 2, 3, 4, 8, none, got '5' \(NT_VALUE\)/],
+      [['compress', '--calib', HELDOUT, '--out', tmp, '--method', 'lora'], /--method must be one of eora, svd, act-s, none/],
+      [['compress', '--calib', HELDOUT, '--out', tmp, '--rank', '0'], /--rank must be an integer >= 1, got '0'/],
+      [['compress', '--calib', path.join(tmp, 'none.txt'), '--out', tmp], /none\.txt: no such file \(NT_IO\)/],
+      [['compress', '--calib', HELDOUT, '--out', tmp, '--sparsity', '2:4', '--quantizer', 'gptq'], /2:4 sparsity with the GPTQ quantizer is not supported.*\(NT_UNSUPPORTED\)/],
+      [['compress', '--model', path.join(tmp, 'nope'), '--calib', HELDOUT, '--out', tmp], /no such model folder \(NT_IO\)/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await cli(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+});
+
+describe('ntensor demo', () => {
+  test('prints the perplexity table, writes the plot and the JSON rows', async () => {
+    const out = path.join(tmp, 'demo');
+    const r = await cli(['demo', '--ranks', '2,4', '--calib-tokens', '256', '--eval-tokens', '257', '--out', out]);
+    expect(r.code).toBe(0);
+    const rows = JSON.parse(fs.readFileSync(path.join(out, 'demo.json'), 'utf8')).rows as { label: string; rank: number | null; ppl: number }[];
+    expect(rows.map((x) => `${x.label}${x.rank ? ` ${x.rank}` : ''}`)).toEqual([
+      'f32',
+      'int4',
+      'int4 + svd 2',
+      'int4 + svd 4',
+      'int4 + EoRA 2',
+      'int4 + EoRA 4',
+      '2:4 + int4',
+      '2:4 + int4 + EoRA 4',
+    ]);
+    const model = nt.model.load(FIXTURE);
+    expect(rows[0].ppl).toBeCloseTo(model.perplexity(Int32Array.from(fs.readFileSync(HELDOUT).subarray(0, 257)), { window: 256 }).ppl, 10);
+    model.dispose();
+    for (const row of rows) expect(row.ppl).toBeGreaterThan(1);
+    expect(r.stdout).toMatch(/^f32 +\d+\.\d{4}/m);
+    expect(r.stdout).toMatch(/int4 \+ EoRA +4 +\d+\.\d{4} +-?\d+\.\d\d%/);
+    const svg = fs.readFileSync(path.join(out, 'ppl-vs-rank.svg'), 'utf8');
+    expect(svg).toContain('int4 + EoRA');
+    expect(svg.match(/<path /g)).toHaveLength(4);
+  });
+
+  test('bad options give one coded line', async () => {
+    for (const [args, re] of [
+      [['demo', '--bits', '5'], /--bits must be 3 or 4, got '5' \(NT_VALUE\)/],
+      [['demo', '--ranks', '8,x'], /--ranks must be a comma-separated list of integers >= 1, got '8,x'/],
+      [['demo', '--eval-tokens', '999999'], /has 127313 tokens: too few/],
+    ] as [string[], RegExp][]) {
+      const r = await cli(args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(re);
+    }
+  });
+});
