@@ -9,27 +9,12 @@
 import * as nt from '../lib';
 import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './harness';
 import { GqaShape, gqaFeeds, gqaModel } from './peers/onnx_gqa';
+import { Ort, ort, ortError } from './peers/ort';
 
 const THREADS = [1, 2];
 // f32 FMA peak per core (see gemm.bench.ts): AVX-512 ~176 GFLOP/s, AVX2 ~95.
 const PEAK_PER_CORE: Record<string, number> = { avx512: 176, avx2: 95 };
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Ort = any;
-let ortModule: Ort | null | undefined;
-let ortError = '';
-function ort(): Ort | null {
-  if (ortModule === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      ortModule = require('onnxruntime-node');
-    } catch (e) {
-      ortError = String((e as Error).message ?? e);
-      ortModule = null;
-    }
-  }
-  return ortModule;
-}
 
 /** A deferred ORT GroupQueryAttention case over rotating input sets. */
 function ortCase(name: string, id: string, threads: number, shape: GqaShape, sets: Float32Array[][], extra: Partial<BenchCase>): BenchCase {
@@ -44,7 +29,7 @@ function ortCase(name: string, id: string, threads: number, shape: GqaShape, set
     ...extra,
     deferred: (done) => {
       const o = ort();
-      if (!o) return done(new Error(`onnxruntime-node unavailable: ${ortError}`));
+      if (!o) return done(new Error(`onnxruntime-node unavailable: ${ortError()}`));
       const go = () =>
         session.run(feeds[i++ % feeds.length]).then(
           (r: Ort) => {
@@ -196,7 +181,7 @@ export const attentionSuite: Suite = {
     const summary = (results: CaseResult[]): string[] => {
       const byId = new Map(results.map((r) => [r.id, r]));
       const lines: string[] = [];
-      if (!ort()) lines.push(`onnxruntime-node could not load (${ortError}): no ORT rows`);
+      if (!ort()) lines.push(`onnxruntime-node could not load (${ortError()}): no ORT rows`);
       const peak = PEAK_PER_CORE[isa];
       for (const p of prefill) {
         const r = byId.get(p.id);

@@ -13,6 +13,7 @@ import * as nt from '../lib';
 import { hasNumpy, runNumpyPeer } from './peers/python';
 import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink, timeCalls } from './harness';
 import { matmulModel } from './peers/onnx_matmul';
+import { Ort, ort, ortError } from './peers/ort';
 
 type D = 'f32' | 'f64';
 const THREADS = [1, 2];
@@ -46,22 +47,6 @@ function numpySamples(threads: number, spec: string): number[] {
 
 // ---- onnxruntime-node ----
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Ort = any;
-let ortModule: Ort | null | undefined;
-let ortError = '';
-function ort(): Ort | null {
-  if (ortModule === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      ortModule = require('onnxruntime-node');
-    } catch (e) {
-      ortError = String((e as Error).message ?? e);
-      ortModule = null;
-    }
-  }
-  return ortModule;
-}
 
 /** A deferred case running ORT MatMul on rotating (A, B) input sets. */
 function ortCase(name: string, threads: number, m: number, k: number, n: number, inputs: { a: Float32Array; b: Float32Array }[], extra: Partial<BenchCase>): BenchCase {
@@ -83,7 +68,7 @@ function ortCase(name: string, threads: number, m: number, k: number, n: number,
           },
           (e: unknown) => done(e),
         );
-      if (!o) return done(new Error(`onnxruntime-node unavailable: ${ortError}`));
+      if (!o) return done(new Error(`onnxruntime-node unavailable: ${ortError()}`));
       if (session) return void go();
       o.InferenceSession.create(matmulModel(m, k, n, 'f32'), { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' }).then(
         (s: Ort) => {
@@ -178,7 +163,7 @@ export const gemmSuite: Suite = {
       const lines: string[] = [];
       const peak = PEAK_PER_CORE[isa];
       if (!numpy) lines.push('numpy not found (python3 -c "import numpy" failed): no numpy rows');
-      if (!ort()) lines.push(`onnxruntime-node could not load (${ortError}): no ORT rows`);
+      if (!ort()) lines.push(`onnxruntime-node could not load (${ortError()}): no ORT rows`);
       for (const [id, o] of ours) {
         const r = byId.get(id);
         if (!r || r.error || r.gflops === undefined) continue;

@@ -17,6 +17,7 @@ import * as nt from '../lib';
 import { QTensor } from '../lib/quant';
 import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './harness';
 import { NBitsWeight, matmulNBitsModel } from './peers/onnx_matmulnbits';
+import { Ort, ort, ortError } from './peers/ort';
 
 const THREADS = [1, 2];
 // BENCH_QUANT_SMALL=1: a smoke run at 1/4 of every size (proves the suite works; not a figure).
@@ -26,22 +27,6 @@ const N_SMALL = SMALL ? 1024 : 4096;
 const N_LARGE = SMALL ? 2752 : 11008;
 const GROUP = 128;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Ort = any;
-let ortModule: Ort | null | undefined;
-let ortError = '';
-function ort(): Ort | null {
-  if (ortModule === undefined) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
-      ortModule = require('onnxruntime-node');
-    } catch (e) {
-      ortError = String((e as Error).message ?? e);
-      ortModule = null;
-    }
-  }
-  return ortModule;
-}
 
 /** Last-level cache bytes (sysfs), 32 MiB when unknown. */
 function llcBytes(): number {
@@ -108,7 +93,7 @@ interface Shape {
 /** Times ORT: one session (created here, released after) computing `copies` products per run. */
 async function ortSamples(m: number, n: number, acc: number, threads: number, weights: NBitsWeight[], x: Float32Array): Promise<number[]> {
   const o = ort();
-  if (!o) throw new Error(`onnxruntime-node unavailable: ${ortError}`);
+  if (!o) throw new Error(`onnxruntime-node unavailable: ${ortError()}`);
   const session = await o.InferenceSession.create(matmulNBitsModel(m, K, n, GROUP, acc, weights), {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -257,7 +242,7 @@ export const quantSuite: Suite = {
     const summary = (results: CaseResult[]): string[] => {
       const byId = new Map(results.map((r) => [r.id, r]));
       const lines: string[] = [];
-      if (!ort()) lines.push(`onnxruntime-node could not load (${ortError}): no ORT rows`);
+      if (!ort()) lines.push(`onnxruntime-node could not load (${ortError()}): no ORT rows`);
       lines.push(...agree);
       for (const r of results) {
         if (!r.impl.startsWith('nt.quant.matmul') || r.error) continue;

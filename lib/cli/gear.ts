@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import type { Command } from 'commander';
 import type { CliContext } from './context';
 import { formatBytes, table } from './format';
+import { sumNll } from '../model/nll';
 import { UsageError, defaultModelDir, intOption, numberOption } from './model-args';
 
 type Library = typeof import('../index');
@@ -106,17 +107,8 @@ function cachedPerplexity(model: Model, ids: Int32Array, makeCache: () => KVCach
         const e = Math.min(s + block, w1);
         const logits = model.forward(ids.subarray(s, e), { cache });
         try {
-          const data = logits.data as Float32Array;
-          const V = logits.shape[1];
-          for (let r = 0; r < e - s; ++r) {
-            const row = data.subarray(r * V, (r + 1) * V);
-            let m = -Infinity;
-            for (let j = 0; j < V; ++j) if (row[j] > m) m = row[j];
-            let z = 0;
-            for (let j = 0; j < V; ++j) z += Math.exp(row[j] - m);
-            nll += m + Math.log(z) - row[ids[s + r + 1]];
-            ++count;
-          }
+          nll += sumNll(logits, ids.subarray(s + 1, e + 1));
+          count += e - s;
         } finally {
           logits.dispose();
         }

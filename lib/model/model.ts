@@ -12,6 +12,7 @@ import { Tensor } from '../tensor';
 import { dense, denseAsync } from '../attention/dense';
 import { Job, runAsync, runSync, step } from '../job';
 import { DenseKVCache, KVCacheLike } from './cache';
+import { sumNll } from './nll';
 import { ModelConfig, readConfig, ropeFrequencies } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import { checkWeights, expectedTensors, linearShapes, storedTensors } from './weights';
@@ -40,6 +41,8 @@ export interface ForwardOptions {
 }
 
 export interface PerplexityOptions {
+  /** Forward hooks (e.g. hooks.attention to evaluate a replacement attention). */
+  hooks?: ModelHooks;
   /** Targets per window (default min(max_position_embeddings - 1, 2048)); see perplexity(). */
   window?: number;
   onProgress?(windowsDone: number, windowsTotal: number): void;
@@ -329,19 +332,10 @@ export class LlamaModel {
     for (let wi = 0; wi < total; ++wi) {
       const s = wi * window;
       const e = Math.min(s + window, tokens.length - 1);
-      const logits = yield* this.forwardJob(op, tokens.subarray(s, e), undefined);
+      const logits = yield* this.forwardJob(op, tokens.subarray(s, e), opts.hooks ? { hooks: opts.hooks } : undefined);
       try {
-        const data = logits.data as Float32Array;
-        const V = logits.shape[1];
-        for (let r = 0; r < e - s; ++r) {
-          const row = data.subarray(r * V, (r + 1) * V);
-          let m = -Infinity;
-          for (let j = 0; j < V; ++j) if (row[j] > m) m = row[j];
-          let z = 0;
-          for (let j = 0; j < V; ++j) z += Math.exp(row[j] - m);
-          nll += m + Math.log(z) - row[tokens[s + r + 1]];
-          ++count;
-        }
+        nll += sumNll(logits, tokens.subarray(s + 1, e + 1));
+        count += e - s;
       } finally {
         logits.dispose();
       }

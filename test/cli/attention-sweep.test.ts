@@ -1,19 +1,11 @@
 // `ntensor attention-sweep` in-process on the committed fixture model: the dense row reproduces
 // the model's own perplexity, θ = 0 equals dense, sparsity and error grow with θ; usage errors.
 import * as path from 'path';
-import { main } from '../../lib/cli/main';
-import { CliOutput } from '../../lib/cli/format';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
 import type { SweepReport } from '../../lib/cli/attention-sweep';
 import * as nt from '../../lib';
+import { cli } from './run-cli';
 
-async function cli(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const output: CliOutput = { out: (s) => (stdout += s), err: (s) => (stderr += s), color: false };
-  const code = await main(['node', 'ntensor', ...args], output);
-  return { code, stdout, stderr };
-}
 
 const FIXTURE = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes');
 const TEXT = path.join(FIXTURE, 'heldout.txt');

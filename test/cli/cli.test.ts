@@ -6,20 +6,9 @@ import { main } from '../../lib/cli/main';
 import { CliOutput, formatBytes, formatCount, formatShortCount, style, table, visibleLength } from '../../lib/cli/format';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
 import * as nt from '../../lib';
+import { cli } from './run-cli';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function cli(args: string[], color = false): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const output: CliOutput = { out: (s) => (stdout += s), err: (s) => (stderr += s), color };
-  const code = await main(['node', 'ntensor', ...args], output);
-  return { code, stdout, stderr };
-}
 
 // The project's own copy of the fixture model (committed under fixtures/).
 const FIXTURE = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes', 'model.safetensors');

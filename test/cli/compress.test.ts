@@ -3,20 +3,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as nt from '../../lib';
-import { CliOutput } from '../../lib/cli/format';
-import { main } from '../../lib/cli/main';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
+import { cli } from './run-cli';
 
 const FIXTURE = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes');
 const HELDOUT = path.join(FIXTURE, 'heldout.txt');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const output: CliOutput = { out: (s) => (stdout += s), err: (s) => (stderr += s), color: false };
-  const code = await main(['node', 'ntensor', ...args], output);
-  return { code, stdout, stderr };
-}
 
 let tmp: string;
 beforeAll(() => {

@@ -1,22 +1,15 @@
 // `ntensor gear` on the committed fixture model, run in-process through main().
 import * as path from 'path';
 import { main } from '../../lib/cli/main';
-import { CliOutput } from '../../lib/cli/format';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
 import type { GearReport } from '../../lib/cli/gear';
 import * as fs from 'fs';
 import * as nt from '../../lib';
+import { cli } from './run-cli';
 
 const MODEL = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes');
 const TEXT = path.join(MODEL, 'heldout.txt');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const output: CliOutput = { out: (s) => (stdout += s), err: (s) => (stderr += s), color: false };
-  const code = await main(['node', 'ntensor', ...args], output);
-  return { code, stdout, stderr };
-}
 
 jest.setTimeout(120000);
 

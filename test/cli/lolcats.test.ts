@@ -2,20 +2,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../lib/cli/main';
-import { CliOutput } from '../../lib/cli/format';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
 import * as nt from '../../lib';
+import { cli } from './run-cli';
 
 const MODEL = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const output: CliOutput = { out: (s) => (stdout += s), err: (s) => (stderr += s), color: false };
-  const code = await main(['node', 'ntensor', ...args], output);
-  return { code, stdout, stderr };
-}
 
 let tmp: string;
 let calib: string;

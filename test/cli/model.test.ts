@@ -2,23 +2,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { main } from '../../lib/cli/main';
-import { CliOutput } from '../../lib/cli/format';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
+import { cli } from './run-cli';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-async function cli(args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const output: CliOutput = { out: (s) => (stdout += s), err: (s) => (stderr += s), color: false };
-  const code = await main(['node', 'ntensor', ...args], output);
-  return { code, stdout, stderr };
-}
 
 const FIXTURE = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes');
 const REF = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'reference_ppl.json'), 'utf8')) as { bytes: number; window: number; nll_per_byte: number };

@@ -5,7 +5,7 @@
 import { ntError } from '../../errors';
 import { loadSafetensors, safetensorsInfo, saveSafetensors } from '../../io';
 import { Tensor } from '../../tensor';
-import type { ModelHooks, PerplexityResult } from '../../model';
+import type { LlamaModel, ModelHooks, PerplexityResult } from '../../model';
 import { HybridLayer } from './layer';
 import { AttentionSample, softmaxTargets, trainLayer, transferLoss } from './train';
 
@@ -146,40 +146,11 @@ export function hybridHooks(layers: readonly HybridLayer[]): ModelHooks {
  * from ids[s .. s+w-1], each window from an empty context), running forward with `hooks`.
  */
 export function perplexity(
-  model: TransferModel,
+  model: Pick<LlamaModel, 'perplexity'>,
   ids: Int32Array,
   opts: { window?: number; hooks?: ModelHooks; onProgress?(done: number, total: number): void } = {},
 ): PerplexityResult {
-  const op = 'llm.lolcats.perplexity';
-  if (ids.length < 2) throw ntError('NT_VALUE', `[${op}] needs at least 2 tokens, got ${ids.length}`);
-  const window = opts.window ?? Math.min(model.config.maxPositionEmbeddings - 1, 2048);
-  if (!Number.isInteger(window) || window < 1 || window > model.config.maxPositionEmbeddings)
-    throw ntError('NT_VALUE', `[${op}] window must be an integer in [1, ${model.config.maxPositionEmbeddings}], got ${window}`);
-  const total = Math.ceil((ids.length - 1) / window);
-  let nll = 0;
-  let count = 0;
-  for (let wi = 0; wi < total; ++wi) {
-    const s = wi * window;
-    const e = Math.min(s + window, ids.length - 1);
-    const logits = model.forward(ids.subarray(s, e), { hooks: opts.hooks });
-    try {
-      const data = logits.data as Float32Array;
-      const V = logits.shape[1];
-      for (let r = 0; r < e - s; ++r) {
-        const row = data.subarray(r * V, (r + 1) * V);
-        let m = -Infinity;
-        for (let j = 0; j < V; ++j) if (row[j] > m) m = row[j];
-        let z = 0;
-        for (let j = 0; j < V; ++j) z += Math.exp(row[j] - m);
-        nll += m + Math.log(z) - row[ids[s + r + 1]];
-        ++count;
-      }
-    } finally {
-      logits.dispose();
-    }
-    opts.onProgress?.(wi + 1, total);
-  }
-  return { ppl: Math.exp(nll / count), nllPerToken: nll / count, tokens: count };
+  return model.perplexity(ids, { window: opts.window, hooks: opts.hooks, onProgress: opts.onProgress });
 }
 
 const FORMAT = 'ntensor-lolcats-v1';
