@@ -312,7 +312,15 @@ export class Tensor {
     const d = checkDType('astype', dtype);
     if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', '[astype] options must be an object');
     const out = opts.out;
-    if (out === undefined) return copyInto('astype', this, Tensor._empty('astype', this.shape, d));
+    if (out === undefined) {
+      const fresh = Tensor._empty('astype', this.shape, d);
+      try {
+        return copyInto('astype', this, fresh);
+      } catch (e) {
+        fresh.dispose(); // a failed conversion (e.g. NaN to an integer) leaves nothing allocated
+        throw e;
+      }
+    }
     if (!(out instanceof Tensor)) throw ntError('NT_VALUE', '[astype] out must be a Tensor');
     out._check('astype', 'out');
     if (out.dtype !== d) throw ntError('NT_DTYPE', `[astype] out has dtype ${out.dtype}, expected ${d}`);

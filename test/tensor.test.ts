@@ -117,6 +117,14 @@ describe('views', () => {
 });
 
 describe('astype', () => {
+  test('a failed conversion leaves no tensor allocated (NaN to an integer)', () => {
+    const x = nt.tensor([1, NaN, 3], { dtype: 'f64' });
+    const before = nt.memory();
+    expect(() => x.astype('u8')).toThrow(expect.objectContaining({ code: 'NT_VALUE' }));
+    expect(nt.memory()).toEqual(before);
+    x.dispose();
+  });
+
   const values = (n: number, seed: number) => {
     const v = uniform(n, seed, -300, 300);
     v[0] = 0; v[1] = -0.5; v[2] = 0.5; v[3] = 1.5; v[4] = 2.5; v[5] = 70000; v[6] = -70000; v[7] = 1e-6;

@@ -87,12 +87,15 @@ export function loadLoraAdapter(dir: string): LoadedAdapter {
   const weightsPath = path.join(dir, WEIGHTS);
   if (!fs.existsSync(configPath)) throw ntError('NT_IO', `[${op}] ${configPath} not found (not a PEFT adapter folder)`);
   if (!fs.existsSync(weightsPath)) throw ntError('NT_IO', `[${op}] ${weightsPath} not found`);
-  let config: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+    parsed = JSON.parse(fs.readFileSync(configPath, 'utf8'));
   } catch (e) {
     throw ntError('NT_IO', `[${op}] ${configPath} is not valid JSON: ${(e as Error).message}`);
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw ntError('NT_IO', `[${op}] ${configPath} must hold a JSON object, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+  const config = parsed as Record<string, unknown>;
   if (config.peft_type !== 'LORA') throw ntError('NT_UNSUPPORTED', `[${op}] peft_type must be LORA, got ${JSON.stringify(config.peft_type)}`);
   const r = config.r;
   const alpha = config.lora_alpha ?? r;

@@ -119,6 +119,15 @@ const FLOAT_FILE_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 export function checkWeights(op: string, dir: string, cfg: ModelConfig, stored: Map<string, StoredTensor>): void {
   const index = nodePath.join(dir, 'model.safetensors.index.json');
   const source = fs.existsSync(index) ? index : nodePath.join(dir, 'model.safetensors');
+  // before listing every expected tensor: a config claiming more layers than the weights hold
+  // (e.g. num_hidden_layers = 1e308) must fail at once, not build a map of absurd size
+  let storedLayers = 0;
+  for (const name of stored.keys()) {
+    const m = /^model\.layers\.(\d+)\./.exec(name);
+    if (m) storedLayers = Math.max(storedLayers, Number(m[1]) + 1);
+  }
+  if (cfg.numLayers > storedLayers)
+    throw ntError('NT_IO', `[${op}] ${source}: config.json has num_hidden_layers = ${cfg.numLayers}, the weights hold ${storedLayers} layer(s)`);
   for (const [name, shape] of expectedTensors(cfg)) {
     const s = stored.get(name);
     if (!s) throw ntError('NT_IO', `[${op}] ${source}: tensor '${name}' is missing from the weights${cfg.tieWordEmbeddings || name !== 'lm_head.weight' ? '' : ' (config.json has tie_word_embeddings = false)'}`);

@@ -45,7 +45,7 @@ void load_matrix(const char* op, const TensorView& v, T* dst, int64_t ld, bool c
     for (int64_t j = j0; j < j1; ++j) acc += row[j] * T(0);  // NaN iff some element is NaN/Inf
     finite = finite && acc == T(0);
     if (!col_major) {
-      std::memcpy(dst + i * ld, row.get(), static_cast<size_t>(cols) * sizeof(T));
+      if (cols > 0) std::memcpy(dst + i * ld, row.get(), static_cast<size_t>(cols) * sizeof(T));  // empty scratch is null
     } else {
       for (int64_t j = 0; j < cols; ++j) dst[i + j * ld] = row[j];
     }
