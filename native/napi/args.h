@@ -4,6 +4,7 @@
 // here, so kernels can trust them even if the native module is called directly.
 #pragma once
 #include <napi.h>
+#include <optional>
 #include <string>
 #include <vector>
 #include "../core/tensor_view.h"
@@ -16,6 +17,18 @@ class Args {
 
   TensorView tensor();              // consumes (storage, meta)
   bool has_tensor() const;          // next value is a tensor (not undefined/null)
+  // An optional tensor: (storage, meta), or (null, null) for none; consumes both values.
+  std::optional<TensorView> optional_tensor() {
+    if (has_tensor()) return tensor();
+    pos_ += 2;
+    return std::nullopt;
+  }
+  // The same into *out (left untouched when absent): whether it was given.
+  bool optional_tensor(TensorView* out) {
+    const std::optional<TensorView> t = optional_tensor();
+    if (t) *out = *t;
+    return t.has_value();
+  }
   int64_t i64();                    // safe integer
   int32_t i32();
   double f64();

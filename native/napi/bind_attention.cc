@@ -9,17 +9,6 @@
 
 using nt::TensorView;
 
-namespace {
-
-std::optional<TensorView> optional_tensor(nt::napi::Args& args) {
-  if (args.has_tensor()) return args.tensor();
-  args.skip();
-  args.skip();
-  return std::nullopt;
-}
-
-}  // namespace
-
 // (q, k, v, out, causal, scale, window, blocks | null, blockSize): dense, sliding-window
 // (window > 0) and block-sparse (blocks u8 [b, hq, nb, nb], nb = ceil(sk / blockSize)).
 NT_NAPI_OP(attention) {
@@ -27,7 +16,7 @@ NT_NAPI_OP(attention) {
   const bool causal = args.boolean();
   const double scale = args.f64();
   const int64_t window = args.i64();
-  const std::optional<TensorView> blocks = optional_tensor(args);
+  const std::optional<TensorView> blocks = args.optional_tensor();
   const int64_t block = args.i64();
   nt::attention_check("attention", q, k, v, &out, causal);
   NT_CHECK(std::isfinite(scale), Value, "[attention] scale must be finite, got ", scale);

@@ -13,17 +13,6 @@ using nt::napi::OpCall;
 
 namespace {
 
-// An optional tensor: (storage, meta) or (null, null).
-bool optional_tensor(Args& args, TensorView* out) {
-  if (args.has_tensor()) {
-    *out = args.tensor();
-    return true;
-  }
-  args.skip();
-  args.skip();
-  return false;
-}
-
 nt::quant::ProgressFn progress_fn(const nt::napi::ProgressPtr& p) {
   return [p](int64_t done, int64_t total) { p->report(done, total); };
 }
@@ -36,7 +25,7 @@ NT_NAPI_OP(gptqQuantize) {
   const TensorView w = args.tensor(), h = args.tensor(), codes = args.tensor(), scales = args.tensor(),
                    zeros = args.tensor();
   TensorView gidx;
-  const bool has_gidx = optional_tensor(args, &gidx);
+  const bool has_gidx = args.optional_tensor(&gidx);
   nt::quant::GptqOptions o;
   o.bits = args.i32();
   o.group_size = args.i64();
@@ -67,7 +56,7 @@ NT_NAPI_OP(sparseGpt24) {
 NT_NAPI_OP(covarianceUpdate) {
   const TensorView x = args.tensor();
   TensorView gram;
-  const bool has_gram = optional_tensor(args, &gram);
+  const bool has_gram = args.optional_tensor(&gram);
   const TensorView sq = args.tensor(), ab = args.tensor();
   nt::quant::covariance_check(x, has_gram ? &gram : nullptr, sq, ab);
   return {[=] { nt::quant::covariance_run(x, has_gram ? &gram : nullptr, sq, ab); }, {}};

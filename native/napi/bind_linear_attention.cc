@@ -11,13 +11,6 @@ using nt::TensorView;
 
 namespace {
 
-std::optional<TensorView> optional_tensor(nt::napi::Args& args) {
-  if (args.has_tensor()) return args.tensor();
-  args.skip();
-  args.skip();
-  return std::nullopt;
-}
-
 const TensorView* ptr(const std::optional<TensorView>& t) { return t ? &*t : nullptr; }
 
 // (q|null, k|null, v, phiQ, phiK, gamma|null): the common head of the attention ops; the
@@ -29,12 +22,12 @@ struct Inputs {
 
 Inputs read_inputs(nt::napi::Args& args) {
   Inputs r;
-  r.q = optional_tensor(args);
-  r.k = optional_tensor(args);
+  r.q = args.optional_tensor();
+  r.k = args.optional_tensor();
   r.in.v = args.tensor();
   r.in.phi_q = args.tensor();
   r.in.phi_k = args.tensor();
-  r.gamma = optional_tensor(args);
+  r.gamma = args.optional_tensor();
   return r;
 }
 
@@ -56,7 +49,7 @@ void link(Inputs& r) {
 // (x, weight|null, out, kind)
 NT_NAPI_OP(featureMap) {
   const TensorView x = args.tensor();
-  const std::optional<TensorView> weight = optional_tensor(args);
+  const std::optional<TensorView> weight = args.optional_tensor();
   const TensorView out = args.tensor();
   const int32_t kind = args.i32();
   nt::feature_map_check(x, ptr(weight), out, kind);
@@ -66,9 +59,9 @@ NT_NAPI_OP(featureMap) {
 // (x, weight|null, grad, dx, dweight|null, kind)
 NT_NAPI_OP(featureMapBackward) {
   const TensorView x = args.tensor();
-  const std::optional<TensorView> weight = optional_tensor(args);
+  const std::optional<TensorView> weight = args.optional_tensor();
   const TensorView grad = args.tensor(), dx = args.tensor();
-  const std::optional<TensorView> dweight = optional_tensor(args);
+  const std::optional<TensorView> dweight = args.optional_tensor();
   const int32_t kind = args.i32();
   nt::feature_map_backward_check(x, ptr(weight), grad, dx, ptr(dweight), kind);
   return {[=] { nt::feature_map_backward_run(x, ptr(weight), grad, dx, ptr(dweight), kind); }, {}};
@@ -92,9 +85,9 @@ NT_NAPI_OP(linearAttention) {
 NT_NAPI_OP(linearAttentionBackward) {
   Inputs r = read_inputs(args);
   const TensorView grad = args.tensor();
-  const std::optional<TensorView> dq = optional_tensor(args), dk = optional_tensor(args);
+  const std::optional<TensorView> dq = args.optional_tensor(), dk = args.optional_tensor();
   const TensorView dv = args.tensor(), dphi_q = args.tensor(), dphi_k = args.tensor();
-  const std::optional<TensorView> dgamma = optional_tensor(args);
+  const std::optional<TensorView> dgamma = args.optional_tensor();
   read_params(args, r);
   link(r);
   auto grads = [=] {
@@ -120,8 +113,8 @@ NT_NAPI_OP(linearAttentionBackward) {
 NT_NAPI_OP(linearAttentionStep) {
   Inputs r = read_inputs(args);
   const TensorView s = args.tensor(), z = args.tensor();
-  const std::optional<TensorView> ring_k = optional_tensor(args), ring_v = optional_tensor(args),
-                                  ring_phi_k = optional_tensor(args);
+  const std::optional<TensorView> ring_k = args.optional_tensor(), ring_v = args.optional_tensor(),
+                                  ring_phi_k = args.optional_tensor();
   const int64_t position = args.i64();
   const TensorView out = args.tensor();
   read_params(args, r);

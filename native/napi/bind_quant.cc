@@ -8,21 +8,6 @@ using nt::TensorView;
 using nt::napi::Args;
 using nt::quant::QParts;
 
-namespace {
-
-// An optional tensor: (storage, meta) or (null, null).
-bool optional_tensor(Args& args, TensorView* out) {
-  if (args.has_tensor()) {
-    *out = args.tensor();
-    return true;
-  }
-  args.skip();
-  args.skip();
-  return false;
-}
-
-}  // namespace
-
 // (w, codes, scales, zeros, bits, groupSize, symmetric)
 NT_NAPI_OP(quantRtn) {
   QParts q;
@@ -46,7 +31,7 @@ NT_NAPI_OP(quantDequantize) {
   q.codes = args.tensor();
   q.scales = args.tensor();
   q.zeros = args.tensor();
-  q.has_gidx = optional_tensor(args, &q.gidx);
+  q.has_gidx = args.optional_tensor(&q.gidx);
   const TensorView out = args.tensor();
   q.bits = args.i32();
   q.group_size = args.i64();
@@ -61,7 +46,7 @@ NT_NAPI_OP(quantDequantize) {
 NT_NAPI_OP(quantPrune24) {
   const TensorView w = args.tensor();
   TensorView norms;
-  const bool has_norms = optional_tensor(args, &norms);
+  const bool has_norms = args.optional_tensor(&norms);
   const TensorView out = args.tensor();
   nt::quant::prune24_check(w, has_norms ? &norms : nullptr, out);
   return {[=] { nt::quant::prune24_run(w, has_norms ? &norms : nullptr, out); }, {}};
