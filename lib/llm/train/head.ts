@@ -161,17 +161,23 @@ function checkHead(op: string, params: HeadParams, h: Tensor, targets: Int32Arra
     if (targets[i] < 0 || targets[i] >= V) throw ntError('NT_VALUE', `[${op}] targets[${i}] = ${targets[i]} is outside the vocabulary 0..${V - 1}`);
 }
 
+/** The head's activations up to the final norm, kept in `s` (the backward pass reuses them). */
+function headActivations(params: HeadParams, h: Tensor, eps: number, s: Scope) {
+  const a = s.keep(rmsnorm(h, params.postNorm, eps));
+  const g = s.keep(matmul(a, params.gate, { transB: true }));
+  const u = s.keep(matmul(a, params.up, { transB: true }));
+  const z = s.keep(mul(s.keep(silu(g)), u));
+  const h2 = s.keep(add(h, s.keep(matmul(z, params.down, { transB: true }))));
+  const f = s.keep(rmsnorm(h2, params.finalNorm, eps));
+  return { a, g, u, z, h2, f };
+}
+
 /** Loss (and logits) of the head on h [N, d] with next-token targets [N]. */
 export function headForward(params: HeadParams, h: Tensor, targets: Int32Array, eps: number): HeadForward {
   checkHead('llm.train.headForward', params, h, targets);
   const s = new Scope();
   try {
-    const a = s.keep(rmsnorm(h, params.postNorm, eps));
-    const g = s.keep(matmul(a, params.gate, { transB: true }));
-    const u = s.keep(matmul(a, params.up, { transB: true }));
-    const z = s.keep(mul(s.keep(silu(g)), u));
-    const h2 = s.keep(add(h, s.keep(matmul(z, params.down, { transB: true }))));
-    const f = s.keep(rmsnorm(h2, params.finalNorm, eps));
+    const { f } = headActivations(params, h, eps, s);
     const logits = matmul(f, params.lmHead, { transB: true });
     const ce = crossEntropy(logits, targets);
     ce.dlogits.dispose();
@@ -186,12 +192,7 @@ export function headLossAndGrads(params: HeadParams, h: Tensor, targets: Int32Ar
   checkHead('llm.train.headLossAndGrads', params, h, targets);
   const s = new Scope();
   try {
-    const a = s.keep(rmsnorm(h, params.postNorm, eps));
-    const g = s.keep(matmul(a, params.gate, { transB: true }));
-    const u = s.keep(matmul(a, params.up, { transB: true }));
-    const z = s.keep(mul(s.keep(silu(g)), u));
-    const h2 = s.keep(add(h, s.keep(matmul(z, params.down, { transB: true }))));
-    const f = s.keep(rmsnorm(h2, params.finalNorm, eps));
+    const { a, g, u, z, h2, f } = headActivations(params, h, eps, s);
     const logits = s.keep(matmul(f, params.lmHead, { transB: true }));
     const { loss, dlogits } = crossEntropy(logits, targets);
     s.keep(dlogits);
