@@ -142,6 +142,47 @@ describe('llm.compressModel', () => {
     model.dispose();
   });
 
+  test('saveCompressed refuses what a GPTQ folder cannot hold; a bad quantization_config is refused on load', () => {
+    const model = nt.model.load(FIXTURE_F16);
+    nt.llm.compressModel(model, { bits: 3, method: 'none', calibration: calibration.subarray(0, 128) });
+    expect(errorOf(() => nt.llm.saveCompressed(model, path.join(tmp, 'three-bit')))).toMatchObject({
+      code: 'NT_UNSUPPORTED',
+      message: expect.stringMatching(/model\.layers\.0\.self_attn\.q_proj: the GPTQ folder format is written for 4-bit weights, got 3 bits/),
+    });
+    model.dispose();
+
+    const mixed = nt.model.load(FIXTURE_F16);
+    nt.llm.compressModel(mixed, { bits: 4, groupSize: 128, method: 'none', calibration: calibration.subarray(0, 128) });
+    const name = 'model.layers.3.mlp.down_proj';
+    const w = nt.randn([256, 688], { seed: 9 });
+    mixed.setLinear(name, new QuantLinear(nt.quant.quantize(w, { bits: 4, groupSize: 64 }))).dispose();
+    w.dispose();
+    expect(errorOf(() => nt.llm.saveCompressed(mixed, path.join(tmp, 'mixed')))).toMatchObject({
+      code: 'NT_UNSUPPORTED',
+      message: expect.stringMatching(/model\.layers\.3\.mlp\.down_proj: every linear must share one group size and symmetry/),
+    });
+    mixed.dispose();
+
+    const good = nt.model.load(FIXTURE_F16);
+    nt.llm.compressModel(good, { bits: 4, method: 'none', calibration: calibration.subarray(0, 128) });
+    const out = path.join(tmp, 'config-checks');
+    nt.llm.saveCompressed(good, out);
+    good.dispose();
+    const cfgPath = path.join(out, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+    const cases: [object, string, RegExp][] = [
+      [{ quant_method: 'awq' }, 'NT_UNSUPPORTED', /quantization_config\.quant_method "awq" is not supported \(only 'gptq'\)/],
+      [{ bits: 5 }, 'NT_IO', /quantization_config\.bits must be 2, 3, 4 or 8, got 5/],
+      [{ group_size: 0 }, 'NT_IO', /quantization_config\.group_size must be a positive integer or -1, got 0/],
+      [{ checkpoint_format: 'marlin' }, 'NT_UNSUPPORTED', /checkpoint_format "marlin" is not supported/],
+      [{ group_size: 64 }, 'NT_SHAPE', /qzeros' has shape \[2, 32\], config\.json implies \[4, 32\]/],
+    ];
+    for (const [patch, code, message] of cases) {
+      fs.writeFileSync(cfgPath, JSON.stringify({ ...cfg, quantization_config: { ...cfg.quantization_config, ...patch } }));
+      expect(errorOf(() => nt.model.load(out))).toMatchObject({ code, message: expect.stringMatching(message) });
+    }
+  });
+
   test('applyAdapter refuses an adapter for another model without touching the model', () => {
     const model = nt.model.load(FIXTURE_F16);
     const dir = path.join(tmp, 'bad-adapter');
