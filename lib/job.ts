@@ -50,3 +50,12 @@ export async function runAsync<T>(job: Job<T>): Promise<T> {
 export function* inline<T>(fn: () => T): Generator<Step, T, unknown> {
   return yield* step(fn, async () => fn());
 }
+
+/**
+ * True for a promise from any realm. `instanceof Promise` is false for the addon's promises
+ * when this code runs in another vm context (jest runs tests in one), and treating an
+ * in-flight native call as finished hands back buffers the worker is still writing.
+ */
+export function isPromiseLike<T>(v: unknown): v is PromiseLike<T> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}

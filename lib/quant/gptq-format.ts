@@ -18,6 +18,7 @@
 import { isFloat } from '../dtype';
 import { ntError } from '../errors';
 import { native } from '../native/loader';
+import { isPromiseLike } from '../job';
 import { checkOptions, describe } from '../ops/common';
 import { Tensor } from '../tensor';
 import { checkQTensor } from './dequantize';
@@ -149,7 +150,7 @@ function startFrom(f: FromPlan, unpack: (codes: Tensor, zeros: Tensor) => void |
   try {
     zeros = Tensor._empty(f.op, [f.n, f.groups], 'u8');
     const r = unpack(codes, zeros);
-    if (r instanceof Promise) return r.then(() => [codes, zeros!], fail);
+    if (isPromiseLike(r)) return Promise.resolve(r).then(() => [codes, zeros!], fail);
     return [codes, zeros];
   } catch (e) {
     return fail(e);
@@ -257,7 +258,7 @@ function buildTo(t: ToPlan, pack: (qweight: Tensor, qzeros: Tensor) => void | Pr
     made.push(Tensor._empty(op, [(k * q.bits) / 32, n], 'i32'));
     made.push(Tensor._empty(op, [q.groups, (n * q.bits) / 32], 'i32'));
     const r = pack(made[0], made[1]);
-    if (r instanceof Promise) return r.then(finish, fail);
+    if (isPromiseLike(r)) return Promise.resolve(r).then(finish, fail);
     return finish();
   } catch (e) {
     return fail(e);

@@ -388,14 +388,6 @@ void qmatmul_with(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
     for (int64_t i = i0; i < i1; ++i) pack_x_row(x, i, k, kp, split, xs.get() + i * kp);
   });
   if (split_ok && kern.gemv4 && m <= kQmmGemvMaxM && !force_panel) {
-    const int64_t groups = w.groups();
-    Scratch<float> gsum(static_cast<size_t>(m * groups));
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t g = 0; g < groups; ++g) {
-        double s = 0;
-        for (int64_t c = g * w.group_size; c < std::min(k, (g + 1) * w.group_size); ++c) s += x.p[i * x.s0 + c * x.s1];
-        gsum[i * groups + g] = static_cast<float>(s);
-      }
     // blocks of whole units of 16 weight rows (~256 KiB of codes), claimed in order by the
     // threads (for_row_blocks); each block is one sequential stream
     constexpr int64_t kUnit = 16;
@@ -403,7 +395,7 @@ void qmatmul_with(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
     const int64_t unit_grain = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kUnit));
     const int64_t workers = std::min<int64_t>(num_threads(), (units + unit_grain - 1) / unit_grain);
     for_row_blocks(n, unit_grain * kUnit, workers, [&](int64_t r0, int64_t r1) {
-      kern.gemv4(w, r0, r1, xs.get(), kp, gsum.get(), m, y);
+      kern.gemv4(w, r0, r1, xs.get(), kp, m, y);
     });
     return;
   }

@@ -1,10 +1,13 @@
 // AVX2+FMA kernels of the quantized matmul (see qmatmul_kernels.h). Split-order chunk: 8 code
 // bytes = 16 columns, decoded as one ymm of low nibbles (even columns) and one of high nibbles.
-// vpermps has only 8 entries here, so the GEMV keeps codes as integers converted to float and
-// applies each group's (scale, zero) once per group:
-//   y = sum_g scale_g · (dot(q_g, x_g) − zero_g · sum(x_g))
-// (the inner loop is integer code × float x). The panel dequantizer computes
-// scale · (q − zero) per element, rounded as dequantize_value.
+// vpermps has only 8 entries here, so the GEMV subtracts each group's zero from the codes in
+// the integer domain (q − zero is exact as a float), multiplies by x and applies the scale
+// once per group:
+//   y = sum_g scale_g · dot(q_g − zero_g, x_g)
+// Folding the zero after the dot (dot(q, x) − zero·sum(x)) would cancel catastrophically when
+// x holds a large value against a code equal to the zero point (a weight that dequantizes to
+// 0): the two f32 products are huge and their difference is rounding noise. The panel
+// dequantizer computes scale · (q − zero) per element, rounded as dequantize_value.
 #include <cstdint>
 #include <cstring>
 
@@ -45,7 +48,7 @@ inline __m256i load_chunk(const uint8_t* codes, int64_t c, int64_t full, int64_t
 // ---- fused GEMV ----
 
 template <int MB>
-void gemv4_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, const float* gsum, QmmOut y) {
+void gemv4_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, QmmOut y) {
   const int64_t rb = w.row_bytes(), groups = w.groups(), cols = w.cols;
   const int64_t full = cols / kSplit, nchunks = (cols + kSplit - 1) / kSplit;
   const int64_t per_group = groups == 1 ? nchunks : w.group_size / kSplit;
@@ -53,48 +56,40 @@ void gemv4_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* codes = w.codes + r * rb;
     __m256 tot[MB];
-    float zterm[MB];
 #pragma GCC unroll 4
-    for (int i = 0; i < MB; ++i) {
-      tot[i] = _mm256_setzero_ps();
-      zterm[i] = 0.0f;
-    }
+    for (int i = 0; i < MB; ++i) tot[i] = _mm256_setzero_ps();
     for (int64_t g = 0; g < groups; ++g) {
       __m256 a0[MB], a1[MB];
 #pragma GCC unroll 4
       for (int i = 0; i < MB; ++i) a0[i] = a1[i] = _mm256_setzero_ps();
       const int64_t c0 = g * per_group, c1 = c0 + per_group < nchunks ? c0 + per_group : nchunks;
+      const __m256i zero = _mm256_set1_epi32(w.zeros[r * groups + g]);
       for (int64_t c = c0; c < c1; ++c) {
+        // columns past `cols` in the last chunk read code 0 and x 0: (0 − zero) · 0 = 0
         const __m256i t = load_chunk(codes, c, full, cols);
-        const __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(t, nib));
-        const __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(t, 4));
+        const __m256 lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(t, nib), zero));
+        const __m256 hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(t, 4), zero));
 #pragma GCC unroll 4
         for (int i = 0; i < MB; ++i) {
           a0[i] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xs + i * ldx + c * kSplit), a0[i]);
           a1[i] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xs + i * ldx + c * kSplit + 8), a1[i]);
         }
       }
-      const float s = scale_at(w, r * groups + g);
-      const float sz = s * static_cast<float>(w.zeros[r * groups + g]);
-      const __m256 sv = _mm256_set1_ps(s);
+      const __m256 sv = _mm256_set1_ps(scale_at(w, r * groups + g));
 #pragma GCC unroll 4
-      for (int i = 0; i < MB; ++i) {
-        tot[i] = _mm256_fmadd_ps(sv, _mm256_add_ps(a0[i], a1[i]), tot[i]);
-        zterm[i] += sz * gsum[i * groups + g];
-      }
+      for (int i = 0; i < MB; ++i) tot[i] = _mm256_fmadd_ps(sv, _mm256_add_ps(a0[i], a1[i]), tot[i]);
     }
 #pragma GCC unroll 4
-    for (int i = 0; i < MB; ++i) y.p[i * y.s0 + r * y.s1] = hsum(tot[i]) - zterm[i];
+    for (int i = 0; i < MB; ++i) y.p[i * y.s0 + r * y.s1] = hsum(tot[i]);
   }
 }
 
-void gemv4(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, const float* gsum, int64_t m,
-           QmmOut y) {
+void gemv4(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, int64_t m, QmmOut y) {
   switch (m) {
-    case 1: return gemv4_mb<1>(w, r0, r1, xs, ldx, gsum, y);
-    case 2: return gemv4_mb<2>(w, r0, r1, xs, ldx, gsum, y);
-    case 3: return gemv4_mb<3>(w, r0, r1, xs, ldx, gsum, y);
-    default: return gemv4_mb<4>(w, r0, r1, xs, ldx, gsum, y);
+    case 1: return gemv4_mb<1>(w, r0, r1, xs, ldx, y);
+    case 2: return gemv4_mb<2>(w, r0, r1, xs, ldx, y);
+    case 3: return gemv4_mb<3>(w, r0, r1, xs, ldx, y);
+    default: return gemv4_mb<4>(w, r0, r1, xs, ldx, y);
   }
 }
 

@@ -127,7 +127,7 @@ void gemv4_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t
   }
 }
 
-void gemv4(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, const float*, int64_t m, QmmOut y) {
+void gemv4(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, int64_t m, QmmOut y) {
   switch (m) {
     case 1: return gemv4_mb<1>(w, r0, r1, xs, ldx, y);
     case 2: return gemv4_mb<2>(w, r0, r1, xs, ldx, y);

@@ -42,10 +42,9 @@ struct QmmKernels {
   // the row's bytes read as 0. Needs bits <= 4, no g_idx, group_size % split == 0 or one group.
   void (*dequant4)(const QWeight& w, int64_t r0, int64_t nrows, int64_t k0, int64_t kc, float* dst, int64_t ldd);
   // Fused GEMV, same conditions: y(i, r) = sum_c x(i, c) · ŵ(r, c) for rows r in [r0, r1) and
-  // i < m <= kQmmGemvMaxM; xs is x in split order (row stride ldx, padded), gsum[i * groups + g]
-  // the sum of x(i, ·) over group g (for kernels that apply the zero point per group).
-  void (*gemv4)(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, const float* gsum, int64_t m,
-                QmmOut y);
+  // i < m <= kQmmGemvMaxM; xs is x in split order (row stride ldx, padded). The zero point is
+  // applied per element (q − zero), never folded as zero · sum(x): see qmatmul_avx2.cc.
+  void (*gemv4)(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, int64_t m, QmmOut y);
   // Optional int8-activation kernel (null: int8 requests take the f32 path). Needs bits <= 4, no
   // g_idx, group_size % kQmmI8Chunk == 0 or one group. xq: x rows quantized to int8 in split
   // order with chunk kQmmI8Chunk (row stride ldq, zero padded), sx[i * groups + g] the scale of

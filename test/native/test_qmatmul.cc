@@ -97,8 +97,10 @@ struct Mat {
   }
 };
 
-// |y − ref| <= tol · sum_c |x_c| · scale · (|q_c| + zero): covers kernels that apply the zero
-// point per group (the terms of both sums are bounded by this magnitude).
+// |y − ref| <= tol · sum_c |x_c · ŵ_c| with ŵ = scale · (q − zero), the dequantized weight:
+// the error of one f32 dot product of x with ŵ. A kernel that folds the zero point after the
+// dot (zero · sum(x)) can exceed this by orders of magnitude (a large x_c against a code at the
+// zero point), which is the bound's purpose: it caught the AVX2 GEMV doing that.
 int compare(const QWeight& w, const Mat& x, int64_t m, const std::vector<float>& y, int64_t ys0, int64_t ys1,
             const std::vector<float>& ref, const char* what) {
   const int64_t rb = w.row_bytes(), groups = w.groups();
@@ -110,7 +112,7 @@ int compare(const QWeight& w, const Mat& x, int64_t m, const std::vector<float>&
       for (int64_t c = 0; c < w.cols; ++c) {
         const int64_t g = w.g_idx ? w.g_idx[c] : c / w.group_size;
         const int q = nt::quant::read_code(w.codes + r * rb, c, w.bits);
-        mag += std::fabs(x.data[i * x.s0 + c * x.s1]) * w.scale(r, g) * (q + w.zeros[r * groups + g]);
+        mag += std::fabs(x.data[i * x.s0 + c * x.s1]) * w.scale(r, g) * std::abs(q - w.zeros[r * groups + g]);
       }
       const double got = y[i * ys0 + r * ys1], want = ref[i * w.rows + r];
       if (!(std::fabs(got - want) <= tol * mag + 1e-30)) {
@@ -136,10 +138,19 @@ struct Case {
   bool f16, gidx, x_transposed, y_transposed;
 };
 
-int run_case(const Case& c, uint64_t seed) {
+// outlier > 0: column 6 of x is ±outlier (an activation outlier channel, as in real LLM layers)
+// and every weight row's code there is its zero point, so ŵ(·, 6) = 0 exactly
+int run_case(const Case& c, uint64_t seed, float outlier = 0) {
   const int64_t group = c.group == 0 ? std::max<int64_t>(c.k, 1) : c.group;
   Packed p(c.n, c.k, c.bits, group, c.f16, c.gidx, seed);
   Mat x(c.m, c.k, c.x_transposed, seed + 7);
+  if (outlier > 0 && c.k > 6) {
+    for (int64_t i = 0; i < c.m; ++i) x.data[i * x.s0 + 6 * x.s1] = (i & 1) ? -outlier : outlier;
+    for (int64_t r = 0; r < c.n; ++r) {
+      const int64_t g = p.w.g_idx ? p.w.g_idx[6] : 6 / group;
+      nt::quant::write_code(p.codes.data() + r * p.w.row_bytes(), 6, c.bits, p.zeros[r * p.w.groups() + g]);
+    }
+  }
   std::vector<float> ref(static_cast<size_t>(std::max<int64_t>(c.m * c.n, 1)));
   nt::quant::qmatmul_reference(p.w, {x.data.data(), x.s0, x.s1}, c.m, {ref.data(), c.n, 1});
   const int64_t ys0 = c.y_transposed ? 1 : c.n, ys1 = c.y_transposed ? c.m : 1;
@@ -273,6 +284,15 @@ TEST_CASE(gidx_and_unaligned_groups) {
   // group sizes that do not align with any code chunk: the portable dequantizer
   for (int64_t group : {7, 40, 48})
     for (int64_t m : {1, 5}) CHECK(run_case({m, 10, 101, 4, group, false, false, false, false}, ++seed) == 0);
+}
+
+TEST_CASE(activation_outliers_against_zero_point_codes) {
+  // f16's largest value beside unit activations: the products of codes at the zero point with
+  // it must contribute exactly 0, as they do in the dequantized reference
+  uint64_t seed = 250;
+  for (int bits : {2, 3, 4, 8})
+    for (int64_t m : {1, 3, 8})
+      for (int64_t group : {32, 128}) CHECK(run_case({m, 8, 160, bits, group, false, false, false, false}, ++seed, 65504.0f) == 0);
 }
 
 TEST_CASE(strided_operands) {
