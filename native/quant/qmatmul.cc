@@ -108,7 +108,7 @@ void tile_scalar(int64_t kc, const float* x, int64_t ldx, int64_t mv, const floa
   }
 }
 
-const QmmKernels kScalar = {"scalar", 0, 4, 4, tile_scalar, nullptr, nullptr, nullptr};
+const QmmKernels kScalar = {"scalar", 0, 4, 4, tile_scalar, nullptr, nullptr, nullptr, 0};
 
 bool always() { return true; }
 
@@ -253,9 +253,28 @@ void panel_gemm(const QmmKernels& kern, const QWeight& w, const float* xs, int64
 
 }  // namespace
 
-bool qmm_int8_applies(const QmmKernels& kern, const QWeight& w) {
-  return kern.gemv4_i8 && w.bits <= 4 && !w.g_idx && (w.groups() == 1 || w.group_size % kQmmI8Chunk == 0);
+const char* qmm_int8_unavailable(const QmmKernels& kern, const QWeight& w) {
+  if (!kern.gemv4_i8) return "this CPU's kernel set has no int8-activation kernel";
+  if (w.bits > 4) return "int8 activations need 2/3/4-bit codes";
+  if (w.g_idx) return "int8 activations need groups of consecutive columns (no gIdx)";
+  const int64_t chunk = kern.i8_split;
+  if (w.groups() > 1 && w.group_size % chunk != 0 && !(chunk % w.group_size == 0 && w.group_size % 32 == 0))
+    return "the group size does not tile the int8 kernel's chunk";
+  return nullptr;
 }
+
+bool qmm_int8_applies(const QmmKernels& kern, const QWeight& w) { return qmm_int8_unavailable(kern, w) == nullptr; }
+
+QmmPath qmm_path(const QmmKernels& kern, const QWeight& w, bool int8_activations) {
+  QmmPath p{kern.isa, false, nullptr, 0};
+  if (!int8_activations) return p;
+  p.fallback = qmm_int8_unavailable(kern, w);
+  p.int8 = p.fallback == nullptr;
+  p.i8_split = p.int8 ? kern.i8_split : 0;
+  return p;
+}
+
+QmmPath qmm_path(const QWeight& w, bool int8_activations) { return qmm_path(qmm_kernels(), w, int8_activations); }
 
 namespace {
 
@@ -278,13 +297,13 @@ void for_row_blocks(int64_t n, int64_t block, int64_t workers, const F& f) {
 }
 
 // Row i of x quantized per weight group: sx = amax / 127 (a non-finite amax makes sx NaN, so the
-// row's outputs are NaN, as in the f32 path), xq = round(x · (127 / amax)) in [-127, 127] in split order
-// with chunk kQmmI8Chunk, sq = sum of xq over the group.
-void quantize_x_row(QmmIn x, int64_t i, int64_t k, int64_t group, int64_t groups, int64_t kq, int8_t* xq, float* sx,
-                    int32_t* sq) {
+// row's outputs are NaN, as in the f32 path), xq = round(x · (127 / amax)) in [-127, 127] in split
+// order with chunk `chunk` (zero padded to kq), sq = sum of xq over the group.
+void quantize_x_row(QmmIn x, int64_t i, int64_t k, int64_t group, int64_t groups, int64_t chunk, int64_t kq,
+                    int8_t* xq, float* sx, int32_t* sq) {
   std::fill(xq, xq + kq, int8_t(0));
   const float* row = x.p + i * x.s0;
-  constexpr int64_t half = kQmmI8Chunk / 2;
+  const int64_t half = chunk / 2;
   for (int64_t g = 0; g < groups; ++g) {
     const int64_t c0 = g * group, c1 = std::min(k, c0 + group);
     // eight independent partial maxima (max is exact in any order); v · 0 is NaN for Inf/NaN
@@ -314,20 +333,22 @@ void quantize_x_row(QmmIn x, int64_t i, int64_t k, int64_t group, int64_t groups
       // subtracting 1.5 · 2^23 rounds to an integer exactly as nearbyint does, without a call
       const float inv = 127.0f / amax;
       constexpr float kRound = 12582912.0f;
-      // groups are whole chunks (group % kQmmI8Chunk == 0, or one group from column 0)
-      for (int64_t cc = c0; cc < c1; cc += kQmmI8Chunk) {
-        const int64_t len = std::min<int64_t>(kQmmI8Chunk, c1 - cc);
+      // the group's columns chunk by chunk (a group is whole chunks or a part of one starting at
+      // an even column), even columns to the chunk's first half, odd ones to its second
+      for (int64_t s0 = c0; s0 < c1;) {
+        const int64_t base = s0 / chunk * chunk, s1 = std::min(c1, base + chunk);
         for (int parity = 0; parity < 2; ++parity) {
-          const float* src = row + (cc + parity) * x.s1;
-          int8_t* dst = xq + cc + parity * half;
-          const int64_t cnt = (len - parity + 1) / 2;
-          for (int64_t i = 0; i < cnt; ++i) {
-            const float t = src[2 * i * x.s1] * inv + kRound;
-            const int q = std::clamp(static_cast<int>(t - kRound), -127, 127);
-            dst[i] = static_cast<int8_t>(q);
+          const float* src = row + (s0 + parity) * x.s1;
+          int8_t* dst = xq + base + parity * half + (s0 - base) / 2;
+          const int64_t cnt = (s1 - s0 - parity + 1) / 2;
+          for (int64_t t = 0; t < cnt; ++t) {
+            const float v = src[2 * t * x.s1] * inv + kRound;
+            const int q = std::clamp(static_cast<int>(v - kRound), -127, 127);
+            dst[t] = static_cast<int8_t>(q);
             sum += q;
           }
         }
+        s0 = s1;
       }
     }
     sq[g] = sum;
@@ -337,17 +358,19 @@ void quantize_x_row(QmmIn x, int64_t i, int64_t k, int64_t group, int64_t groups
 void qmatmul_int8(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, QmmOut y) {
   const int64_t n = w.rows, k = w.cols, groups = w.groups();
   const int64_t group = groups == 1 ? k : w.group_size;
-  const int64_t kq = round_up(k, kQmmI8Chunk);
+  const int64_t chunk = kern.i8_split, kq = round_up(k, chunk);
   Scratch<int8_t> xq(static_cast<size_t>(m * kq));
   Scratch<float> sx(static_cast<size_t>(m * groups));
   Scratch<int32_t> sq(static_cast<size_t>(m * groups));
   parallel_for(m, std::max<int64_t>(1, 65536 / kq), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i)
-      quantize_x_row(x, i, k, group, groups, kq, xq.get() + i * kq, sx.get() + i * groups, sq.get() + i * groups);
+      quantize_x_row(x, i, k, group, groups, chunk, kq, xq.get() + i * kq, sx.get() + i * groups,
+                     sq.get() + i * groups);
   });
   // Blocks of rows (a multiple of 64, ~256 KiB of codes) claimed in order by the threads
-  // (for_row_blocks); inside, blocks of 64 rows (~128 KiB of codes at k = 4096, in L2) meet every
-  // block of 4 rows of x.
+  // (for_row_blocks); inside, blocks of 64 rows (~64-180 KiB of codes at k = 2048-5632, in L2)
+  // meet every tile of 4 rows of x, so for the GEMM (m > 4) each weight block is read from
+  // memory once and decoded in registers once per 4 x rows.
   constexpr int64_t kUnit = 16, kBlock = 64;
   const int64_t units = (n + kUnit - 1) / kUnit;
   const int64_t grain = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kUnit * m));
@@ -356,9 +379,10 @@ void qmatmul_int8(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
   for_row_blocks(n, claim, workers, [&](int64_t b0, int64_t b1) {
     for (int64_t r0 = b0; r0 < b1; r0 += kBlock) {
       const int64_t r1 = std::min(b1, r0 + kBlock);
-      for (int64_t i = 0; i < m; i += kQmmGemvMaxM)
-        kern.gemv4_i8(w, r0, r1, xq.get() + i * kq, kq, sx.get() + i * groups, sq.get() + i * groups,
-                      std::min(kQmmGemvMaxM, m - i), {y.p + i * y.s0, y.s0, y.s1});
+      for (int64_t i = 0; i < m; i += kQmmGemvMaxM) {
+        const QmmI8X xi{xq.get() + i * kq, kq, sx.get() + i * groups, sq.get() + i * groups, groups};
+        kern.gemv4_i8(w, r0, r1, xi, std::min(kQmmGemvMaxM, m - i), {y.p + i * y.s0, y.s0, y.s1});
+      }
     }
   });
 }

@@ -48,10 +48,11 @@ struct QmmKernels;
 
 // y = x · Ŵᵀ with the best kernels of this CPU (NTENSOR_ISA caps the choice).
 // int8_activations: where the kernel set has an int8-activation kernel and the layout allows it
-// (2/3/4-bit codes, no g_idx, group_size a multiple of 128 or one group), x is quantized per row
-// and weight group to int8 (symmetric, scale amax / 127) and the group dot products are exact
-// integer arithmetic (VNNI), as onnxruntime's MatMulNBits accuracy_level 4; otherwise, and by
-// default, the f32 kernels run. Its error is that of the int8 rounding of x (~0.2-0.5% of |y|).
+// (qmm_path), x is quantized per row and weight group to int8 (symmetric, scale amax / 127) and
+// the group dot products are exact integer arithmetic (vpdpbusd or vpmaddubsw), as llama.cpp's
+// Q4_0 × Q8_0 and onnxruntime's MatMulNBits accuracy_level 4; for every m (the GEMM runs tiles of
+// 4 x rows against blocks of weight rows). Otherwise, and by default, the f32 kernels run. Its
+// error is that of the int8 rounding of x (~0.2-0.5% of |y|).
 void qmatmul_f32(const QWeight& w, QmmIn x, int64_t m, QmmOut y, bool int8_activations = false);
 // The same with an explicit kernel set; force_panel routes small m through the panel GEMM
 // instead of the fused GEMV (tests compare the two paths).
@@ -59,6 +60,16 @@ void qmatmul_with(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
                   bool int8_activations = false);
 // True when qmatmul_with(kern, ...) would take the int8-activation kernel for w.
 bool qmm_int8_applies(const QmmKernels& kern, const QWeight& w);
+
+// Which kernels a call takes (only w's layout is read: bits, cols, group_size, g_idx).
+struct QmmPath {
+  const char* kernel;    // the kernel set's name ("avx512vnni", "avx2vnni", "avx2", "scalar", ...)
+  bool int8;             // the int8-activation kernel runs
+  const char* fallback;  // int8 was requested but the f32 kernels run: why (null otherwise)
+  int i8_split;          // columns per int8 chunk of the kernel that runs (0: f32)
+};
+QmmPath qmm_path(const QmmKernels& kern, const QWeight& w, bool int8_activations);
+QmmPath qmm_path(const QWeight& w, bool int8_activations);  // with qmm_kernels()
 // Plain loops, f64 accumulation of x · (scale · (q − zero)): the reference of the tests.
 void qmatmul_reference(const QWeight& w, QmmIn x, int64_t m, QmmOut y);
 

@@ -175,9 +175,19 @@ void tile(int64_t kc, const float* x, int64_t ldx, int64_t mv, const float* w, i
   }
 }
 
-const QmmKernels kAvx2 = {"avx2", kSplit, 4, kNr, tile, dequant4, gemv4, nullptr};
+// ---- int8-activation kernel ----
+
+#include "qmatmul_i8_ymm.h"
+#include "qmatmul_i8_impl.h"
+
+const QmmKernels kAvx2 = {"avx2", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 2 * I8Ymm<false>::kBytes};
 
 }  // namespace
+
+void qmm_avx2_gemv4_i8(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y) {
+  i8_gemv4<I8Ymm<false>>(w, r0, r1, x, m, y);
+}
+
 }  // namespace nt::quant
 
 #endif  // NT_HAVE_AVX2_BUILD
@@ -192,5 +202,9 @@ bool qmm_avx2_supported() {
 }
 }  // namespace
 static QmmRegistration nt_qmm_registration_avx2("avx2", 20, qmm_avx2_supported, &kAvx2);
+// The same set with the AVX-VNNI int8 kernel (vpdpbusd on ymm), where the CPU has it.
+const QmmKernels kAvx2Vnni = {"avx2vnni", kAvx2.split, kAvx2.mr, kAvx2.nr, kAvx2.tile, kAvx2.dequant4,
+                              kAvx2.gemv4, qmm_avxvnni_gemv4_i8, kAvx2.i8_split};
+static QmmRegistration nt_qmm_registration_avx2vnni("avx2vnni", 21, qmm_avxvnni_supported, &kAvx2Vnni);
 }  // namespace nt::quant
 #endif

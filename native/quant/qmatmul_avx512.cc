@@ -4,6 +4,7 @@
 // register and vpermps looks the codes up in it (it reads only the low 4 bits of each index,
 // so the low nibble needs no mask): per chunk one vpmovzxbd, one shift and two vpermps give 32
 // dequantized weights, rounded exactly as dequantize_value (group_quant.h) rounds them.
+// Its int8-activation kernel is the AVX2 one (qmatmul_avx2.cc); avx512vnni has its own.
 #include <cstdint>
 #include <cstring>
 
@@ -208,7 +209,7 @@ void tile(int64_t kc, const float* x, int64_t ldx, int64_t mv, const float* w, i
   }
 }
 
-const QmmKernels kAvx512 = {"avx512", kSplit, 4, kNr, tile, dequant4, gemv4, nullptr};
+const QmmKernels kAvx512 = {"avx512", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 64};
 
 }  // namespace
 }  // namespace nt::quant
@@ -230,9 +231,9 @@ bool qmm_avx512_supported() {
 }
 }  // namespace
 static QmmRegistration nt_qmm_registration_avx512("avx512", 30, qmm_avx512_supported, &kAvx512);
-// The same set plus the int8-activation kernel, where the CPU has AVX-512 VNNI.
+// The same set with the AVX-512 VNNI int8 kernel, where the CPU has it.
 const QmmKernels kAvx512Vnni = {"avx512vnni", kAvx512.split, kAvx512.mr, kAvx512.nr, kAvx512.tile,
-                                kAvx512.dequant4, kAvx512.gemv4, qmm_vnni_gemv4_i8};
-static QmmRegistration nt_qmm_registration_avx512vnni("avx512vnni", 31, qmm_vnni_supported, &kAvx512Vnni);
+                                kAvx512.dequant4, kAvx512.gemv4, qmm_avx512vnni_gemv4_i8, 128};
+static QmmRegistration nt_qmm_registration_avx512vnni("avx512vnni", 31, qmm_avx512vnni_supported, &kAvx512Vnni);
 }  // namespace nt::quant
 #endif

@@ -23,8 +23,17 @@ namespace nt::quant {
 constexpr int64_t kQmmPad = 32;       // packed rows are padded to a multiple of this
 constexpr int64_t kQmmGemvMaxM = 4;   // m up to this goes to the fused GEMV when it applies
 constexpr int kQmmMaxMr = 8;
-constexpr int64_t kQmmI8Chunk = 128;  // columns per chunk of the int8-activation kernel
 
+// x quantized to int8 for the int8-activation kernels (see gemv4_i8). q: rows in split order
+// with chunk i8_split of the kernel set (row stride ldq, zero padded past k); sx[i * groups + g]
+// the scale of row i's group g (x ≈ sx · q), sq[i * groups + g] the integer sum of q over it.
+struct QmmI8X {
+  const int8_t* q;
+  int64_t ldq;
+  const float* sx;
+  const int32_t* sq;
+  int64_t groups;
+};
 struct QmmKernels {
   const char* isa;
   // Columns per split-order chunk (a divisor of kQmmPad); 0: this set has no split-order
@@ -45,19 +54,23 @@ struct QmmKernels {
   // i < m <= kQmmGemvMaxM; xs is x in split order (row stride ldx, padded). The zero point is
   // applied per element (q − zero), never folded as zero · sum(x): see qmatmul_avx2.cc.
   void (*gemv4)(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, int64_t m, QmmOut y);
-  // Optional int8-activation kernel (null: int8 requests take the f32 path). Needs bits <= 4, no
-  // g_idx, group_size % kQmmI8Chunk == 0 or one group. xq: x rows quantized to int8 in split
-  // order with chunk kQmmI8Chunk (row stride ldq, zero padded), sx[i * groups + g] the scale of
-  // row i's group g (x ≈ sx · xq) and sq[i * groups + g] the sum of its xq over the group:
-  // y(i, r) = sum_g scale · sx · (sum_c q_c · xq_c − zero · sq) for r in [r0, r1), i < m <= 4.
-  void (*gemv4_i8)(const QWeight& w, int64_t r0, int64_t r1, const int8_t* xq, int64_t ldq, const float* sx,
-                   const int32_t* sq, int64_t m, QmmOut y);
+  // Optional int8-activation kernel (null: int8 requests take the f32 path, reported by qmm_path).
+  // Needs bits <= 4, no g_idx, and groups that tile the chunk of i8_split columns (one vector of
+  // code bytes): group_size % i8_split == 0, or i8_split % group_size == 0 with group_size % 32
+  // == 0 (several groups per chunk, told apart by int32 lane), or one group. For weight rows
+  // [r0, r1) and x rows i < m <= kQmmGemvMaxM:
+  //   y(i, r) = sum_g scale_g · sx_ig · (sum_c q_c · xq_c − zero_g · sq_ig)
+  // with the integer dot exact; the zero term uses the integer sq (exact), folded in f32.
+  void (*gemv4_i8)(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y);
+  int i8_split;  // columns per int8 chunk: 2 × the vector width in bytes (0: no int8 kernel)
 };
 
-// The AVX-512 VNNI pieces (qmatmul_avx512vnni.cc), used by the avx512vnni set.
-bool qmm_vnni_supported();
-void qmm_vnni_gemv4_i8(const QWeight& w, int64_t r0, int64_t r1, const int8_t* xq, int64_t ldq, const float* sx,
-                       const int32_t* sq, int64_t m, QmmOut y);
+// The int8 kernels of the ISA files, borrowed by the sets that share their f32 kernels.
+void qmm_avx2_gemv4_i8(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y);
+bool qmm_avx512vnni_supported();
+void qmm_avx512vnni_gemv4_i8(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y);
+bool qmm_avxvnni_supported();
+void qmm_avxvnni_gemv4_i8(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y);
 
 struct QmmRegistration {
   const char* name;
@@ -76,5 +89,7 @@ std::vector<std::string> qmm_supported_isas();
 
 // True when the split-order kernels of `kern` apply to w.
 bool qmm_split_applies(const QmmKernels& kern, const QWeight& w);
+// Why the int8-activation kernel of `kern` cannot serve w (null when it can).
+const char* qmm_int8_unavailable(const QmmKernels& kern, const QWeight& w);
 
 }  // namespace nt::quant

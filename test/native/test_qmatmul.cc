@@ -172,12 +172,18 @@ int run_case(const Case& c, uint64_t seed, float outlier = 0) {
 
 // The int8-activation kernel against the same arithmetic in f64: x quantized here exactly as
 // the kernel does (sx = amax / 127, xq = round(x · (127 / amax)) in f32), integer group sums, then
-// sum_g scale · sx · (Σ q·xq − zero · Σ xq). Only float rounding separates the two.
+// sum_g scale · sx · (Σ q·xq − zero · Σ xq). Only float rounding separates the two. outlier > 0
+// puts ±outlier in column 6 of x against codes at the zero point (the trap of folding the zero
+// point in float: here the integer sum of xq keeps it within the bound).
 int run_int8_case(const QmmKernels& kern, int64_t m, int64_t n, int64_t k, int bits, int64_t group, bool f16,
-                  uint64_t seed) {
+                  uint64_t seed, float outlier = 0) {
   Packed p(n, k, bits, group, f16, false, seed);
   Mat x(m, k, false, seed + 3);
   const int64_t groups = p.w.groups(), rb = p.w.row_bytes();
+  if (outlier > 0 && k > 6) {
+    for (int64_t i = 0; i < m; ++i) x.data[i * k + 6] = (i & 1) ? -outlier : outlier;
+    for (int64_t r = 0; r < n; ++r) nt::quant::write_code(p.codes.data() + r * rb, 6, bits, p.zeros[r * groups + 6 / group]);
+  }
   std::vector<float> y(static_cast<size_t>(m * n), NAN);
   nt::quant::qmatmul_with(kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y.data(), n, 1}, false, true);
   int bad = 0;
@@ -209,8 +215,9 @@ int run_int8_case(const QmmKernels& kern, int64_t m, int64_t n, int64_t k, int b
       }
       const double got = y[i * n + r];
       if (!(std::fabs(got - want) <= 1e-5 * mag + 1e-30)) {
-        if (bad < 3) std::printf("  int8 %s m=%lld k=%lld g=%lld: y(%lld,%lld) = %.9g, want %.9g\n", kern.isa,
-                                 (long long)m, (long long)k, (long long)group, (long long)i, (long long)r, got, want);
+        if (bad < 3) std::printf("  int8 %s m=%lld n=%lld k=%lld g=%lld: y(%lld,%lld) = %.9g, want %.9g\n", kern.isa,
+                                 (long long)m, (long long)n, (long long)k, (long long)group, (long long)i, (long long)r,
+                                 got, want);
         ++bad;
       }
     }
@@ -218,31 +225,116 @@ int run_int8_case(const QmmKernels& kern, int64_t m, int64_t n, int64_t k, int b
   return bad;
 }
 
+// The kernel sets whose int8 kernel serves 4-bit codes in groups of `group`.
+std::vector<const QmmKernels*> int8_sets(int64_t group) {
+  std::vector<const QmmKernels*> out;
+  for (const QmmKernels* kern : kernel_sets()) {
+    Packed probe(1, 256, 4, group, false, false, 1);
+    if (nt::quant::qmm_int8_applies(*kern, probe.w)) out.push_back(kern);
+  }
+  return out;
+}
+
 }  // namespace
 
-TEST_CASE(int8_activations) {
-  int sets = 0;
-  for (const QmmKernels* kern : kernel_sets()) {
-    Packed probe(1, 128, 4, 128, false, false, 1);
-    if (!nt::quant::qmm_int8_applies(*kern, probe.w)) continue;
-    ++sets;
-    uint64_t seed = 800;
-    for (int64_t group : {128, 256, 0})
-      for (int64_t k : {128, 300, 515})
-        for (int64_t m : {1, 3, 6}) {
-          const int64_t g = group == 0 ? k : group;
-          CHECK(run_int8_case(*kern, m, 13, k, 4, g, (seed & 1) != 0, ++seed) == 0);
-        }
-    CHECK(run_int8_case(*kern, 5, 7, 256, 2, 128, false, 900) == 0);
-    // group 32 is not a multiple of the int8 chunk: the request takes the f32 path, same bits
-    Packed p(9, 96, 4, 32, false, false, 901);
-    Mat x(2, 96, false, 902);
-    std::vector<float> a(18), b(18);
-    nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), 96, 1}, 2, {a.data(), 9, 1}, false, true);
-    nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), 96, 1}, 2, {b.data(), 9, 1}, false, false);
-    CHECK(a == b);
+TEST_CASE(int8_every_x86_set_has_a_kernel_for_groups_32_to_row) {
+  // every set but scalar serves groups 32, 64, 128 and whole rows (Q4_0's group 32 included)
+  for (int64_t group : {32, 64, 128, 256}) {
+    const auto sets = int8_sets(group);
+    std::printf("  group %lld: %zu set(s) with an int8 kernel\n", (long long)group, sets.size());
+    CHECK(sets.size() + 1 == kernel_sets().size());
   }
-  std::printf("  %d kernel set(s) with an int8-activation kernel\n", sets);
+}
+
+TEST_CASE(int8_gemv_groups_and_odd_shapes) {
+  uint64_t seed = 800;
+  for (int64_t group : {32, 64, 128, 256, 0})
+    for (const QmmKernels* kern : int8_sets(group == 0 ? 256 : group))
+      for (int64_t k : {32, 96, 300, 515})
+        for (int64_t m : {1, 2, 3, 4}) {
+          const int64_t g = group == 0 ? k : group;
+          if (g > k && group != 0) continue;
+          CHECK(run_int8_case(*kern, m, m == 1 ? 13 : 7, k, 4, g, (seed & 1) != 0, ++seed) == 0);
+        }
+  for (const QmmKernels* kern : int8_sets(32)) {
+    CHECK(run_int8_case(*kern, 5, 7, 256, 2, 128, false, 900) == 0);
+    CHECK(run_int8_case(*kern, 3, 9, 160, 3, 32, true, 901) == 0);
+  }
+}
+
+TEST_CASE(int8_gemm_m_up_to_600) {
+  uint64_t seed = 1000;
+  for (int64_t group : {32, 64, 128, 0})
+    for (const QmmKernels* kern : int8_sets(group == 0 ? 256 : group))
+      for (int64_t m : {5, 8, 17, 600}) {
+        const int64_t k = m == 600 ? 130 : 259, n = m == 600 ? 9 : 70;
+        CHECK(run_int8_case(*kern, m, n, k, 4, group == 0 ? k : group, (seed & 1) != 0, ++seed) == 0);
+      }
+}
+
+TEST_CASE(int8_activation_outlier_against_zero_point_codes) {
+  uint64_t seed = 1100;
+  for (int64_t group : {32, 128})
+    for (const QmmKernels* kern : int8_sets(group))
+      for (int64_t m : {1, 6}) CHECK(run_int8_case(*kern, m, 8, 160, 4, group, false, ++seed, 65504.0f) == 0);
+}
+
+TEST_CASE(int8_fallbacks_are_reported_and_give_the_f32_bits) {
+  struct Layout {
+    int bits;
+    int64_t group;
+    bool gidx;
+  };
+  for (const QmmKernels* kern : kernel_sets())
+    for (const Layout& l : {Layout{8, 128, false}, Layout{4, 32, true}, Layout{4, 96, false}, Layout{4, 128, false}}) {
+      Packed p(9, 192, l.bits, l.group, false, l.gidx, 901);
+      const nt::quant::QmmPath path = nt::quant::qmm_path(*kern, p.w, true);
+      const bool served = kern->gemv4_i8 && l.bits == 4 && !l.gidx && (l.group != 96 || kern->i8_split == 32);
+      CHECK(path.int8 == served);
+      CHECK((path.fallback == nullptr) == served);
+      CHECK(std::string(path.kernel) == kern->isa);
+      CHECK(nt::quant::qmm_path(*kern, p.w, false).fallback == nullptr);
+      if (served) continue;
+      Mat x(2, 192, false, 902);
+      std::vector<float> a(18), b(18);
+      nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), 192, 1}, 2, {a.data(), 9, 1}, false, true);
+      nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), 192, 1}, 2, {b.data(), 9, 1}, false, false);
+      CHECK(a == b);
+    }
+}
+
+TEST_CASE(int8_thread_count_does_not_change_bits) {
+  for (int64_t group : {32, 128})
+    for (const QmmKernels* kern : int8_sets(group))
+      for (int64_t m : {1, 3, 40}) {
+        Packed p(333, 515, 4, group, true, false, 1200 + m);
+        Mat x(m, 515, false, 1300 + m);
+        std::vector<float> y1(static_cast<size_t>(m * 333)), y2(y1.size());
+        nt::set_num_threads(1);
+        nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y1.data(), 333, 1}, false, true);
+        nt::set_num_threads(2);
+        nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y2.data(), 333, 1}, false, true);
+        nt::set_num_threads(0);
+        int diff = 0;
+        for (size_t i = 0; i < y1.size(); ++i) diff += y1[i] != y2[i];
+        if (diff) std::printf("  int8 %s m=%lld g=%lld: %d element(s) differ\n", kern->isa, (long long)m, (long long)group, diff);
+        CHECK(diff == 0);
+      }
+}
+
+TEST_CASE(int8_nan_and_inf_propagate_to_their_rows) {
+  for (int64_t group : {32, 128})
+    for (const QmmKernels* kern : int8_sets(group))
+      for (int64_t m : {2, 7}) {
+        Packed p(6, 256, 4, group, false, false, 1400);
+        Mat x(m, 256, false, 1401);
+        x.data[5] = NAN;                       // row 0
+        x.data[256 + 200] = INFINITY;          // row 1
+        std::vector<float> y(static_cast<size_t>(m * 6), 0.0f);
+        nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), 256, 1}, m, {y.data(), 6, 1}, false, true);
+        for (int64_t i = 0; i < m; ++i)
+          for (int r = 0; r < 6; ++r) CHECK(i < 2 ? std::isnan(y[i * 6 + r]) : std::isfinite(y[i * 6 + r]));
+      }
 }
 
 TEST_CASE(kernel_sets_registered) {

@@ -1,0 +1,172 @@
+// The int8-activation kernel of the quantized matmul (qmatmul_kernels.h gemv4_i8) written once
+// over vector traits V and instantiated per ISA (qmatmul_avx2.cc, qmatmul_avxvnni.cc,
+// qmatmul_avx512vnni.cc). Included ONLY inside an ISA region and an anonymous namespace, as
+// cpu/gemm_simd_impl.h, so every ISA file gets its own instantiations for its own target.
+//
+// One chunk = one vector of kBytes code bytes = 2 · kBytes columns. Its low nibbles (even columns)
+// and high nibbles (odd columns) are two vectors of unsigned bytes 0..15, each multiplied with
+// kBytes signed x bytes (x in split order) by V::dot2, which sums 4 products per int32 lane
+// (vpdpbusd, or vpmaddubsw + vpmaddwd). Lane l of a chunk covers its columns [8l, 8l + 8), so
+// groups of 32 or 64 columns inside one chunk are told apart by lane: each lane gets its own
+// group's float factor (V::lane_groups), and no group ever mixes with another in an integer.
+//
+//   y(i, r) = sum_g f_g · (sum_c q_c · xq_c) − sum_g f_g · zero_g · sq_g,   f_g = scale_g · sx_g
+//
+// The integer dots are exact; the zero term uses the exact integer sq (never zero · sum(x) in
+// float, which cancels catastrophically against an activation outlier) and is folded kLanes
+// groups at a time with one vector FMA. RB weight rows go together so each x load serves all
+// of them; MB x rows go together so each decoded code vector serves all of them (the GEMM path
+// runs this over tiles of 4 x rows against a block of weight rows held in L2).
+//
+// V provides: ivec, fvec, kBytes, kLanes (= kBytes / 4), kRegs (vector registers);
+//   load_bytes(p), load_bytes_part(p, n) (n < kBytes bytes, the rest 0, never reads past p + n),
+//   low_nibbles(v), high_nibbles(v), dot2(acc, u0, s0, u1, s1), izero(), fzero(), to_float(ivec),
+//   fmadd(a, b, c) = a·b + c, fnmadd(a, b, c) = c − a·b, mul, set1, hsum (fixed lane order),
+//   load_f(p), load_f16(p), load_u8(p), load_i32(p) (kLanes values as f32), store_f(p, v),
+//   lane_groups(t, first, shift): lane l gets t[first + (l >> shift)].
+// No lambdas and no std:: templates below: they would not inherit the ISA target.
+
+template <class V>
+inline typename V::fvec i8_load_full(const float* p) { return V::load_f(p); }
+template <class V>
+inline typename V::fvec i8_load_full(const int32_t* p) { return V::load_i32(p); }
+template <class V>
+inline typename V::fvec i8_load_full(const uint16_t* p) { return V::load_f16(p); }
+template <class V>
+inline typename V::fvec i8_load_full(const uint8_t* p) { return V::load_u8(p); }
+
+// kLanes values from p as f32; when n < kLanes only the first n are read (the rest are 0).
+template <class V, class T>
+inline typename V::fvec i8_load_lanes(const T* p, int64_t n) {
+  if (n >= V::kLanes) return i8_load_full<V>(p);
+  alignas(64) T t[V::kLanes] = {};
+  for (int64_t u = 0; u < n; ++u) t[u] = p[u];
+  return i8_load_full<V>(static_cast<const T*>(t));
+}
+
+template <class V, int MB, int RB>
+__attribute__((always_inline)) inline void i8_chunk(const uint8_t* codes, int64_t rb, int64_t c, int64_t full,
+                                                    int64_t pf, const int8_t* const (&xrow)[MB],
+                                                    typename V::ivec (&acc)[RB][MB]) {
+  constexpr int64_t B = V::kBytes;
+#pragma GCC unroll 4
+  for (int j = 0; j < RB; ++j) {
+    const uint8_t* p = codes + j * rb + c * B;
+    _mm_prefetch(reinterpret_cast<const char*>(p + pf), _MM_HINT_T1);
+    const typename V::ivec v = c < full ? V::load_bytes(p) : V::load_bytes_part(p, rb - c * B);
+    const typename V::ivec lo = V::low_nibbles(v), hi = V::high_nibbles(v);
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i) {
+      const int8_t* xr = xrow[i] + c * 2 * B;
+      acc[j][i] = V::dot2(acc[j][i], lo, V::load_bytes(xr), hi, V::load_bytes(xr + B));
+    }
+  }
+}
+
+// RB consecutive weight rows from r against MB rows of x; the arithmetic of each (row, x row)
+// is the same sequence whatever RB and MB are, so the bits do not depend on the blocking.
+template <class V, int MB, int RB>
+__attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, const QmmI8X& x, QmmOut y) {
+  using ivec = typename V::ivec;
+  using fvec = typename V::fvec;
+  constexpr int L = V::kLanes;
+  constexpr int64_t C = 2 * V::kBytes;
+  const int64_t rb = w.row_bytes(), groups = w.groups(), cols = w.cols;
+  const int64_t nchunks = (cols + C - 1) / C, full = rb / V::kBytes;  // chunks [0, full) lie inside the row
+  const int64_t group = groups == 1 ? nchunks * C : w.group_size;
+  const int64_t per_group = group >= C ? group / C : 0;  // chunks per group (0: several groups per chunk)
+  const int64_t per_chunk = group >= C ? 1 : C / group;  // groups per chunk
+  const int shift = group >= C ? 0 : (group == 32 ? 2 : group == 64 ? 3 : 4);  // log2(lanes per group)
+  const int64_t pf = RB * rb;  // prefetch the same offset one row block ahead (one contiguous stream)
+  const uint8_t* codes = w.codes + r * rb;
+  const int8_t* xrow[MB];  // in locals: the stores to fac below could alias x's fields
+#pragma GCC unroll 4
+  for (int i = 0; i < MB; ++i) xrow[i] = x.q + i * x.ldq;
+  alignas(64) float fac[RB][MB][L];
+  fvec accf[RB][MB];
+#pragma GCC unroll 4
+  for (int j = 0; j < RB; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i) accf[j][i] = V::fzero();
+  for (int64_t gb = 0; gb < groups; gb += L) {
+    const int64_t ng = groups - gb < L ? groups - gb : L;
+    fvec sxv[MB], sqv[MB];
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i) {
+      sxv[i] = i8_load_lanes<V, float>(x.sx + i * x.groups + gb, ng);
+      sqv[i] = i8_load_lanes<V, int32_t>(x.sq + i * x.groups + gb, ng);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RB; ++j) {
+      const int64_t o = (r + j) * groups + gb;
+      const fvec sc = w.scales_f16 ? i8_load_lanes<V, uint16_t>(static_cast<const uint16_t*>(w.scales) + o, ng)
+                                   : i8_load_lanes<V, float>(static_cast<const float*>(w.scales) + o, ng);
+      const fvec zf = i8_load_lanes<V, uint8_t>(w.zeros + o, ng);
+#pragma GCC unroll 4
+      for (int i = 0; i < MB; ++i) {
+        const fvec f = V::mul(sc, sxv[i]);
+        V::store_f(fac[j][i], f);
+        accf[j][i] = V::fnmadd(V::mul(f, zf), sqv[i], accf[j][i]);
+      }
+    }
+    if (per_group) {
+      // whole chunks per group: integer sums over the group, one conversion per group
+      for (int64_t gi = 0; gi < ng; ++gi) {
+        const int64_t c0 = (gb + gi) * per_group, c1 = c0 + per_group < nchunks ? c0 + per_group : nchunks;
+        ivec acc[RB][MB];
+#pragma GCC unroll 4
+        for (int j = 0; j < RB; ++j)
+#pragma GCC unroll 4
+          for (int i = 0; i < MB; ++i) acc[j][i] = V::izero();
+        for (int64_t c = c0; c < c1; ++c) i8_chunk<V, MB, RB>(codes, rb, c, full, pf, xrow, acc);
+#pragma GCC unroll 4
+        for (int j = 0; j < RB; ++j)
+#pragma GCC unroll 4
+          for (int i = 0; i < MB; ++i) accf[j][i] = V::fmadd(V::to_float(acc[j][i]), V::set1(fac[j][i][gi]), accf[j][i]);
+      }
+    } else {
+      // several groups per chunk: each lane takes its own group's factor
+      const int64_t c0 = gb / per_chunk, ce = (gb + ng + per_chunk - 1) / per_chunk;
+      const int64_t c1 = ce < nchunks ? ce : nchunks;
+      for (int64_t c = c0; c < c1; ++c) {
+        ivec acc[RB][MB];
+#pragma GCC unroll 4
+        for (int j = 0; j < RB; ++j)
+#pragma GCC unroll 4
+          for (int i = 0; i < MB; ++i) acc[j][i] = V::izero();
+        i8_chunk<V, MB, RB>(codes, rb, c, full, pf, xrow, acc);
+        const int first = static_cast<int>((c - c0) * per_chunk);
+#pragma GCC unroll 4
+        for (int j = 0; j < RB; ++j)
+#pragma GCC unroll 4
+          for (int i = 0; i < MB; ++i)
+            accf[j][i] =
+                V::fmadd(V::to_float(acc[j][i]), V::lane_groups(V::load_f(fac[j][i]), first, shift), accf[j][i]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < RB; ++j)
+#pragma GCC unroll 4
+    for (int i = 0; i < MB; ++i) y.p[i * y.s0 + (r + j) * y.s1] = V::hsum(accf[j][i]);
+}
+
+template <class V, int MB>
+void i8_rows_mb(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, QmmOut y) {
+  // rows per block: as many as keep RB · MB integer accumulators, the decoded codes and the x
+  // loads in registers
+  constexpr int RB = V::kRegs >= 32 ? 4 : (MB == 1 ? 4 : 2);
+  int64_t r = r0;
+  for (; r + RB <= r1; r += RB) i8_rows<V, MB, RB>(w, r, x, y);
+  for (; r < r1; ++r) i8_rows<V, MB, 1>(w, r, x, y);
+}
+
+template <class V>
+void i8_gemv4(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y) {
+  switch (m) {
+    case 1: return i8_rows_mb<V, 1>(w, r0, r1, x, y);
+    case 2: return i8_rows_mb<V, 2>(w, r0, r1, x, y);
+    case 3: return i8_rows_mb<V, 3>(w, r0, r1, x, y);
+    default: return i8_rows_mb<V, 4>(w, r0, r1, x, y);
+  }
+}
