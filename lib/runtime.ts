@@ -2,7 +2,7 @@
 import { ntError } from './errors';
 import * as fs from 'fs';
 import * as path from 'path';
-import { PACKAGE_ROOT, loaded, native } from './native/loader';
+import { ISA_LEVELS, PACKAGE_ROOT, loaded, native } from './native/loader';
 import type { CudaDeviceNative } from './native/contract-runtime';
 
 // Read at run time: the same code runs from lib/ (ts-jest) and dist/lib/ (compiled).
@@ -12,11 +12,17 @@ export interface Info {
   version: string;
   flavor: 'cpu' | 'cuda';
   addon: string;
-  cpu: { features: string[]; isas: string[]; kernels: Record<string, string> };
+  /** isaCap: the NTENSOR_ISA level in effect (null: none; unknown names apply none). */
+  cpu: { features: string[]; isas: string[]; kernels: Record<string, string>; isaCap: string | null };
   threads: number;
   cuda: CudaDeviceNative[];
   cudaStatus: string;
   notes: string[];
+}
+
+function isaCapInEffect(): string | null {
+  const cap = process.env.NTENSOR_ISA;
+  return cap && (ISA_LEVELS as readonly string[]).includes(cap) ? cap : null;
 }
 
 export function info(): Info {
@@ -26,7 +32,7 @@ export function info(): Info {
     version: VERSION,
     flavor: loaded.flavor,
     addon: loaded.path,
-    cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels },
+    cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels, isaCap: isaCapInEffect() },
     threads: rt.threads,
     cuda: cuda.devices,
     cudaStatus: loaded.cudaStatus ?? cuda.status,

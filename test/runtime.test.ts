@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as nt from '../lib';
@@ -21,6 +22,31 @@ describe('runtime info', () => {
     expect(nt.setNumThreads(0)).toBeGreaterThanOrEqual(1);
     nt.setNumThreads(before);
     expect(() => nt.setNumThreads(1.5)).toThrow(/\[setNumThreads\] n must be an integer/);
+  });
+});
+
+describe('NTENSOR_ISA caps every kernel registry', () => {
+  const probe = (isa: string) =>
+    spawnSync(process.execPath, ['-e', "const nt = require('./dist/lib'); process.stdout.write(JSON.stringify(nt.info().cpu))"], {
+      cwd: PACKAGE_ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, NTENSOR_ISA: isa },
+    });
+
+  it('scalar: every slot of the shared table is scalar and info says so', () => {
+    const r = probe('scalar');
+    expect(r.status).toBe(0);
+    const cpu = JSON.parse(r.stdout);
+    expect(cpu.isaCap).toBe('scalar');
+    expect(new Set(Object.values(cpu.kernels))).toEqual(new Set(['scalar']));
+    expect(r.stderr).not.toMatch(/NTENSOR_ISA_UNKNOWN/);
+  });
+
+  it('an unknown level is reported, not silently ignored', () => {
+    const r = probe('avx');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).isaCap).toBeNull();
+    expect(r.stderr).toMatch(/NTENSOR_ISA_UNKNOWN.*NTENSOR_ISA=avx is not one of scalar, avx2, avx512/);
   });
 });
 

@@ -33,7 +33,7 @@ export function renderInfo(info: Info, ctx: CliContext): string {
       ['addon', info.addon],
       ['threads', String(info.threads)],
       ['CPU features', info.cpu.features.length > 0 ? info.cpu.features.join(' ') : st.dim('(none detected)')],
-      ['ISAs', info.cpu.isas.join(', ')],
+      ['ISAs', info.cpu.isas.join(', ') + (info.cpu.isaCap ? ` (capped at ${info.cpu.isaCap} by NTENSOR_ISA)` : '')],
       ['CUDA', cuda],
     ],
     st,

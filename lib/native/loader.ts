@@ -64,5 +64,13 @@ function load(): LoadedNative {
   );
 }
 
+/** The levels NTENSOR_ISA may name (native/core/cpu_features.h isa_priority_cap). */
+export const ISA_LEVELS = ['scalar', 'avx2', 'avx512', 'avx512vnni'] as const;
+
 export const loaded: LoadedNative = load();
 export const native: NativeModule = loaded.native;
+
+// An unknown level caps nothing natively; a typo must not pass for a capped run.
+const isaCap = process.env.NTENSOR_ISA;
+if (isaCap && !(ISA_LEVELS as readonly string[]).includes(isaCap))
+  process.emitWarning(`NTENSOR_ISA=${isaCap} is not one of ${ISA_LEVELS.join(', ')}; no ISA cap applies`, { code: 'NTENSOR_ISA_UNKNOWN' });

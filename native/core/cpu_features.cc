@@ -1,5 +1,7 @@
 #include "cpu_features.h"
 
+#include <cstdlib>
+
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #define NT_X86 1
 #if defined(_MSC_VER)
@@ -85,6 +87,20 @@ std::vector<std::string> cpu_feature_names() {
   add(f.avx512bf16, "avx512bf16");
   add(f.neon, "neon");
   return out;
+}
+
+int isa_priority_cap() {
+  static const int cap = [] {
+    const char* env = std::getenv("NTENSOR_ISA");
+    if (!env || !*env) return 1 << 30;
+    const std::string name(env);
+    if (name == "scalar") return 0;
+    if (name == "avx2") return 20;
+    if (name == "avx512") return 30;
+    if (name == "avx512vnni") return 31;
+    return 1 << 30;
+  }();
+  return cap;
 }
 
 }  // namespace nt

@@ -156,7 +156,7 @@ const GearKernels* gear_kernels_avx2() {
 #ifdef NT_HAVE_AVX2_BUILD
   static const GearKernels k{"avx2", scores_avx2, accumulate_avx2, dequant_channels_avx2, dequant_scalar_avx2};
   const CpuFeatures& f = cpu_features();
-  return f.avx2 && f.fma ? &k : nullptr;
+  return f.avx2 && f.fma && isa_priority_cap() >= 20 ? &k : nullptr;  // avx2's priority
 #else
   return nullptr;
 #endif

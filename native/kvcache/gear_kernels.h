@@ -1,7 +1,7 @@
 // Inner loops of attention over a GEAR cache block (dequantized rows in an L1-sized scratch):
 // scores of G queries against n rows, and the probability-weighted accumulation of n rows. A
 // portable form (gear_attention.cc) and an AVX2+FMA form (gear_avx2.cc), chosen once at run time
-// from the CPU features. Each output element is owned by one call, so results do not depend on
+// from the CPU features (capped by NTENSOR_ISA, see isa_priority_cap). Each output element is owned by one call, so results do not depend on
 // the thread count. (A candidate for the shared NT_KERNEL_SLOTS table of native/cpu/kernels.h.)
 #pragma once
 #include <cstdint>
