@@ -1,5 +1,6 @@
 // ntensor: a native tensor engine for the math of compressed LLMs.
 export { Tensor, memory } from './tensor';
+export type { MemoryCounters } from './tensor';
 export type { IndexRange } from './tensor';
 export type { DType } from './dtype';
 export { DTYPES } from './dtype';

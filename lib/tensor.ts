@@ -1,9 +1,12 @@
-// Tensor: a strided view (dtype, shape, strides, offset) over a TypedArray owned by JS.
-// Views share storage; memory counters track undisposed tensors and the bytes of storages
-// that at least one of them references. The memory itself is JS-owned (the GC frees it);
-// the counters change only on dispose(), so they are deterministic and a tensor that was
-// never disposed stays visible to leak checks, as in tfjs. (Counting GC finalisation made
-// them move at arbitrary points, e.g. across an await.)
+// Tensor: a strided view (dtype, shape, strides, offset) over a TypedArray storage. Views
+// share storage; memory counters track undisposed tensors and the bytes of storages that at
+// least one of them references. Storages of NATIVE_FROM bytes or more are native memory (an
+// external ArrayBuffer, see native/core/storage.h) or a zero-copy view of a mapped file:
+// disposing the last tensor over one frees it at once and detaches the buffer, so a TypedArray
+// kept from `.data` reads as empty, never as freed memory. Smaller storages are plain JS memory
+// that the GC frees. The counters change only on dispose(), so they are deterministic and a
+// tensor that was never disposed stays visible to leak checks, as in tfjs; native memory of a
+// never-disposed tensor is still freed when its buffer is collected (a finalizer).
 import { DType, DTYPE_CODE, STORAGE_CTOR, checkDType, isPacked, storageLength } from './dtype';
 import { ntError } from './errors';
 import { bf16BitsToNumber, f16BitsToNumber } from './half';
@@ -13,15 +16,34 @@ import { Shape, checkShape, contiguousStrides, numel, shapeString } from './shap
 
 interface StorageRecord {
   data: Storage;
+  /** data.byteLength when wrapped (a detached buffer reads 0 later). */
+  bytes: number;
   refs: number;
+  /** Native memory or a mapped view this record owns: the last release frees it. */
+  owned: NativeKind | null;
 }
 
-const counters = { tensors: 0, bytes: 0 };
+type NativeKind = 'native' | 'mapped';
+
+const counters = { tensors: 0, bytes: 0, native: 0, mapped: 0 };
 let handleCount = 0;
 
-/** Live counters: tensors not yet disposed, bytes of storages they reference, native handles. */
-export function memory(): { tensors: number; bytes: number; handles: number } {
-  return { tensors: counters.tensors, bytes: counters.bytes, handles: handleCount };
+export interface MemoryCounters {
+  /** Tensors not yet disposed. */
+  tensors: number;
+  /** Bytes of the storages they reference. */
+  bytes: number;
+  /** Native handles (quantized weights, caches) not yet disposed. */
+  handles: number;
+  /** Of `bytes`, those in native memory (freed by dispose, not by the GC). */
+  nativeBytes: number;
+  /** Of `bytes`, those viewing mapped checkpoint files (resident as they are read). */
+  mappedBytes: number;
+}
+
+/** Live counters (see MemoryCounters); they change only on allocation and dispose(). */
+export function memory(): MemoryCounters {
+  return { tensors: counters.tensors, bytes: counters.bytes, handles: handleCount, nativeBytes: counters.native, mappedBytes: counters.mapped };
 }
 
 /** For native-owned handles (quantized weights, caches, device buffers) to register themselves. */
@@ -30,30 +52,57 @@ export function trackHandle(delta: 1 | -1): void {
 }
 
 function retain(rec: StorageRecord): void {
-  if (rec.refs++ === 0) counters.bytes += rec.data.byteLength;
+  if (rec.refs++ === 0) {
+    counters.bytes += rec.bytes;
+    if (rec.owned) counters[rec.owned] += rec.bytes;
+  }
   counters.tensors++;
 }
 
 function release(rec: StorageRecord): void {
   counters.tensors--;
-  if (--rec.refs === 0) counters.bytes -= rec.data.byteLength;
+  if (--rec.refs === 0) {
+    counters.bytes -= rec.bytes;
+    if (rec.owned) {
+      counters[rec.owned] -= rec.bytes;
+      rec.owned = null;
+      native.storageRelease(rec.data.buffer as ArrayBuffer);
+    }
+  }
 }
 
+/** Storages at least this large are native memory that dispose() frees at once. */
+export const NATIVE_FROM = 64 << 10;
 
-const HUGE_PAGE_ADVICE_BYTES = 4 << 20;
+// Storages allocated natively or mapped whose owning record is not made yet: the first
+// Tensor._wrap of one takes ownership (a later wrap of the same array, e.g. nt.tensor(t.data),
+// only borrows it and sees it detached once the owner is disposed).
+const unclaimed = new WeakMap<Storage, NativeKind>();
 
 /**
- * Allocates zeroed storage for n elements; allocation failure becomes NT_OOM. Large
- * storages get transparent-huge-page advice before first touch (see native/core/page_advice.h).
+ * Allocates zeroed storage for n elements; allocation failure becomes NT_OOM. From NATIVE_FROM
+ * bytes on it is native memory (huge-page advised, freed by dispose()).
  */
 export function allocStorage(op: string, dtype: DType, n: number): Storage {
+  const ctor = STORAGE_CTOR[dtype];
+  const length = storageLength(dtype, n);
+  const bytes = length * ctor.BYTES_PER_ELEMENT;
   let storage: Storage;
   try {
-    storage = new STORAGE_CTOR[dtype](storageLength(dtype, n));
+    if (bytes >= NATIVE_FROM) {
+      storage = new ctor(native.storageAllocate(bytes), 0, length);
+      unclaimed.set(storage, 'native');
+    } else storage = new ctor(length);
   } catch (e) {
+    if ((e as { code?: unknown }).code === 'NT_OOM') throw ntError('NT_OOM', `[${op}] could not allocate ${n} ${dtype} elements (${bytes} bytes): ${(e as Error).message}`);
     throw ntError('NT_OOM', `[${op}] could not allocate ${n} ${dtype} elements: ${(e as Error).message}`);
   }
-  if (storage.byteLength >= HUGE_PAGE_ADVICE_BYTES) native.adviseHugePages(storage);
+  return storage;
+}
+
+/** @internal Marks a mapped storage (native.storageMapFile) so that the tensor wrapping it first owns it. */
+export function adoptMappedStorage(storage: Storage): Storage {
+  unclaimed.set(storage, 'mapped');
   return storage;
 }
 
@@ -80,7 +129,9 @@ export class Tensor {
 
   /** @internal Wrap a storage TypedArray (no copy). */
   static _wrap(data: Storage, dtype: DType, shape: readonly number[], strides?: readonly number[], offset = 0): Tensor {
-    return new Tensor({ data, refs: 0 }, dtype, shape, strides ?? contiguousStrides(shape), offset);
+    const owned = unclaimed.get(data) ?? null;
+    unclaimed.delete(data);
+    return new Tensor({ data, bytes: data.byteLength, refs: 0, owned }, dtype, shape, strides ?? contiguousStrides(shape), offset);
   }
 
   /** @internal Fresh zeroed contiguous tensor. */
@@ -123,6 +174,9 @@ export class Tensor {
   /** @internal Throws NT_DISPOSED naming the op and argument. */
   _check(op: string, arg = 'tensor'): this {
     if (this._disposed) throw ntError('NT_DISPOSED', `[${op}] ${arg} was disposed`);
+    // a tensor borrowing native storage (e.g. nt.tensor(t.data)) whose owner was disposed
+    if (this._rec.data.byteLength === 0 && this._rec.bytes !== 0)
+      throw ntError('NT_DISPOSED', `[${op}] ${arg} views storage that its owning tensor released (dispose)`);
     return this;
   }
 

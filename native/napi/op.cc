@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/storage.h"
 #include "guard.h"
 
 namespace nt::napi {
@@ -34,7 +35,19 @@ class OpWorker : public Napi::AsyncWorker {
         call_(std::move(call)),
         deferred_(Napi::Promise::Deferred::New(env)),
         progress_(std::move(progress)) {
-    for (const Napi::Value& v : pins) pins_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+    for (const Napi::Value& v : pins) {
+      pins_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+      // native storage stays allocated while the worker uses it, even if dispose() runs meanwhile
+      void* data = nullptr;
+      if (v.IsTypedArray() && napi_get_typedarray_info(env, v, nullptr, nullptr, &data, nullptr, nullptr) == napi_ok)
+        if (StorageBlock* b = storage_find(data)) {
+          storage_hold(b);
+          holds_.push_back(b);
+        }
+    }
+  }
+  ~OpWorker() override {
+    for (StorageBlock* b : holds_) storage_drop(b);
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -85,6 +98,7 @@ class OpWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   ProgressPtr progress_;
   std::vector<Napi::ObjectReference> pins_;
+  std::vector<StorageBlock*> holds_;
   ErrorCode code_ = ErrorCode::Internal;
   std::string message_;
 };
