@@ -13,7 +13,9 @@
 // any thread count. Fewer rows: each thread owns a share of C's columns and packs its own
 // panels (gemm_packed_columns). Packing reads any leading dimension and either transpose, so strided and
 // transposed operands need no copies. m == 1 or n == 1 go to the GEMV kernels (memory bound:
-// no packing), tiny products to a direct loop.
+// no packing), tiny products to a direct loop. The packed path is templated on how B is read:
+// f32/f64 as is, or 16-bit floats widened while packing (gemm_packed_f32_widening_b, the
+// prefill path of half_gemm.cc), so the micro-kernels never see the difference.
 #include <algorithm>
 #include <memory>
 
@@ -22,6 +24,7 @@
 #include "../linalg/team.h"
 #include "gemm.h"
 #include "gemm_kernel.h"
+#include "half_gemm_kernel.h"
 
 namespace nt {
 namespace {
@@ -190,6 +193,44 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
   }
 }
 
+// B as 16-bit floats (bf16 or f16), widened to f32 by the ISA's converter while packing.
+struct WideningB {
+  const uint16_t* bits;
+  WidenHalfToF32 widen;
+};
+
+void pack_b(bool tb, const WideningB& b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
+            int64_t panel0, int64_t panel1, float* dst) {
+  for (int64_t jp = panel0; jp < panel1; ++jp) {
+    const int64_t jr = jp * nr;
+    const int64_t cols = std::min<int64_t>(nr, nc - jr);
+    float* panel = dst + jr * kc;
+    if (!tb) {
+      // a row of B is contiguous both in B and in the panel: widen it in place
+      for (int64_t p = 0; p < kc; ++p) {
+        float* out = panel + p * nr;
+        b.widen(b.bits + (p0 + p) * ldb + j0 + jr, out, cols);
+        std::fill(out + cols, out + nr, 0.0f);
+      }
+    } else {
+      // B stored n x k: widen a run of each of the nr source rows into an L1 block (vector
+      // conversions on contiguous data), then transpose the block into the panel in order
+      constexpr int64_t kRun = 64;
+      alignas(64) float run[kMaxPanel * kRun];
+      for (int64_t q0 = 0; q0 < kc; q0 += kRun) {
+        const int64_t len = std::min(kRun, kc - q0);
+        for (int64_t j = 0; j < cols; ++j) b.widen(b.bits + (j0 + jr + j) * ldb + p0 + q0, run + j * kRun, len);
+        for (int64_t q = 0; q < len; ++q) {
+          float* out = panel + (q0 + q) * nr;
+          int64_t j = 0;
+          for (; j < cols; ++j) out[j] = run[j * kRun + q];
+          for (; j < nr; ++j) out[j] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
 // ---- special cases ----
 
 // C = beta * C (k == 0 or alpha == 0: BLAS semantics, A and B are not read).
@@ -258,9 +299,9 @@ void gemv(const GemmKernel<T>& kern, bool dot_form, int64_t len, int64_t k, T al
 // Few rows (m <= threads * mc): each thread takes a contiguous share of the nr-panels of C's
 // columns and packs its own B slice and the whole A, so the call is one parallel region with
 // no barrier per k block (small products would otherwise pay two pool wake-ups per block).
-template <typename T>
+template <typename T, typename BSource>
 void gemm_packed_columns(const GemmKernel<T>& kern, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha,
-                         const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int64_t kblocks,
+                         const T* a, int64_t lda, const BSource& b, int64_t ldb, T beta, T* c, int64_t ldc, int64_t kblocks,
                          int64_t kc_max) {
   const int mr = kern.mr, nr = kern.nr;
   const int64_t panels = (n + nr - 1) / nr;
@@ -294,9 +335,10 @@ void gemm_packed_columns(const GemmKernel<T>& kern, bool ta, bool tb, int64_t m,
   });
 }
 
-template <typename T>
+// BSource: const T* (B as stored), or WideningB (16-bit B widened to f32 while packing).
+template <typename T, typename BSource>
 void gemm_packed(const GemmKernel<T>& kern, bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
-                 int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+                 int64_t lda, const BSource& b, int64_t ldb, T beta, T* c, int64_t ldc) {
   const int mr = kern.mr, nr = kern.nr;
   NT_CHECK(mr <= kMaxPanel && nr <= kMaxPanel, Internal, "[gemm] kernel tile ", mr, "x", nr, " exceeds the packing limit");
   const int threads = num_threads();
@@ -403,6 +445,11 @@ const GemmKernel<double>& gemm_kernel_f64(const KernelTable& t) { return t.gemm_
 void gemm_with_f32(const GemmKernel<float>& kern, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   gemm_dispatch(kern, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void gemm_packed_f32_widening_b(const GemmKernel<float>& kern, WidenHalfToF32 widen, bool ta, bool tb, int64_t m,
+                                int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const uint16_t* b,
+                                int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm_packed(kern, ta, tb, m, n, k, alpha, a, lda, WideningB{b, widen}, ldb, beta, c, ldc);
 }
 void gemm_with_f64(const GemmKernel<double>& kern, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
                    const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {

@@ -1,9 +1,11 @@
 // AVX2 + FMA GEMM kernels: f32 tile 6 x 16 (12 ymm accumulators), f64 tile 6 x 8, and the
-// GEMV kernels, all from gemm_simd_impl.h. Registered as the "avx2" ISA's gemm slots.
+// GEMV kernels, all from gemm_simd_impl.h; the f32 x bf16/f16 kernels (F16C widening) from
+// half_gemm_simd_impl.h. Registered as the "avx2" ISA's gemm slots.
 #include <cstdint>
 
 #include "../core/cpu_features.h"
 #include "gemm_kernel.h"
+#include "half_gemm_kernel.h"
 #include "kernels.h"
 
 #include "isa_avx2_begin.h"
@@ -16,6 +18,7 @@ struct F32x8 {
   using T = float;
   using vec = __m256;
   static constexpr int W = 8;
+  static constexpr int kRegisters = 16;
   static vec zero() { return _mm256_setzero_ps(); }
   static vec load(const T* p) { return _mm256_loadu_ps(p); }
   static void store(T* p, vec v) { _mm256_storeu_ps(p, v); }
@@ -52,7 +55,28 @@ struct F64x4 {
   }
 };
 
+// 8 bf16 -> f32: bf16 is the top half of an f32 (zero-extend, shift).
+struct Bf16x8 {
+  static __m256 load(const uint16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float one(uint16_t b) {
+    const uint32_t u = static_cast<uint32_t>(b) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+  }
+};
+
+// 8 f16 -> f32 with F16C (exact; a signalling NaN comes out quiet, as in half.h).
+struct F16x8 {
+  static __m256 load(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static float one(uint16_t h) { return _cvtsh_ss(h); }
+};
+
 #include "gemm_simd_impl.h"
+#include "half_gemm_simd_impl.h"
 
 // Blocking: A micro-panel mr x kc in L1, A block mc x kc and B block kc x nc (1 MiB) in L2.
 const GemmKernel<float> kAvx2F32 = {"avx2", 6, 16, 256, 192, 1024,
@@ -60,9 +84,17 @@ const GemmKernel<float> kAvx2F32 = {"avx2", 6, 16, 256, 192, 1024,
 const GemmKernel<double> kAvx2F64 = {"avx2", 6, 8, 256, 96, 512,
                                      gemm_tile<F64x4, 6, 2>, gemv_dot_rows<F64x4>, gemv_axpy_rows<F64x4>};
 
+const HalfGemmKernel kAvx2Half = {"avx2",
+                                  &kAvx2F32,
+                                  widen_half_to_f32<F32x8, Bf16x8>,
+                                  widen_half_to_f32<F32x8, F16x8>,
+                                  half_gemv<F32x8, Bf16x8>,
+                                  half_gemv<F32x8, F16x8>};
+
 void fill_gemm_avx2(KernelTable& t) {
   t.gemm_f32_kernel = &kAvx2F32;
   t.gemm_f64_kernel = &kAvx2F64;
+  t.half_gemm_kernel = &kAvx2Half;
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // AVX-512 GEMM kernels: f32 tile 12 x 32 (24 zmm accumulators of the 32), f64 tile 12 x 16,
-// and the GEMV kernels, from gemm_simd_impl.h. Registered as the "avx512" ISA (gemm slots
+// and the GEMV kernels, from gemm_simd_impl.h; the f32 x bf16/f16 kernels from
+// half_gemm_simd_impl.h. Registered as the "avx512" ISA (gemm slots
 // only; the other slots keep their AVX2 kernels). On AVX-512 CPUs with two FMA ports this
 // doubles the FMA peak over AVX2.
 #include <cstdint>
 
 #include "../core/cpu_features.h"
 #include "gemm_kernel.h"
+#include "half_gemm_kernel.h"
 #include "kernels.h"
 
 // The ISA region: only functions defined between here and the pop may use AVX-512.
@@ -17,6 +19,8 @@
 #elif defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx2,fma,f16c")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive inside the intrinsics
 #endif
 #include <immintrin.h>
 
@@ -27,6 +31,7 @@ struct F32x16 {
   using T = float;
   using vec = __m512;
   static constexpr int W = 16;
+  static constexpr int kRegisters = 32;
   static vec zero() { return _mm512_setzero_ps(); }
   static vec load(const T* p) { return _mm512_loadu_ps(p); }
   static void store(T* p, vec v) { _mm512_storeu_ps(p, v); }
@@ -66,7 +71,28 @@ struct F64x8 {
   }
 };
 
+// 16 bf16 -> f32: bf16 is the top half of an f32 (zero-extend, shift).
+struct Bf16x16 {
+  static __m512 load(const uint16_t* p) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static float one(uint16_t b) {
+    const uint32_t u = static_cast<uint32_t>(b) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+  }
+};
+
+// 16 f16 -> f32 (vcvtph2ps; exact, a signalling NaN comes out quiet, as in half.h).
+struct F16x16 {
+  static __m512 load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static float one(uint16_t h) { return _cvtsh_ss(h); }
+};
+
 #include "gemm_simd_impl.h"
+#include "half_gemm_simd_impl.h"
 
 // Blocking: A micro-panel mr x kc in L1 (12 KiB f32), A block mc x kc and B block kc x nc
 // (1 MiB) in L2.
@@ -75,9 +101,17 @@ const GemmKernel<float> kAvx512F32 = {"avx512", 12, 32, 256, 240, 1024,
 const GemmKernel<double> kAvx512F64 = {"avx512", 12, 16, 256, 120, 512,
                                        gemm_tile<F64x8, 12, 2>, gemv_dot_rows<F64x8>, gemv_axpy_rows<F64x8>};
 
+const HalfGemmKernel kAvx512Half = {"avx512",
+                                    &kAvx512F32,
+                                    widen_half_to_f32<F32x16, Bf16x16>,
+                                    widen_half_to_f32<F32x16, F16x16>,
+                                    half_gemv<F32x16, Bf16x16>,
+                                    half_gemv<F32x16, F16x16>};
+
 void fill_gemm_avx512(KernelTable& t) {
   t.gemm_f32_kernel = &kAvx512F32;
   t.gemm_f64_kernel = &kAvx512F64;
+  t.half_gemm_kernel = &kAvx512Half;
 }
 
 }  // namespace
@@ -86,6 +120,7 @@ void fill_gemm_avx512(KernelTable& t) {
 #if defined(__clang__)
 #pragma clang attribute pop
 #elif defined(__GNUC__)
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 #endif  // x86-64

@@ -33,6 +33,9 @@ using ScaleMulF64 = void (*)(const double* x, double s, const double* w, double*
 template <typename T> struct GemmKernel;
 using GemmKernelF32 = const GemmKernel<float>*;
 using GemmKernelF64 = const GemmKernel<double>*;
+// f32 x bf16/f16 GEMM/GEMV kernels (widening packers + streaming GEMV): see half_gemm_kernel.h.
+struct HalfGemmKernel;
+using HalfGemmKernelPtr = const HalfGemmKernel*;
 
 // eigh (native/linalg/eigh_kernels.h documents them): fused lower symmetric matrix-vector
 // product over a column range, and the two loops of the secular equation.
@@ -101,6 +104,7 @@ using RotationSweepsF64 = void (*)(double* X, int64_t ld, int64_t c0, int64_t c1
   X(ScaleMulF64, scale_mul_f64)       \
   X(GemmKernelF32, gemm_f32_kernel)   \
   X(GemmKernelF64, gemm_f64_kernel)   \
+  X(HalfGemmKernelPtr, half_gemm_kernel) \
   X(SymvColumnsF32, eigh_symv_f32)    \
   X(SymvColumnsF64, eigh_symv_f64)    \
   X(SecularSums, eigh_secular_sums)   \

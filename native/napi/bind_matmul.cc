@@ -1,6 +1,7 @@
 // Binding of matmul (native/cpu/gemm_matmul.h): (a, b, out, transA, transB, alpha, beta).
-// The TS layer converts f16/bf16 to f32, copies layouts without a unit stride and allocates
-// out; everything is re-validated here so a direct call can never crash.
+// The TS layer widens a 16-bit a to f32 (a 16-bit b with an f32 a goes to the mixed-precision
+// GEMM as stored), copies layouts without a unit stride and allocates out; everything is
+// re-validated here so a direct call can never crash.
 #include <cmath>
 
 #include "../cpu/gemm_matmul.h"
