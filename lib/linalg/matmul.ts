@@ -3,8 +3,12 @@
 // Shapes: a [m, k] (or [k, m] with transA), b [k, n] (or [n, k] with transB); either may carry
 // a leading batch axis, and a 2-D or batch-1 operand is broadcast over the other's batch
 // (numpy rules for one batch axis). Result [m, n] or [batch, m, n].
-// Dtypes: a and b share one float dtype. f32 and f64 compute in that dtype; f16/bf16 inputs
-// are widened to f32 and the result is f32 (the GEMM has no half-precision kernels).
+// Dtypes: a and b share one float dtype, or a is f32 and b f16/bf16 (f32 activations times
+// 16-bit weights, the Linear case). f32 and f64 compute in that dtype. A 16-bit b is never
+// widened: the mixed-precision kernel reads its 2-byte values (streaming GEMV for up to 4 rows
+// of a with transB, the packed f32 GEMM widening B panels as it packs them otherwise; either
+// layout of b, no copy) and accumulates in f32. A 16-bit a is widened to an f32 copy first
+// (activations: small). The result of any 16-bit input is f32.
 // Views: transposed and sliced views go straight to the native packing when one of the last
 // two axes has unit stride; any other layout is copied to a contiguous temporary first.
 // NaN and Inf propagate per IEEE (they are not an error for matmul); alpha = 0 or k = 0
@@ -80,7 +84,12 @@ function prepare(aIn: Tensor, bIn: Tensor, options: MatmulOptions | undefined): 
     if (t.ndim !== 2 && t.ndim !== 3)
       throw ntError('NT_SHAPE', `[${OP}] ${name} must be 2-D or 3-D, got shape ${shapeString(t.shape)}`);
   }
-  if (a.dtype !== b.dtype) throw ntError('NT_DTYPE', `[${OP}] a and b must have the same dtype, got ${a.dtype} and ${b.dtype}`);
+  const halfB = b.dtype === 'f16' || b.dtype === 'bf16';
+  if (a.dtype !== b.dtype && !(a.dtype === 'f32' && halfB))
+    throw ntError(
+      'NT_DTYPE',
+      `[${OP}] a and b must have the same dtype${halfB || a.dtype === 'f16' || a.dtype === 'bf16' ? ' (or a f32 and b f16/bf16)' : ''}, got ${a.dtype} and ${b.dtype}`,
+    );
   const transA = flag(opts.transA, 'transA');
   const transB = flag(opts.transB, 'transB');
   const alpha = scalar(opts.alpha, 'alpha', 1);
@@ -105,8 +114,8 @@ function prepare(aIn: Tensor, bIn: Tensor, options: MatmulOptions | undefined): 
     throw ntError('NT_SHAPE', `[${OP}] batch dimensions differ: a is ${shapeString(a.shape)}, b is ${shapeString(b.shape)}`);
   const batched = a.ndim === 3 || b.ndim === 3;
   const outShape = batched ? [batchA === 1 ? batchB : batchA, m, n] : [m, n]; // 1 broadcasts, also to 0
-  const half = a.dtype === 'f16' || a.dtype === 'bf16';
-  const outDtype: DType = half ? 'f32' : a.dtype;
+  const halfA = a.dtype === 'f16' || a.dtype === 'bf16';
+  const outDtype: DType = halfA || halfB ? 'f32' : a.dtype;
 
   const plan = planOutput(OP, opts.out, outShape, outDtype, [tensorOperand(a), tensorOperand(b)], false);
   if (beta !== 0 && plan.target !== opts.out) {
@@ -115,14 +124,15 @@ function prepare(aIn: Tensor, bIn: Tensor, options: MatmulOptions | undefined): 
   }
   const temps: Tensor[] = [];
   try {
-    // f16/bf16 widen to f32; layouts without a unit stride become contiguous copies
-    const operand = (t: Tensor): Tensor => {
+    // a 16-bit a widens to f32 (a 16-bit b is read as stored); layouts without a unit stride
+    // become contiguous copies
+    const operand = (t: Tensor, widen: boolean): Tensor => {
       let x = t;
-      if (half) temps.push((x = x.astype('f32')));
+      if (widen) temps.push((x = x.astype('f32')));
       else if (!packable(x)) temps.push((x = x.clone()));
       return x;
     };
-    return { a: operand(a), b: operand(b), transA, transB, alpha, beta, plan, temps, keep: [a, b] };
+    return { a: operand(a, halfA), b: operand(b, false), transA, transB, alpha, beta, plan, temps, keep: [a, b] };
   } catch (e) {
     for (const t of temps) t.dispose();
     plan.abort();

@@ -1,6 +1,7 @@
 // Linear layers of the model runner. Every projection of a decoder layer is a LinearLike, so
 // compressed layers swap in through model.setLinear without the runner knowing about them:
-//   DenseLinear  y = x Wᵀ (f32)
+//   DenseLinear  y = x Wᵀ, W f32, bf16 or f16 (16-bit weights are read as stored, 2 bytes each,
+//                and accumulated in f32 by the mixed-precision matmul: no f32 copy of W)
 //   QuantLinear  y = x · dequant(Q)ᵀ through the fused int4 kernel (never a dense copy of W)
 //   LoraLinear   y = base(x) + (x Aᵀ) Bᵀ: a low-rank correction (EoRA, or a PEFT adapter)
 import { ntError } from '../errors';
@@ -21,7 +22,10 @@ export interface LinearLike {
   dispose(): void;
 }
 
-/** A dense f32 linear layer without bias: y = x Wᵀ, W [out, in] as stored by Hugging Face. */
+/**
+ * A dense linear layer without bias: y = x Wᵀ, W [out, in] as stored by Hugging Face, in f32,
+ * bf16 or f16; x and y are f32.
+ */
 export class DenseLinear implements LinearLike {
   readonly inFeatures: number;
   readonly outFeatures: number;
@@ -30,7 +34,8 @@ export class DenseLinear implements LinearLike {
   constructor(readonly weight: Tensor) {
     weight._check('DenseLinear', 'weight');
     if (weight.ndim !== 2) throw ntError('NT_SHAPE', `[DenseLinear] weight must be 2-D [out, in], got ${shapeString(weight.shape)}`);
-    if (weight.dtype !== 'f32') throw ntError('NT_DTYPE', `[DenseLinear] weight must be f32 (the model computes in f32), got ${weight.dtype}`);
+    if (weight.dtype !== 'f32' && weight.dtype !== 'bf16' && weight.dtype !== 'f16')
+      throw ntError('NT_DTYPE', `[DenseLinear] weight must be f32, bf16 or f16 (the model computes in f32), got ${weight.dtype}`);
     this.outFeatures = weight.shape[0];
     this.inFeatures = weight.shape[1];
   }

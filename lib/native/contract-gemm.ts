@@ -8,9 +8,10 @@ export interface GemmFunctions {}
 export interface GemmOps {
   /**
    * out = alpha * op(a) op(b) + beta * out (beta = 0: out is not read), op = transpose when
-   * the flag is set. a, b: 2-D or 3-D, one dtype (f32 or f64); a 2-D or batch-1 operand is
-   * broadcast over the batch; out [m, n] or [batch, m, n] of the same dtype. Each operand
-   * needs unit stride on one of its last two axes (transposed views are fine), else NT_VALUE.
+   * the flag is set. a, b: 2-D or 3-D, one dtype (f32 or f64), or a f32 with b f16/bf16
+   * (mixed precision: b's 16-bit values are read as stored and accumulated in f32); a 2-D or
+   * batch-1 operand is broadcast over the batch; out [m, n] or [batch, m, n], a's dtype. Each
+   * operand needs unit stride on one of its last two axes (transposed views are fine), else NT_VALUE.
    */
   matmul(
     a: Storage,
