@@ -9,9 +9,17 @@
 // Mutations: truncation at every structural boundary, bit flips, length-field lies, offsets
 // overlapping / out of range / beyond u64, dtype / shape / byte-count mismatches, shape
 // products that overflow, non-UTF-8 and deeply nested JSON, duplicate keys, NaN / Infinity
-// literals, wrong types. test/corpus/manifest.json lists every case: its files, the seed and
-// mutation, and `expect`: 'error' (must fail with a coded error; `code` when exactly known)
-// or 'either' (a coded error or a load that the test then checks).
+// literals, wrong types; sizes that claim more bytes than the file holds; names and symlinks
+// that lead outside the folder (and the Hugging Face cache layout, which must load).
+// test/corpus/manifest.json lists every case: its files, the seed and mutation, and
+// `expect`: 'error' (must fail with a coded error; `code` when exactly known), 'ok' (must
+// load) or 'either' (a coded error or a load that the test then checks). Folder cases may
+// say how the test lays them out on disk, since git keeps no symlinks portably:
+//   layout      the folder's path below the case root (default: the root itself)
+//   outside     { path relative to the folder (may climb out of it): seed file to copy there }
+//   links       { name in the folder: symlink text } ('abs:' + path: the absolute path of
+//               that path relative to the folder); the link replaces any copied file
+//   folderLink  a symlink (path below the case root) to the folder; the case loads through it
 //   node scripts/make-corpus.js           writes the corpus
 //   node scripts/make-corpus.js --check   exits 1 when the files on disk differ from a fresh run
 'use strict';
@@ -139,6 +147,7 @@ function add(format, mutation, seed, fileMap, opts = {}) {
   if (opts.base) c.base = opts.base;
   if (opts.remove) c.remove = opts.remove;
   if (opts.code) c.code = opts.code;
+  for (const k of ['layout', 'outside', 'links', 'folderLink']) if (opts[k]) c[k] = opts[k];
   cases.push(c);
 }
 
@@ -723,6 +732,107 @@ function gptqCases() {
   putLayer('quantize_config not JSON', good, '{"bits": 4, ', 'error');
 }
 
+// ---------- names and symlinks that lead outside a folder; the Hugging Face cache layout ----------
+function pathCases() {
+  const seedFiles = ['config.json', 'model.safetensors'];
+  const shardFiles = ['config.json', 'model.safetensors.index.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+  const putModel = (mutation, base, expect, opts) => add('model', mutation, base, {}, { api: 'model', base, expect, ...opts });
+  // plain folder: a symlink planted in it points at a valid copy of the same file outside, so
+  // the only reason to refuse is where it leads
+  for (const f of seedFiles) {
+    putModel(`symlink: ${f} -> ../outside/${f}`, '_seed', 'error', { code: 'NT_IO', layout: 'm', outside: { [`../outside/${f}`]: f }, links: { [f]: `../outside/${f}` } });
+    putModel(`symlink: ${f} -> absolute path outside`, '_seed', 'error', { code: 'NT_IO', layout: 'm', outside: { [`../outside/${f}`]: f }, links: { [f]: `abs:../outside/${f}` } });
+  }
+  putModel('symlink: model.safetensors -> dangling, outside', '_seed', 'error', { code: 'NT_IO', layout: 'm', links: { 'model.safetensors': '../nowhere/model.safetensors' } });
+  putModel('symlink: model.safetensors -> ../../m/... (climbs out and back in: inside)', '_seed', 'ok', { layout: 'a/m', outside: { 'weights/real.safetensors': 'model.safetensors' }, links: { 'model.safetensors': '../../a/m/weights/real.safetensors' } });
+  putModel('symlink: model.safetensors -> weights/real.safetensors (inside)', '_seed', 'ok', { layout: 'm', outside: { 'weights/real.safetensors': 'model.safetensors' }, links: { 'model.safetensors': 'weights/real.safetensors' } });
+  putModel('symlink: model.safetensors -> a folder outside', '_seed', 'error', { code: 'NT_IO', layout: 'm', outside: { '../outside/x/model.safetensors': 'model.safetensors' }, links: { 'model.safetensors': '../outside/x' } });
+  putModel('the folder itself reached through a symlink (the caller chose it)', '_seed', 'ok', { layout: 'real/m', folderLink: 'link' });
+  for (const f of shardFiles.slice(1))
+    putModel(`sharded symlink: ${f} -> ../outside/${f}`, '_seed_sharded', 'error', { code: 'NT_IO', layout: 'm', outside: { [`../outside/${f}`]: f }, links: { [f]: `../outside/${f}` } });
+  // the Hugging Face hub cache: snapshots/<rev>/<file> -> ../../blobs/<sha256 of the file>
+  const rev = 'snapshots/0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6';
+  const hub = (base, names, mutate = {}) => {
+    const outside = {};
+    const links = {};
+    for (const f of names) {
+      const bytes = files.get(`model/${base}/${f}`);
+      const blob = crypto.createHash('sha256').update(bytes).digest('hex');
+      outside[`../../blobs/${blob}`] = f;
+      links[f] = mutate[f] ?? `../../blobs/${blob}`;
+    }
+    return { outside, links };
+  };
+  putModel('hub cache layout: snapshot of symlinks into ../../blobs (valid)', '_seed', 'ok', { layout: `hub/models--org--tiny/${rev}`, ...hub('_seed', seedFiles) });
+  putModel('hub cache layout, sharded (valid)', '_seed_sharded', 'ok', { layout: `hub/models--org--tiny/${rev}`, ...hub('_seed_sharded', shardFiles) });
+  putModel('hub cache layout: config.json a plain file, weights a blob (valid)', '_seed', 'ok', { layout: `hub/models--org--tiny/${rev}`, ...hub('_seed', ['model.safetensors']) });
+  const other = hub('_seed', seedFiles);
+  putModel("hub cache layout: a link into another repo's blobs", '_seed', 'error', {
+    code: 'NT_IO', layout: `hub/models--org--tiny/${rev}`,
+    outside: { ...other.outside, '../../../models--evil--x/blobs/0badc0de': 'model.safetensors' },
+    links: { ...other.links, 'model.safetensors': '../../../models--evil--x/blobs/0badc0de' },
+  });
+  putModel('hub cache layout: a link into the repo but outside blobs/ (refs/)', '_seed', 'error', {
+    code: 'NT_IO', layout: `hub/models--org--tiny/${rev}`,
+    outside: { ...other.outside, '../../refs/weights': 'model.safetensors' }, links: { ...other.links, 'model.safetensors': '../../refs/weights' },
+  });
+  putModel('hub cache layout: a link out of the cache entirely', '_seed', 'error', {
+    code: 'NT_IO', layout: `hub/models--org--tiny/${rev}`,
+    outside: { ...other.outside, '../../../../../outside/model.safetensors': 'model.safetensors' }, links: { ...other.links, 'model.safetensors': '../../../../../outside/model.safetensors' },
+  });
+  putModel('hub-like names, but not a snapshots/<rev> folder', '_seed', 'error', {
+    code: 'NT_IO', layout: 'hub/models--org--tiny/main',
+    outside: { '../blobs/aa': 'config.json', '../blobs/bb': 'model.safetensors' }, links: { 'config.json': '../blobs/aa', 'model.safetensors': '../blobs/bb' },
+  });
+  putModel('hub cache layout: a link to the blobs/ folder itself', '_seed', 'error', {
+    code: 'NT_IO', layout: `hub/models--org--tiny/${rev}`,
+    outside: { ...other.outside, '../../blobs/sub/model.safetensors': 'model.safetensors' }, links: { ...other.links, 'model.safetensors': '../../blobs' },
+  });
+  // names inside the index that are not plain file names
+  const index = JSON.parse(files.get('model/_seed_sharded/model.safetensors.index.json').toString());
+  const first = Object.keys(index.weight_map)[0];
+  for (const [m, shard] of [
+    ['backslash ..', '..\\model-00001-of-00002.safetensors'], ['subfolder', 'sub/model-00001-of-00002.safetensors'],
+    ['./ prefix', './model-00001-of-00002.safetensors'], ['drive letter', 'C:model-00001-of-00002.safetensors'],
+    ['NUL inside', 'model-00001-of-00002.safetensors\u0000.txt'], ['..', '..'], ['percent-encoded ..', '%2e%2e%2fmodel-00001-of-00002.safetensors'],
+  ]) {
+    const text = JSON.stringify({ ...index, weight_map: { ...index.weight_map, [first]: '@@' } }).replace('"@@"', `"${shard}"`);
+    add('model', `index: shard name ${m}`, '_seed_sharded', { 'model.safetensors.index.json': Buffer.from(text) }, { api: 'model', base: '_seed_sharded', expect: 'error', code: 'NT_IO' });
+  }
+  // sizes: a weight whose header claims far more than the file holds
+  const big = JSON.parse(JSON.stringify(stSeedHeader('_seed')));
+  const emb = big['model.embed_tokens.weight'];
+  const last = Object.values(big).filter((e) => e.data_offsets).reduce((a, e) => Math.max(a, e.data_offsets[1]), 0);
+  emb.shape = [2 ** 31, 8];
+  const seedBytes = files.get('model/_seed/model.safetensors');
+  const headerLen = Number(seedBytes.readBigUInt64LE(0));
+  add('model', 'size: embed_tokens header claims [2^31, 8] F32 (64 GB) in a small file', '_seed', { 'model.safetensors': stBytes(big, seedBytes.subarray(8 + headerLen)) }, { api: 'model', base: '_seed', expect: 'error', code: 'NT_IO' });
+  void last;
+  // adapters: the same symlink rule (nt.llm.applyAdapter checks; see the corpus test for loadLoraAdapter)
+  for (const f of ['adapter_config.json', 'adapter_model.safetensors'])
+    add('adapter', `symlink: ${f} -> ../outside/${f}`, '_seed', {}, { api: 'adapter', base: '_seed', expect: 'error', code: 'NT_IO', layout: 'm', outside: { [`../outside/${f}`]: f }, links: { [f]: `../outside/${f}` } });
+}
+
+// ---------- sizes that would allocate more than the file holds: refused from the header alone ----------
+function sizeCases() {
+  const ent = (dtype, shape, offs) => ({ dtype, shape, data_offsets: offs });
+  const data = Buffer.alloc(24);
+  const st = (mutation, header) => add('safetensors', mutation, 'f32-2x3', { '.safetensors': stBytes(header, data) }, { single: true, api: 'safetensors', expect: 'error', code: 'NT_IO' });
+  st('size: 2^40-byte tensor, consistent offsets, 24-byte data', { a: ent('F32', [2 ** 38], [0, 2 ** 40]) });
+  st('size: 2^32-element tensor after a real one', { a: ent('F32', [2, 3], [0, 24]), b: ent('U8', [2 ** 32], [24, 24 + 2 ** 32]) });
+  st('size: 2^62-byte F64 tensor', '{"a":{"dtype":"F64","shape":[576460752303423488],"data_offsets":[0,4611686018427387904]}}');
+  st('size: 4096 tensors of 1 GB each', JSON.stringify(Object.fromEntries([...Array(4096)].map((_, i) => [`t${i}`, ent('U8', [2 ** 30], [i * 2 ** 30, (i + 1) * 2 ** 30])]))));
+  const d12 = Buffer.alloc(12);
+  const npy = (mutation, dict) => add('npy', mutation, 'v1 <f4 (3,)', { '.npy': npyBytes(dict, d12) }, { single: true, api: 'npy', expect: 'error', code: 'NT_IO' });
+  npy('size: shape (2^34,) <f4 with 12 data bytes', npyDict('<f4', [2 ** 34]));
+  npy('size: shape (2^20, 2^20) <f8 with 12 data bytes', npyDict('<f8', [2 ** 20, 2 ** 20]));
+}
+
+function stSeedHeader(base) {
+  const b = files.get(`model/${base}/model.safetensors`);
+  return JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString());
+}
+
 function generate() {
   cases.length = 0;
   files.clear();
@@ -732,6 +842,8 @@ function generate() {
   modelCases();
   adapterCases();
   gptqCases();
+  pathCases();
+  sizeCases();
   const manifest = {
     generator: 'scripts/make-corpus.js',
     note: "expect 'error': must fail with a coded error (code, when given, exactly); 'either': a coded error or a load the test verifies",

@@ -5,9 +5,15 @@
 //                                for the rest (embeddings, norms, lm_head, pruned-only linears)
 //   <out>/adapter/               the low-rank corrections as a PEFT LoRA folder
 // nt.model.load(<out>) reloads the int4 model and applyAdapter(model, <out>/adapter) its adapters.
+// The folder is replaced as a whole (replaceFolderUnits): the files are staged and fsynced
+// inside <out> first; then config.json and adapter/adapter_config.json, the files that make
+// each part loadable, are removed before anything else changes and put back, new, last. A
+// failed or killed save leaves either the old folder, or one whose model (and adapter) do
+// not load (NT_IO, no config), or the new folder; never old weights with a new config.
 import * as fs from 'fs';
 import * as path from 'path';
 import { ntError } from '../errors';
+import { FolderUnit, checkInsideFolder, checkPath, replaceFolderUnits, writeFileAtomic } from '../io/common';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../model/linear';
 import type { LlamaModel } from '../model/model';
@@ -91,17 +97,17 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
         checkpoint_format: 'gptq',
       };
     config.torch_dtype = 'float32';
-    fs.mkdirSync(outDir, { recursive: true });
     const weightsFile = path.join(outDir, 'model.safetensors');
-    saveSafetensors(weightsFile, tensors, { format: 'pt', producer: 'ntensor', ...(opts.metadata ?? {}) });
-    const tmp = path.join(outDir, '.config.json.tmp');
-    fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
-    fs.renameSync(tmp, path.join(outDir, 'config.json'));
-    let adapterDir: string | null = null;
-    if (Object.keys(adapters).length > 0) {
-      adapterDir = path.join(outDir, 'adapter');
-      saveLoraAdapter(adapterDir, adapters, { baseModel: outDir, metadata: opts.metadata });
-    }
+    const hasAdapter = Object.keys(adapters).length > 0;
+    const modelUnit: FolderUnit = { gate: 'config.json', files: ['model.safetensors'] };
+    const adapterUnit: FolderUnit = { gate: path.join('adapter', 'adapter_config.json'), files: [path.join('adapter', 'adapter_model.safetensors')] };
+    // an older save's adapter would pair with the new weights, an index would shadow them
+    replaceFolderUnits(OP, outDir, hasAdapter ? [adapterUnit, modelUnit] : [modelUnit], (stage) => {
+      saveSafetensors(path.join(stage, 'model.safetensors'), tensors, { format: 'pt', producer: 'ntensor', ...(opts.metadata ?? {}) });
+      writeFileAtomic(OP, path.join(stage, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+      if (hasAdapter) saveLoraAdapter(path.join(stage, 'adapter'), adapters, { baseModel: outDir, metadata: opts.metadata });
+    }, { removeUnits: hasAdapter ? [] : [adapterUnit], obsolete: ['model.safetensors.index.json'] });
+    const adapterDir = hasAdapter ? path.join(outDir, 'adapter') : null;
     return { weightsFile, adapterDir, quantizedLinears: Object.keys(tensors).filter((n) => n.endsWith('.qweight')).length, adapters: Object.keys(adapters).length };
   } finally {
     temps.forEach((t) => t.dispose());
@@ -111,6 +117,8 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
 /** Wraps the model's linears named in a PEFT LoRA folder with their low-rank corrections. */
 export function applyAdapter(model: LlamaModel, adapterDir: string): { modules: number; rank: number } {
   const op = 'llm.applyAdapter';
+  checkPath(op, adapterDir, 'adapterDir');
+  for (const f of ['adapter_config.json', 'adapter_model.safetensors']) checkInsideFolder(op, adapterDir, path.join(adapterDir, f));
   const adapter = loadLoraAdapter(adapterDir);
   const names = new Set(model.linears());
   const missing = Object.keys(adapter.modules).filter((n) => !names.has(n));

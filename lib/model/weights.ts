@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as nodePath from 'path';
 import { ntError } from '../errors';
 import { safetensorsInfo } from '../io';
+import { checkInsideFolder } from '../io/common';
 import type { GptqQuantization, ModelConfig } from './config';
 
 export interface StoredTensor {
@@ -19,10 +20,16 @@ function stripPrefix(e: unknown, op: string): unknown {
   return ntError(err.code as never, `[${op}] ${err.message.replace(/^\[[^\]]*\]\s*/, '')}`);
 }
 
-/** name -> where and how it is stored, from model.safetensors or model.safetensors.index.json. */
+/**
+ * name -> where and how it is stored, from model.safetensors or model.safetensors.index.json.
+ * Every file read (config.json included, which readConfig has parsed by now) must resolve
+ * inside the folder, symlinks followed, or into its repo's blobs/ in a Hugging Face cache
+ * snapshot (checkInsideFolder in lib/io/common.ts states the rule).
+ */
 export function storedTensors(op: string, dir: string): Map<string, StoredTensor> {
   const index = nodePath.join(dir, 'model.safetensors.index.json');
   const single = nodePath.join(dir, 'model.safetensors');
+  for (const f of [nodePath.join(dir, 'config.json'), index, single]) checkInsideFolder(op, dir, f);
   const out = new Map<string, StoredTensor>();
   let files: string[];
   if (fs.existsSync(index)) {
@@ -37,6 +44,7 @@ export function storedTensors(op: string, dir: string): Map<string, StoredTensor
     const bad = files.find((f) => f === '' || nodePath.isAbsolute(f) || f.split(/[\\/]/).includes('..'));
     if (bad !== undefined) throw ntError('NT_IO', `[${op}] ${index}: names shard '${bad}' outside its folder`);
     files = files.map((f) => nodePath.join(dir, f));
+    for (const f of files) checkInsideFolder(op, dir, f);
   } else if (fs.existsSync(single)) files = [single];
   else throw ntError('NT_IO', `[${op}] ${dir}: the folder has neither model.safetensors nor model.safetensors.index.json`);
   for (const file of files) {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -105,11 +106,107 @@ void InputFile::read_at(uint64_t offset, void* dst, uint64_t n, const std::strin
   }
 }
 
+namespace {
+
+enum FaultOp { kFaultOpen = 1, kFaultWrite, kFaultFsync, kFaultRename };
+
+struct NamedErrno {
+  const char* name;
+  int value;
+};
+const NamedErrno kFaultErrors[] = {
+    {"ENOSPC", ENOSPC}, {"EIO", EIO}, {"EFBIG", EFBIG}, {"EROFS", EROFS}, {"EACCES", EACCES}, {"EPERM", EPERM},
+    {"EXDEV", EXDEV},
+#ifdef EDQUOT
+    {"EDQUOT", EDQUOT},
+#endif
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  for (;;) {
+    const size_t at = s.find(sep, from);
+    out.push_back(s.substr(from, at == std::string::npos ? std::string::npos : at - from));
+    if (at == std::string::npos) return out;
+    from = at + 1;
+  }
+}
+
+// The directory holding `path` ("." for a bare name), for O_TMPFILE and the folder fsync.
+std::string parent_dir(const std::string& path) {
+  const std::string parent = std::filesystem::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
+
+}  // namespace
+
+std::vector<AtomicOutputFile::Fault> parse_fault_rules(const std::string& spec) {
+  std::vector<AtomicOutputFile::Fault> out;
+  for (const std::string& rule : split(spec, ',')) {
+    if (rule.empty()) continue;
+    const std::vector<std::string> parts = split(rule, ':');
+    auto bad = [&](const std::string& why) {
+      fail(ErrorCode::Value, "NTENSOR_FAULT rule '", rule, "': ", why,
+           " (expected <open|write|fsync|rename>:<ENOSPC|EIO|...|short>[:after=N][:file=SUBSTRING])");
+    };
+    if (parts.size() < 2) bad("too few fields");
+    AtomicOutputFile::Fault f;
+    const std::string& op = parts[0];
+    f.op = op == "open" ? kFaultOpen : op == "write" ? kFaultWrite : op == "fsync" ? kFaultFsync : op == "rename" ? kFaultRename : 0;
+    if (!f.op) bad("unknown operation '" + op + "'");
+    if (parts[1] == "short") {
+      if (f.op != kFaultWrite) bad("'short' applies to write only");
+      f.short_write = true;
+    } else {
+      for (const NamedErrno& e : kFaultErrors)
+        if (parts[1] == e.name) f.error = e.value;
+      if (!f.error) bad("unknown error '" + parts[1] + "'");
+    }
+    for (size_t i = 2; i < parts.size(); ++i) {
+      const std::string& kv = parts[i];
+      if (kv.rfind("after=", 0) == 0) {
+        const std::string n = kv.substr(6);
+        if (n.empty() || n.size() > 18 || n.find_first_not_of("0123456789") != std::string::npos) bad("after= needs a count");
+        if (f.op != kFaultWrite) bad("after= applies to write only");
+        f.after = std::stoull(n);
+      } else if (kv.rfind("file=", 0) == 0) {
+        f.file = kv.substr(5);
+      } else {
+        bad("unknown field '" + kv + "'");
+      }
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+const AtomicOutputFile::Fault* AtomicOutputFile::fault(int op) const {
+  for (const Fault& f : faults_) {
+    if (f.op != op || (!f.file.empty() && path_.find(f.file) == std::string::npos)) continue;
+    if (op == kFaultWrite && writes_ < f.after) continue;
+    return &f;
+  }
+  return nullptr;
+}
+
 AtomicOutputFile::AtomicOutputFile(const std::string& path) : path_(path) {
   check_path(path);
+  // One getenv per saved file: free when unset, and a test can change it between saves.
+  if (const char* spec = std::getenv("NTENSOR_FAULT")) faults_ = parse_fault_rules(spec);
   static std::atomic<unsigned> counter{0};
   temp_ = path + ".tmp-" + std::to_string(process_id()) + "-" + std::to_string(counter++);
+  if (const Fault* f = fault(kFaultOpen)) fail(ErrorCode::IO, "cannot create ", temp_, ": ", errno_text(f->error), " (injected)");
 #if NT_IO_POSIX
+#ifdef O_TMPFILE
+  // Unnamed until commit: a kill -9 while writing leaves no file behind. Filesystems without
+  // O_TMPFILE answer EOPNOTSUPP / EISDIR / EINVAL; then a named temporary file is used.
+  fd_ = ::open(parent_dir(path).c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+  if (fd_ >= 0) {
+    unnamed_ = true;
+    return;
+  }
+#endif
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd_ < 0) fail(ErrorCode::IO, "cannot create ", temp_, ": ", errno_text(errno));
 #else
@@ -131,7 +228,9 @@ void AtomicOutputFile::close_quietly() {
 
 AtomicOutputFile::~AtomicOutputFile() {
   if (committed_) return;
+  const bool named = !unnamed_;  // an unnamed file gets its name only in commit()
   close_quietly();
+  if (!named) return;
   std::error_code ec;
   std::filesystem::remove(temp_, ec);  // best effort; the error being reported is the original one
 }
@@ -140,7 +239,11 @@ void AtomicOutputFile::write(const void* data, uint64_t n) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
   uint64_t done = 0;
   while (done < n) {
-    const uint64_t want = std::min(n - done, kMaxIo);
+    uint64_t want = std::min(n - done, kMaxIo);
+    const Fault* f = faults_.empty() ? nullptr : fault(kFaultWrite);
+    ++writes_;
+    if (f && f->error) fail(ErrorCode::IO, "writing ", temp_, " failed: ", errno_text(f->error), " (injected)");
+    if (f && f->short_write) want = (want + 1) / 2;
 #if NT_IO_POSIX
     const ssize_t put = ::write(fd_, p + done, static_cast<size_t>(want));
     if (put < 0) {
@@ -156,9 +259,17 @@ void AtomicOutputFile::write(const void* data, uint64_t n) {
 }
 
 void AtomicOutputFile::commit() {
+  if (const Fault* f = fault(kFaultFsync)) fail(ErrorCode::IO, "flushing ", temp_, " failed: ", errno_text(f->error), " (injected)");
 #if NT_IO_POSIX
   // fsync before rename: after a crash the target is either the old file or the new one.
   if (::fsync(fd_) != 0) fail(ErrorCode::IO, "flushing ", temp_, " failed: ", errno_text(errno));
+  if (unnamed_) {
+    // linkat through /proc needs no privilege (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
+    const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, temp_.c_str(), AT_SYMLINK_FOLLOW) != 0)
+      fail(ErrorCode::IO, "cannot name the written file ", temp_, ": ", errno_text(errno));
+    unnamed_ = false;  // from here on the destructor removes temp_ on failure
+  }
   const int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) fail(ErrorCode::IO, "closing ", temp_, " failed: ", errno_text(errno));
@@ -167,10 +278,21 @@ void AtomicOutputFile::commit() {
   handle_ = nullptr;
   if (std::fflush(f) != 0 || std::fclose(f) != 0) fail(ErrorCode::IO, "closing ", temp_, " failed: ", errno_text(errno));
 #endif
+  if (const Fault* f = fault(kFaultRename))
+    fail(ErrorCode::IO, "cannot replace the target with ", temp_, ": ", errno_text(f->error), " (injected)");
   std::error_code ec;
   std::filesystem::rename(temp_, path_, ec);  // replaces an existing target (MoveFileEx on Windows)
   if (ec) fail(ErrorCode::IO, "cannot replace the target with ", temp_, ": ", ec.message());
   committed_ = true;
+#if NT_IO_POSIX
+  // The rename itself reaches the disk only with its folder: without this a power cut could
+  // bring back the old file after the save returned. Best effort (some filesystems refuse).
+  const int dir = ::open(parent_dir(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+#endif
 }
 
 }  // namespace nt::io
