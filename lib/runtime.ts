@@ -14,6 +14,8 @@ export interface Info {
   addon: string;
   /** isaCap: the NTENSOR_ISA level in effect (null: none; unknown names apply none). */
   cpu: { features: string[]; isas: string[]; kernels: Record<string, string>; isaCap: string | null };
+  /** Quantized matmul (nt.quant.matmul): the kernel sets this CPU supports (best first), the one in use, its int8-activation kernel (null: none). */
+  qmatmul: { kernelSets: string[]; kernel: string; int8Kernel: string | null };
   threads: number;
   cuda: CudaDeviceNative[];
   cudaStatus: string;
@@ -28,11 +30,13 @@ function isaCapInEffect(): string | null {
 export function info(): Info {
   const rt = native.runtimeInfo();
   const cuda = native.cudaDevices();
+  const qmm = native.quantKernelInfo();
   return {
     version: VERSION,
     flavor: loaded.flavor,
     addon: loaded.path,
     cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels, isaCap: isaCapInEffect() },
+    qmatmul: { kernelSets: qmm.sets, kernel: qmm.inUse, int8Kernel: qmm.int8Kernel },
     threads: rt.threads,
     cuda: cuda.devices,
     cudaStatus: loaded.cudaStatus ?? cuda.status,

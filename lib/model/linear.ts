@@ -7,7 +7,8 @@
 import { ntError } from '../errors';
 import { matmul, matmulAsync } from '../linalg/matmul';
 import { add } from '../ops/binary';
-import { matmul as quantMatmul, matmulAsync as quantMatmulAsync } from '../quant/matmul';
+import { matmul as quantMatmul, matmulAsync as quantMatmulAsync, matmulPath as quantMatmulPath } from '../quant/matmul';
+import type { QuantMatmulPath } from '../quant/matmul';
 import type { QTensor } from '../quant/qtensor';
 import { shapeString } from '../shape';
 import type { Tensor } from '../tensor';
@@ -53,23 +54,47 @@ export class DenseLinear implements LinearLike {
   }
 }
 
+/** Options of QuantLinear. */
+export interface QuantLinearOptions {
+  /**
+   * 'f32' (default) or 'int8': x quantized to int8 per row and weight group with integer dot
+   * products (nt.quant.matmul's activations option). Where the int8 kernels cannot serve the
+   * weight, the f32 ones run with a one-time process warning; `path` says which runs.
+   */
+  activations?: 'f32' | 'int8';
+}
+
 export class QuantLinear implements LinearLike {
   readonly inFeatures: number;
   readonly outFeatures: number;
+  readonly activations: 'f32' | 'int8';
 
   /** Takes ownership of q [out, in]. */
-  constructor(readonly q: QTensor) {
+  constructor(
+    readonly q: QTensor,
+    options?: QuantLinearOptions,
+  ) {
     q._check('QuantLinear', 'q');
+    if (options !== undefined && (options === null || typeof options !== 'object'))
+      throw ntError('NT_VALUE', `[QuantLinear] options must be an object, got ${options === null ? 'null' : typeof options}`);
+    const a = options?.activations ?? 'f32';
+    if (a !== 'f32' && a !== 'int8') throw ntError('NT_VALUE', `[QuantLinear] activations must be 'f32' or 'int8', got ${String(a)}`);
+    this.activations = a;
     this.outFeatures = q.shape[0];
     this.inFeatures = q.shape[1];
   }
 
+  /** The kernels forward runs on this CPU (and, for an int8 request that falls back, why). */
+  get path(): QuantMatmulPath {
+    return quantMatmulPath(this.q, { activations: this.activations });
+  }
+
   forward(x: Tensor): Tensor {
-    return quantMatmul(x, this.q);
+    return quantMatmul(x, this.q, { activations: this.activations });
   }
 
   forwardAsync(x: Tensor): Promise<Tensor> {
-    return quantMatmulAsync(x, this.q);
+    return quantMatmulAsync(x, this.q, { activations: this.activations });
   }
 
   dispose(): void {

@@ -9,6 +9,9 @@
 // micro-kernel. Results do not depend on the thread count (bit-identical).
 // NaN and Inf propagate per IEEE, as in nt.matmul (they are not an error); an Inf may come
 // out as NaN where the product meets a zero weight.
+// { activations: 'int8' } takes the int8-activation kernels where they serve the layout; where
+// they cannot (matmulPath says why) the f32 kernels run and the process gets one warning per
+// reason (code NT_QMATMUL_INT8_FALLBACK): a request is never dropped silently.
 import { ntError } from '../errors';
 import { native } from '../native/loader';
 import { OutOptions, OutputPlan, checkFloat, checkOptions, checkTensor, describe, planOutput, tensorOperand } from '../ops/common';
@@ -22,12 +25,24 @@ export interface QuantMatmulOptions extends OutOptions {
   /**
    * 'f32' (default): x stays f32, the result is the f32 product with the dequantized weight.
    * 'int8': x is quantized to int8 per row and weight group (symmetric, scale max|x| / 127) and
-   * each group's dot product is exact integer arithmetic (AVX-512 VNNI), as onnxruntime
-   * MatMulNBits accuracy_level 4: faster, with the error of rounding x to int8 (typically
-   * 0.2-0.5% of max |y|). Used for 2/3/4-bit codes without gIdx whose groupSize is a multiple
-   * of 128 (or whole rows) on CPUs with AVX-512 VNNI; otherwise the f32 path runs.
+   * each group's dot product is exact integer arithmetic (AVX-512 VNNI, AVX-VNNI or AVX2
+   * vpmaddubsw), as llama.cpp Q4_0 × Q8_0 and onnxruntime MatMulNBits accuracy_level 4: faster
+   * (decode and prefill), with the error of rounding x to int8 (typically 0.2-0.5% of max |y|).
+   * Served for 2/3/4-bit codes without gIdx in groups of 32, 64, any multiple of the kernel's
+   * chunk (64 or 128 columns) or whole rows, on every x86-64 kernel set; otherwise the f32 path
+   * runs and a one-time warning (code NT_QMATMUL_INT8_FALLBACK) says why: see matmulPath.
    */
   activations?: 'f32' | 'int8';
+}
+
+/** The kernels nt.quant.matmul runs for a weight on this CPU (NTENSOR_ISA caps the choice). */
+export interface QuantMatmulPath {
+  /** The kernel set: 'avx512vnni', 'avx512', 'avx2vnni', 'avx2' or 'scalar'. */
+  kernel: string;
+  /** The activations the kernels take: 'int8' only when requested and served. */
+  activations: 'f32' | 'int8';
+  /** Present when 'int8' was requested and the f32 kernels run instead: why. */
+  fallback?: string;
 }
 
 interface Call {
@@ -42,9 +57,9 @@ interface Call {
   keep: unknown[];
 }
 
-function checkQ(q: unknown): QTensor {
-  if (!(q instanceof QTensor)) throw ntError('NT_VALUE', `[${OP}] q must be a QTensor, got ${describe(q)}`);
-  q._check(OP, 'q');
+function checkQ(q: unknown, op = OP): QTensor {
+  if (!(q instanceof QTensor)) throw ntError('NT_VALUE', `[${op}] q must be a QTensor, got ${describe(q)}`);
+  q._check(op, 'q');
   q.codes._check(OP, 'q.codes');
   q.scales._check(OP, 'q.scales');
   q.zeros._check(OP, 'q.zeros');
@@ -71,12 +86,56 @@ function view2d(t: Tensor): Tensor | null {
   return t._view([rows, cols], [rowStride, cs], t.offset);
 }
 
+function checkActivations(op: string, a: unknown): 'f32' | 'int8' {
+  if (a !== undefined && a !== 'f32' && a !== 'int8') throw ntError('NT_VALUE', `[${op}] activations must be 'f32' or 'int8', got ${describe(a)}`);
+  return a ?? 'f32';
+}
+
+// Paths by layout (the kernel set is fixed for the process) and the fallback reasons warned about.
+const pathCache = new Map<string, QuantMatmulPath>();
+const warned = new Set<string>();
+
+function pathFor(q: QTensor, activations: 'f32' | 'int8'): QuantMatmulPath {
+  const key = `${q.bits}/${q.groupSize}/${q.shape[1]}/${q.gIdx ? 'g' : ''}/${activations}`;
+  let p = pathCache.get(key);
+  if (!p) {
+    const r = native.quantMatmulPath(q.bits, q.groupSize, q.shape[1], q.gIdx !== null, activations === 'int8');
+    p = { kernel: r.kernel, activations: r.int8 ? 'int8' : 'f32', ...(r.fallback !== null ? { fallback: r.fallback } : {}) };
+    pathCache.set(key, Object.freeze(p));
+  }
+  return p;
+}
+
+/** One process warning per fallback reason: an int8 request served by the f32 kernels is never silent. */
+function warnFallback(q: QTensor, p: QuantMatmulPath): void {
+  if (p.fallback === undefined) return;
+  const what = `${p.kernel}: ${p.fallback}`;
+  if (warned.has(what)) return;
+  warned.add(what);
+  process.emitWarning(
+    `[${OP}] activations 'int8' requested for a ${q.bits}-bit weight (groupSize ${q.groupSize}${q.gIdx ? ', gIdx' : ''}); ` +
+      `the f32 kernels run instead (kernel set ${p.kernel}: ${p.fallback})`,
+    { code: 'NT_QMATMUL_INT8_FALLBACK' },
+  );
+}
+
+/**
+ * Which kernels nt.quant.matmul(x, q, { activations }) runs on this CPU: the kernel set, the
+ * activations it takes, and, when 'int8' was asked for but cannot be served, why.
+ * @example nt.quant.matmulPath(q, { activations: 'int8' })  // { kernel: 'avx2', activations: 'int8' }
+ */
+export function matmulPath(q: QTensor, opts?: { activations?: 'f32' | 'int8' }): QuantMatmulPath {
+  const o = checkOptions<{ activations?: 'f32' | 'int8' }>(`${OP}Path`, opts);
+  const activations = checkActivations(`${OP}Path`, o.activations);
+  return pathFor(checkQ(q, `${OP}Path`), activations);
+}
+
 function prepare(xIn: Tensor, qIn: QTensor, options: QuantMatmulOptions | undefined): Call {
   const opts = checkOptions<QuantMatmulOptions>(OP, options);
-  if (opts.activations !== undefined && opts.activations !== 'f32' && opts.activations !== 'int8')
-    throw ntError('NT_VALUE', `[${OP}] activations must be 'f32' or 'int8', got ${describe(opts.activations)}`);
+  const activations = checkActivations(OP, opts.activations);
   const x = checkTensor(OP, xIn, 'x');
   const q = checkQ(qIn);
+  if (activations === 'int8') warnFallback(q, pathFor(q, activations));
   checkFloat(OP, x, 'x');
   const [n, k] = q.shape;
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== k)

@@ -1,9 +1,13 @@
-// Binding of nt.quant.matmul (native/quant/qmatmul.h): out = x · dequant(q)ᵀ.
+// Binding of nt.quant.matmul (native/quant/qmatmul.h): out = x · dequant(q)ᵀ, and of the
+// queries of which kernels it runs (quantMatmulPath, quantKernelInfo).
 // (x, codes, scales, zeros, gIdx | null, out, bits, groupSize, int8Activations), tensors as (storage, meta)
 // pairs; x f32 [m, k] and out f32 [m, n] may have any strides; the QTensor parts must be
 // contiguous (as QTensor keeps them). Everything is re-validated here so a direct call can
 // never crash.
+#include <napi.h>
+
 #include "../quant/qmatmul.h"
+#include "../quant/qmatmul_kernels.h"
 #include "../quant/quant_ops.h"
 #include "op.h"
 
@@ -67,4 +71,45 @@ NT_NAPI_OP(quantMatmul) {
   const nt::quant::QmmOut yout{out.ptr<float>(), out.strides[0], out.strides[1]};
   const int64_t m = x.shape[0];
   return {[=] { nt::quant::qmatmul_f32(w, xin, m, yout, int8_activations); }, {}};
+}
+
+// quantMatmulPath(bits, groupSize, cols, hasGIdx, int8Activations) -> { kernel, int8, fallback }:
+// the path quantMatmul takes for a weight of that layout (lib/quant/matmul.ts validates first).
+NT_NAPI_FUNCTION(quantMatmulPath) {
+  NT_CHECK(info.Length() >= 5 && info[0].IsNumber() && info[1].IsNumber() && info[2].IsNumber() && info[3].IsBoolean() &&
+               info[4].IsBoolean(),
+           Value, "[quant.matmulPath] expected (bits, groupSize, cols, hasGIdx, int8Activations)");
+  nt::quant::QWeight w;
+  w.bits = info[0].As<Napi::Number>().Int32Value();
+  w.group_size = info[1].As<Napi::Number>().Int64Value();
+  w.cols = info[2].As<Napi::Number>().Int64Value();
+  NT_CHECK(w.group_size >= 1 && w.cols >= 0, Value, "[quant.matmulPath] groupSize must be >= 1 and cols >= 0, got ",
+           w.group_size, ", ", w.cols);
+  static const int32_t any_gidx = 0;
+  w.g_idx = info[3].As<Napi::Boolean>().Value() ? &any_gidx : nullptr;  // only its presence is read
+  const nt::quant::QmmPath p = nt::quant::qmm_path(w, info[4].As<Napi::Boolean>().Value());
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kernel", p.kernel);
+  o.Set("int8", p.int8);
+  o.Set("fallback", p.fallback ? Napi::Value(Napi::String::New(env, p.fallback)) : env.Null());
+  o.Set("int8Chunk", p.i8_split);
+  return o;
+}
+
+// quantKernelInfo() -> { sets, inUse, int8Kernel }: the quantized-matmul kernel sets this CPU
+// supports (best first), the one in use (NTENSOR_ISA caps it) and its int8 kernel (null: none).
+NT_NAPI_FUNCTION(quantKernelInfo) {
+  Napi::Env env = info.Env();
+  Napi::Array sets = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const std::string& s : nt::quant::qmm_supported_isas()) sets.Set(i++, s);
+  const nt::quant::QmmKernels& k = nt::quant::qmm_kernels();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sets", sets);
+  o.Set("inUse", k.isa);
+  o.Set("int8Kernel", k.gemv4_i8 ? Napi::Value(Napi::String::New(env, std::string(k.isa) + " int8 (" +
+                                                                          std::to_string(k.i8_split) + "-column chunks)"))
+                                 : env.Null());
+  return o;
 }

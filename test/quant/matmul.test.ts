@@ -227,16 +227,22 @@ describe('paths and threads', () => {
 });
 
 describe("activations: 'int8'", () => {
-  // Accuracy of the int8-activation path (x rounded to int8 per row and 128-column group): its
-  // error against the f64 reference, relative to max |y|. Where the CPU has no AVX-512 VNNI the
-  // option falls back to the f32 path, whose error is far below this bound.
+  // Accuracy of the int8-activation path (x rounded to int8 per row and weight group): its error
+  // against the f64 reference, relative to max |y|. Under NTENSOR_ISA=scalar the request falls
+  // back to the f32 path (reported), whose error is far below this bound.
   const INT8_REL = 2e-2;
+  const int8Served = nt.info().qmatmul.int8Kernel !== null;
 
   test.each([
     [1, 4096, 128],
+    [1, 2048, 32],
+    [2, 515, 64],
     [3, 515, 'row'],
+    [4, 300, 32],
     [6, 640, 256],
     [40, 384, 128],
+    [17, 333, 32],
+    [600, 160, 32],
   ] as const)('m=%i k=%i group=%s: close to the f64 reference', (m, k, group) => {
     const p = randomParts(37, k, 4, group, 700 + m + k);
     const q = makeQ(p, 'f16');
@@ -256,40 +262,119 @@ describe("activations: 'int8'", () => {
     expect(worst / ymax).toBeLessThan(INT8_REL);
     const y8b = values(nt.quant.matmul(x, q, { activations: 'int8' }));
     expect(y8b).toEqual(y8);
+    expect(nt.quant.matmulPath(q, { activations: 'int8' }).activations).toBe(int8Served ? 'int8' : 'f32');
     [x, q].forEach((t) => t.dispose());
   });
 
-  test('layouts the int8 kernel does not take (group 32, gIdx, 8-bit) give the f32 bits', () => {
-    for (const [bits, group, gidx] of [
-      [4, 32, false],
-      [4, 128, true],
-      [8, 128, false],
-    ] as const) {
-      const p = randomParts(9, 256, bits, group, 720 + bits, gidx);
-      const q = makeQ(p, 'f32');
-      const x = nt.tensor(randomX(2, 256, 721), { shape: [2, 256] });
-      expect(values(nt.quant.matmul(x, q, { activations: 'int8' }))).toEqual(values(nt.quant.matmul(x, q)));
+  test('group 32 (Q4_0-style symmetric int4) takes the int8 kernel on every x86 kernel set', () => {
+    const p = randomParts(8, 256, 4, 32, 710);
+    p.zeros.fill(8);
+    const q = makeQ(p, 'f16');
+    const path = nt.quant.matmulPath(q, { activations: 'int8' });
+    expect(path.kernel).toBe(nt.info().qmatmul.kernel);
+    if (int8Served) expect(path).toEqual({ kernel: path.kernel, activations: 'int8' });
+    else expect(path.fallback).toMatch(/no int8-activation kernel/);
+    expect(nt.quant.matmulPath(q)).toEqual({ kernel: path.kernel, activations: 'f32' });
+    q.dispose();
+  });
+
+  test('a request the int8 kernels cannot serve runs the f32 bits and is reported once per reason', () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      for (const [bits, group, gidx, reason] of [
+        [4, 128, true, /gIdx/],
+        [8, 128, false, /2\/3\/4-bit codes/],
+        [4, 96, false, /group size does not tile/],
+      ] as const) {
+        const p = randomParts(9, 192, bits, group, 720 + bits + group, gidx);
+        const q = makeQ(p, 'f32');
+        const x = nt.tensor(randomX(2, 192, 721), { shape: [2, 192] });
+        const path = nt.quant.matmulPath(q, { activations: 'int8' });
+        expect(path.activations).toBe('f32');
+        expect(path.fallback).toMatch(int8Served ? reason : /no int8-activation kernel/);
+        warn.mockClear();
+        const y8 = values(nt.quant.matmul(x, q, { activations: 'int8' }));
+        const y8again = values(nt.quant.matmul(x, q, { activations: 'int8' }));
+        expect(y8).toEqual(values(nt.quant.matmul(x, q)));
+        expect(y8again).toEqual(y8);
+        // the first fallback of this reason in the process warns (scalar: all share one reason)
+        const calls = warn.mock.calls.filter((c) => (c[1] as { code?: string } | undefined)?.code === 'NT_QMATMUL_INT8_FALLBACK');
+        expect(calls.length).toBeLessThanOrEqual(1);
+        if (int8Served) {
+          expect(calls.length).toBe(1);
+          expect(String(calls[0][0])).toMatch(/activations 'int8' requested/);
+          expect(String(calls[0][0])).toMatch(reason);
+        }
+        [x, q].forEach((t) => t.dispose());
+      }
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  test('an f32 request never warns', () => {
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const q = makeQ(randomParts(3, 64, 8, 32, 740), 'f32');
+      const x = nt.tensor(randomX(1, 64, 741), { shape: [1, 64] });
+      nt.quant.matmul(x, q, { activations: 'f32' }).dispose();
+      nt.quant.matmul(x, q).dispose();
+      expect(warn).not.toHaveBeenCalled();
       [x, q].forEach((t) => t.dispose());
+    } finally {
+      warn.mockRestore();
     }
   });
 
   test('1 and 2 threads give the same bits; async matches', async () => {
     const before = nt.getNumThreads();
-    const p = randomParts(150, 512, 4, 128, 730);
-    const q = makeQ(p, 'f32');
-    const x = nt.tensor(randomX(9, 512, 731), { shape: [9, 512] });
-    try {
-      nt.setNumThreads(1);
-      const y1 = values(nt.quant.matmul(x, q, { activations: 'int8' }));
-      nt.setNumThreads(2);
-      const y2 = values(nt.quant.matmul(x, q, { activations: 'int8' }));
-      expect(y2).toEqual(y1);
-      const ya = values(await nt.quant.matmulAsync(x, q, { activations: 'int8' }));
-      expect(ya).toEqual(y1);
-    } finally {
-      nt.setNumThreads(before);
-      [x, q].forEach((t) => t.dispose());
+    for (const group of [128, 32]) {
+      const p = randomParts(150, 512, 4, group, 730 + group);
+      const q = makeQ(p, 'f32');
+      const x = nt.tensor(randomX(9, 512, 731), { shape: [9, 512] });
+      try {
+        nt.setNumThreads(1);
+        const y1 = values(nt.quant.matmul(x, q, { activations: 'int8' }));
+        nt.setNumThreads(2);
+        const y2 = values(nt.quant.matmul(x, q, { activations: 'int8' }));
+        expect(y2).toEqual(y1);
+        const ya = values(await nt.quant.matmulAsync(x, q, { activations: 'int8' }));
+        expect(ya).toEqual(y1);
+      } finally {
+        nt.setNumThreads(before);
+        [x, q].forEach((t) => t.dispose());
+      }
     }
+  });
+
+  test('QuantLinear takes { activations } and reports its path', () => {
+    const p = randomParts(12, 256, 4, 64, 750);
+    const x = nt.tensor(randomX(5, 256, 751), { shape: [5, 256] });
+    const lin8 = new nt.model.QuantLinear(makeQ(p, 'f16'), { activations: 'int8' });
+    const lin32 = new nt.model.QuantLinear(makeQ(p, 'f16'));
+    try {
+      expect(lin8.activations).toBe('int8');
+      expect(lin32.activations).toBe('f32');
+      expect(lin8.path.activations).toBe(int8Served ? 'int8' : 'f32');
+      expect(lin32.path).toEqual({ kernel: nt.info().qmatmul.kernel, activations: 'f32' });
+      expect(values(lin8.forward(x))).toEqual(values(nt.quant.matmul(x, lin8.q, { activations: 'int8' })));
+      expect(values(lin32.forward(x))).toEqual(values(nt.quant.matmul(x, lin32.q)));
+      const e = errorOf(() => new nt.model.QuantLinear(lin8.q, { activations: 'fp8' as 'int8' }));
+      expect(e.code).toBe('NT_VALUE');
+      expect(e.message).toMatch(/\[QuantLinear\] activations must be 'f32' or 'int8', got fp8/);
+      expect(errorOf(() => new nt.model.QuantLinear(lin8.q, 5 as unknown as object)).code).toBe('NT_VALUE');
+    } finally {
+      [x, lin8, lin32].forEach((t) => t.dispose());
+    }
+  });
+
+  test('nt.info() lists the quantized-matmul kernel sets and the int8 kernel in use', () => {
+    const i = nt.info().qmatmul;
+    expect(i.kernelSets[i.kernelSets.length - 1]).toBe('scalar');
+    expect(i.kernelSets).toContain(i.kernel);
+    if (i.kernel === 'scalar') expect(i.int8Kernel).toBeNull();
+    else expect(i.int8Kernel).toMatch(/int8/);
+    if (process.env.NTENSOR_ISA === 'avx2') expect(i.kernel).toBe('avx2');
   });
 });
 
@@ -433,6 +518,9 @@ describe('errors', () => {
     ['out dtype', () => nt.quant.matmul(x, q, { out: nt.zeros([2, 4], 'f64') }), 'NT_DTYPE', /out must be f32, got f64/],
     ['options', () => nt.quant.matmul(x, q, 3 as unknown as object), 'NT_VALUE', /options must be an object/],
     ['activations', () => nt.quant.matmul(x, q, { activations: 'fp16' as 'int8' }), 'NT_VALUE', /activations must be 'f32' or 'int8', got string fp16/],
+    ['path of a non-QTensor', () => nt.quant.matmulPath(x as unknown as QTensor), 'NT_VALUE', /\[quant\.matmulPath\] q must be a QTensor/],
+    ['path activations', () => nt.quant.matmulPath(q, { activations: 'int4' as 'int8' }), 'NT_VALUE', /\[quant\.matmulPath\] activations must be 'f32' or 'int8', got string int4/],
+    ['path options', () => nt.quant.matmulPath(q, 'int8' as unknown as object), 'NT_VALUE', /\[quant\.matmulPath\] options must be an object/],
   ])('%s', (_name, fn, code, msg) => {
     const e = errorOf(fn);
     expect(e.code).toBe(code);
