@@ -12,6 +12,11 @@
 // packed weight bytes (codes + scales + zeros) plus x and y; "% of mem BW" divides by the copy
 // bandwidth of the membw suite of the same run. Before timing, ours and ORT are run once on the
 // same weights and their outputs compared (reported in the summary).
+// TinyLlama-1.1B shapes (hidden 2048, MLP 5632), the targets of the int8-activation kernels:
+// GEMV 1x2048 @ 5632x2048 (gate/up), 1x5632 @ 2048x5632 (down) and the prefill GEMM m = 512 of
+// both, int4 group 128 (asymmetric, f16 scales) and group 32 symmetric (zero 8: llama.cpp
+// Q4_0's math), f32 vs int8 activations, beside nt.matmul f32 of the same shape. GB/s counts
+// the packed weight (codes + f16 scales + u8 zeros) plus x and y.
 import * as fs from 'fs';
 import * as nt from '../lib';
 import { QTensor } from '../lib/quant';
@@ -19,7 +24,10 @@ import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './h
 import { NBitsWeight, matmulNBitsModel } from './peers/onnx_matmulnbits';
 import { Ort, ort, ortError } from './peers/ort';
 
-const THREADS = [1, 2];
+// BENCH_QUANT_THREADS=2: only those thread counts; BENCH_QUANT_SET=tinyllama: only the
+// TinyLlama-shaped cases (no ORT), =ort: only the K = 4096 cases beside ORT (default both).
+const THREADS = (process.env.BENCH_QUANT_THREADS || '1,2').split(',').map(Number);
+const SET = process.env.BENCH_QUANT_SET || 'all';
 // BENCH_QUANT_SMALL=1: a smoke run at 1/4 of every size (proves the suite works; not a figure).
 const SMALL = process.env.BENCH_QUANT_SMALL === '1';
 const K = SMALL ? 1024 : 4096;
@@ -81,6 +89,113 @@ function toQTensor(w: NBitsWeight, n: number, k: number): QTensor {
     groupSize: GROUP,
     symmetric: false,
   });
+}
+
+/** Random int4 QTensor [n, k] in groups of `group` (symmetric: every zero 8, as Q4_0), f16 scales. */
+function tinyQ(n: number, k: number, group: number, symmetric: boolean, seed: number): QTensor {
+  const groups = k / group;
+  const codes = new Uint8Array((n * k) / 2);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>>= 0);
+  };
+  for (let i = 0; i < codes.length; ++i) codes[i] = next() & 255;
+  const zeros = new Uint8Array(n * groups);
+  const scales = new Float32Array(n * groups);
+  for (let i = 0; i < zeros.length; ++i) {
+    zeros[i] = symmetric ? 8 : next() & 15;
+    scales[i] = 0.002 + next() / 2 ** 32 / 100;
+  }
+  const s32 = nt.tensor(scales, { shape: [n, groups] });
+  const s16 = s32.astype('f16');
+  s32.dispose();
+  return new QTensor({
+    codes: nt.tensor(codes, { shape: [n, k / 2], dtype: 'u8' }),
+    scales: s16,
+    zeros: nt.tensor(zeros, { shape: [n, groups], dtype: 'u8' }),
+    gIdx: null,
+    shape: [n, k],
+    bits: 4,
+    groupSize: group,
+    symmetric,
+  });
+}
+
+/** The TinyLlama-shaped cases and their summary lines (ratios to nt.matmul f32 of the same shape). */
+function tinyLlamaCases(rotate: number, keep: <T extends { dispose(): void }>(t: T) => T): { cases: BenchCase[]; summary: (byId: Map<string, CaseResult>) => string[] } {
+  const shapes = [
+    { m: 1, n: 5632, k: 2048 },
+    { m: 1, n: 2048, k: 5632 },
+    { m: 512, n: 5632, k: 2048 },
+    { m: 512, n: 2048, k: 5632 },
+  ].map((sh) => (SMALL ? { m: sh.m === 1 ? 1 : 64, n: sh.n / 4, k: sh.k / 4 } : sh));
+  const layouts = [
+    { tag: 'g128', group: 128, symmetric: false },
+    { tag: 'g32-sym', group: 32, symmetric: true },
+  ];
+  const cases: BenchCase[] = [];
+  const rows: { id: string; f32Id: string; label: string; threads: number }[] = [];
+  for (const { m, n, k } of shapes) {
+    const gemv = m === 1;
+    const name = `TinyLlama ${gemv ? 'GEMV' : 'GEMM'} ${m}x${k} @ ${n}x${k}`;
+    const x = keep(nt.randn([m, k], { seed: 11 + m + k }));
+    const y = keep(nt.zeros([m, n]));
+    const f32Copies = gemv ? Math.max(2, Math.ceil(rotate / (n * k * 4))) : 1;
+    const f32: nt.Tensor[] = [];
+    for (let c = 0; c < f32Copies; ++c) f32.push(keep(nt.randn([n, k], { seed: 90 + c })));
+    const fl = 2 * m * n * k;
+    for (const threads of THREADS) {
+      const f32Id = `${name} | f32 | ${threads}t`;
+      let j = 0;
+      cases.push({
+        name,
+        threads,
+        id: f32Id,
+        impl: `nt.matmul f32 (${f32Copies} copies)`,
+        bytes: n * k * 4 + (m * k + m * n) * 4,
+        flops: fl,
+        memoryBound: gemv,
+        fn: () => void nt.matmul(x, f32[j++ % f32Copies], { transB: true, out: y }),
+      });
+    }
+    for (const { tag, group, symmetric } of layouts) {
+      const packed = (n * k) / 2 + (n * k) / group * 3; // codes + f16 scales + u8 zeros
+      const copies = gemv ? Math.max(2, Math.ceil(rotate / packed)) : 2;
+      const qs: QTensor[] = [];
+      for (let c = 0; c < copies; ++c) qs.push(keep(tinyQ(n, k, group, symmetric, 31 * n + k + c)));
+      for (const activations of ['f32', 'int8'] as const)
+        for (const threads of THREADS) {
+          const id = `${name} ${tag} | ${activations} | ${threads}t`;
+          let i = 0;
+          cases.push({
+            name: `${name} ${tag}`,
+            threads,
+            id,
+            impl: `nt.quant.matmul ${tag} ${activations} activations`,
+            bytes: packed + (m * k + m * n) * 4,
+            flops: fl,
+            memoryBound: gemv,
+            peer: `${name} | f32 | ${threads}t`,
+            fn: () => void nt.quant.matmul(x, qs[i++ % copies], { out: y, activations }),
+          });
+          rows.push({ id, f32Id: `${name} | f32 | ${threads}t`, label: `${name} ${tag} ${activations} activations (${nt.quant.matmulPath(qs[0], { activations }).kernel})`, threads });
+        }
+    }
+  }
+  const summary = (byId: Map<string, CaseResult>): string[] =>
+    rows.map(({ id, f32Id, label, threads }) => {
+      const r = byId.get(id);
+      const f = byId.get(f32Id);
+      if (!r || r.error) return `${label}, ${threads}t: ${r?.error ?? 'not run'}`;
+      const vsF32 = f && !f.error ? (f.median / r.median).toFixed(2) : 'n/a';
+      const bw = r.bandwidthFraction !== undefined ? `, ${(r.bandwidthFraction * 100).toFixed(0)}% of the copy bandwidth` : '';
+      return `${label}, ${threads}t: ${(r.median * 1e3).toFixed(3)} ms, ${r.gbps?.toFixed(1)} GB/s, ${r.gflops?.toFixed(1)} GFLOP/s${bw}, ${vsF32}× nt.matmul f32`;
+    });
+  return { cases, summary };
 }
 
 interface Shape {
@@ -149,13 +264,14 @@ export const quantSuite: Suite = {
     const keep = <T extends { dispose(): void }>(t: T) => (owned.push(t), t);
     const llc = llcBytes();
     const rotate = SMALL ? 16 * 2 ** 20 : Math.max(1.25 * llc, 64 * 2 ** 20);
-    const shapes: Shape[] = [
+    const shapes: Shape[] = SET === 'tinyllama' ? [] : [
       { name: `int4 GEMV 1x${K} @ ${K}x${N_SMALL}`, m: 1, n: N_SMALL, gemv: true },
       { name: `int4 GEMV 1x${K} @ ${K}x${N_LARGE}`, m: 1, n: N_LARGE, gemv: true },
       { name: `int4 GEMM 16x${K} @ ${K}x${N_SMALL}`, m: 16, n: N_SMALL, gemv: false },
       { name: `int4 GEMM 64x${K} @ ${K}x${N_SMALL}`, m: 64, n: N_SMALL, gemv: false },
     ];
-    const cases: BenchCase[] = [];
+    const tiny = SET === 'ort' ? null : tinyLlamaCases(rotate, keep);
+    const cases: BenchCase[] = tiny ? [...tiny.cases] : [];
     const agree: string[] = [];
     const weightSets = new Map<number, { parts: NBitsWeight[]; qs: QTensor[]; f32: nt.Tensor[] }>();
     const setFor = (n: number, copies: number, f32Copies: number) => {
@@ -242,10 +358,12 @@ export const quantSuite: Suite = {
     const summary = (results: CaseResult[]): string[] => {
       const byId = new Map(results.map((r) => [r.id, r]));
       const lines: string[] = [];
+      lines.push(`qmatmul kernel set ${nt.info().qmatmul.kernel}, int8 kernel ${nt.info().qmatmul.int8Kernel ?? 'none'}`);
+      if (tiny) lines.push(...tiny.summary(byId));
       if (!ort()) lines.push(`onnxruntime-node could not load (${ortError()}): no ORT rows`);
       lines.push(...agree);
       for (const r of results) {
-        if (!r.impl.startsWith('nt.quant.matmul') || r.error) continue;
+        if (!r.impl.startsWith('nt.quant.matmul') || r.name.startsWith('TinyLlama') || r.error) continue;
         const tag = r.impl.endsWith('int8') ? ' | ours-int8 | ' : ' | ours | ';
         const base = r.id.slice(0, r.id.lastIndexOf(tag));
         const ratio = (tag: string) => {
@@ -273,7 +391,7 @@ export const quantSuite: Suite = {
 
     return {
       name: 'quant',
-      title: 'Quantized matmul (nt.quant.matmul int4 g128) vs onnxruntime MatMulNBits and nt.matmul f32',
+      title: 'Quantized matmul (nt.quant.matmul int4, f32 and int8 activations) vs onnxruntime MatMulNBits and nt.matmul f32',
       cases,
       summary,
       dispose: () => owned.forEach((t) => t.dispose()),
