@@ -1,14 +1,18 @@
-// safetensors read/write. Headers are parsed and validated natively (native/io); tensors
-// are read straight into freshly allocated tensors, only the requested ones (lazy), with
-// optional float conversion on the way. Sharded checkpoints are read through their
+// safetensors read/write. Headers are parsed and validated natively (native/io). A tensor
+// loaded in its stored dtype is a zero-copy view of the file, mapped copy-on-write (writing
+// to it never changes the file; its pages are read on first use and count in RSS once read);
+// one that is converted (or misaligned, or `map: false`) is read into fresh memory. Only the
+// requested tensors are touched. Sharded checkpoints are read through their
 // model.safetensors.index.json. Saving is atomic: temp file in the same folder, then rename.
+// A mapped file must not be truncated while its tensors live (the OS would fault the reader).
 import * as fs from 'fs';
 import * as nodePath from 'path';
-import { DType, isFloat, isPacked } from '../dtype';
+import { DType, STORAGE_CTOR, isFloat, isPacked } from '../dtype';
 import { ntError } from '../errors';
 import type { SafetensorsEntryNative, SafetensorsHeaderNative } from '../native/contract-io';
 import { MAX_DIMS, MAX_ELEMENTS, numel, shapeString } from '../shape';
-import { Tensor } from '../tensor';
+import { native } from '../native/loader';
+import { Tensor, adoptMappedStorage } from '../tensor';
 import { IoJob, call, checkLoadDType, checkOptions, checkPath, runAsync, runSync, setOwn } from './common';
 
 export interface SafetensorsLoadOptions {
@@ -19,6 +23,11 @@ export interface SafetensorsLoadOptions {
    * checkpoint). Integer and bool tensors keep their dtype, as torch's `model.to(dtype)` does.
    */
   dtype?: DType;
+  /**
+   * Map tensors that keep their stored dtype instead of reading them (default true): loading
+   * is near-instant and memory is shared with the page cache. Files past 4 GiB work either way.
+   */
+  map?: boolean;
 }
 
 export interface SafetensorsTensorInfo {
@@ -84,6 +93,8 @@ function checkNames(op: string, names: unknown): string[] | undefined {
 
 interface Part {
   file: string;
+  /** Absolute offset of the data section (tensor offsets are relative to it). */
+  dataStart: number;
   entries: SafetensorsEntryNative[];
 }
 
@@ -97,6 +108,13 @@ function targetDType(op: string, file: string, e: SafetensorsEntryNative, dtype:
     throw ntError('NT_UNSUPPORTED', `[${op}] ${file}: tensor '${e.name}' ${shapeString(e.shape)} has ${numel(e.shape)} elements; at most ${MAX_ELEMENTS}`);
   const own = e.loadAs as DType;
   return dtype !== undefined && isFloat(own) ? dtype : own;
+}
+
+/** Kept in its stored dtype, non-empty, and element-aligned in the file (TypedArray views need it). */
+function mappable(e: SafetensorsEntryNative, target: DType, dataStart: number): boolean {
+  const bytes = e.end - e.begin;
+  const elem = STORAGE_CTOR[target].BYTES_PER_ELEMENT;
+  return e.loadAs === target && bytes > 0 && bytes === numel(e.shape) * elem && (dataStart + e.begin) % elem === 0;
 }
 
 function entryMap(header: SafetensorsHeaderNative): Map<string, SafetensorsEntryNative> {
@@ -113,7 +131,7 @@ function* planParts(op: string, source: Source, names: string[] | undefined): Io
       if (!e) throw ntError('NT_IO', `[${op}] ${source.file}: no tensor named '${n}'`);
       return e;
     });
-    return { parts: [{ file: source.file, entries }], order };
+    return { parts: [{ file: source.file, dataStart: header.dataStart, entries }], order };
   }
   const index = yield* call('safetensorsIndex', source.index);
   const shardOf = new Map<string, string>();
@@ -133,6 +151,7 @@ function* planParts(op: string, source: Source, names: string[] | undefined): Io
     const byName = entryMap(header);
     parts.push({
       file,
+      dataStart: header.dataStart,
       entries: shardNames.map((n) => {
         const e = byName.get(n);
         if (!e) throw ntError('NT_IO', `[${op}] ${file}: the index places tensor '${n}' in this shard, but it has no such tensor`);
@@ -148,6 +167,8 @@ function* loadJob(op: string, path: unknown, options: unknown): IoJob<Record<str
   const opts = checkOptions(op, options);
   const names = checkNames(op, opts.names);
   const dtype = checkLoadDType(op, opts.dtype, true);
+  if (opts.map !== undefined && typeof opts.map !== 'boolean') throw ntError('NT_VALUE', `[${op}] map must be a boolean, got ${typeof opts.map}`);
+  const map = opts.map !== false;
   const { parts, order } = yield* planParts(op, resolveSource(op, p), names);
 
   // Validate every requested tensor before allocating any.
@@ -156,13 +177,26 @@ function* loadJob(op: string, path: unknown, options: unknown): IoJob<Record<str
   let ok = false;
   try {
     for (let k = 0; k < parts.length; ++k) {
+      const { file, dataStart, entries } = parts[k];
       const triples: (string | Tensor['_storage'] | Float64Array)[] = [];
-      parts[k].entries.forEach((e, i) => {
-        const t = Tensor._empty(op, e.shape, targets[k][i]);
-        loaded.set(e.name, t);
-        triples.push(e.name, t._storage, t._metaArray);
+      const mapped: number[] = [];
+      entries.forEach((e, i) => {
+        if (map && mappable(e, targets[k][i], dataStart)) mapped.push(i);
+        else {
+          const t = Tensor._empty(op, e.shape, targets[k][i]);
+          loaded.set(e.name, t);
+          triples.push(e.name, t._storage, t._metaArray);
+        }
       });
-      yield* call('safetensorsRead', parts[k].file, ...triples);
+      if (mapped.length > 0) {
+        const views = native.storageMapFile(file, mapped.map((i) => dataStart + entries[i].begin), mapped.map((i) => entries[i].end - entries[i].begin));
+        mapped.forEach((i, j) => {
+          const d = targets[k][i];
+          const storage = adoptMappedStorage(new STORAGE_CTOR[d](views[j], 0, views[j].byteLength / STORAGE_CTOR[d].BYTES_PER_ELEMENT));
+          loaded.set(entries[i].name, Tensor._wrap(storage, d, entries[i].shape));
+        });
+      }
+      if (triples.length > 0) yield* call('safetensorsRead', file, ...triples);
     }
     ok = true;
   } finally {

@@ -212,8 +212,16 @@ function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
         const acc = calib.inputs.get(name)!;
         const stats = { cov: acc.mean(), hessian: acc.hessian(), norms: acc.inputNorms(), meanAbs: acc.meanAbs() };
         try {
-          const W = (model.getLinear(name) as DenseLinear).weight;
-          const { linear, report } = yield* compressLinear(p, name, W, stats);
+          // quantizers, pruners and EoRA work on f32 (a bf16/f16 model holds 16-bit weights)
+          const stored = (model.getLinear(name) as DenseLinear).weight;
+          const W = stored.dtype === 'f32' ? stored : stored.astype('f32');
+          let compressed;
+          try {
+            compressed = yield* compressLinear(p, name, W, stats);
+          } finally {
+            if (W !== stored) W.dispose();
+          }
+          const { linear, report } = compressed;
           model.setLinear(name, linear).dispose();
           layers.push(report);
           bytesBefore += report.shape[0] * report.shape[1] * 4;

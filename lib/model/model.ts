@@ -67,9 +67,17 @@ export interface GenerateOptions {
   stopAtEos?: boolean;
 }
 
+/** In-memory dtype of the weight matrices (linears, embeddings, lm_head). */
+export type WeightDType = 'auto' | 'f32' | 'bf16' | 'f16';
+
 export interface LoadOptions {
-  /** In-memory weight dtype; only 'f32' (the default) is supported. */
-  dtype?: 'f32';
+  /**
+   * 'auto' (default): each matrix keeps the checkpoint's dtype (f32, bf16 or f16; f64 becomes
+   * f32), as a zero-copy view of the mapped file; the linears run the 16-bit-weight kernels,
+   * so decode reads 2 bytes per weight. 'f32' / 'bf16' / 'f16': converted on load. Norm
+   * weights are always f32 and activations, the residual stream and logits always f32.
+   */
+  dtype?: WeightDType;
 }
 
 export interface CacheOptions {
@@ -268,8 +276,10 @@ export class LlamaModel {
     if (!Number.isInteger(layers) || layers < 0 || layers > L)
       throw ntError('NT_VALUE', `[model.${op}] layers must be an integer in [0, ${L}], got ${String(opts.layers)}`);
     if (layers < L && opts.cache) throw ntError('NT_VALUE', `[model.${op}] layers cannot be combined with a cache (the cache would miss the later layers)`);
-    const x = yield* step(() => gatherRows(this.embed, tokens), () => gatherRowsAsync(this.embed, tokens));
+    // the residual stream is f32 whatever the embedding table's dtype: gather converts rows
+    const x = Tensor._empty(`model.${op}`, [tokens.length, this.config.hiddenSize], 'f32');
     try {
+      yield* step(() => gatherRows(this.embed, tokens, { out: x }), () => gatherRowsAsync(this.embed, tokens, { out: x }));
       for (let l = 0; l < layers; ++l) yield* this.layer(l, x, offset, opts);
       if (layers < L) return x;
       const eps = this.config.rmsNormEps;
@@ -453,25 +463,35 @@ function pick(logits: Float32Array, temperature: number, topK: number | undefine
   return order[order.length - 1];
 }
 
-function checkLoadOptions(op: string, opts: unknown): void {
-  if (opts === undefined) return;
+const WEIGHT_DTYPES: readonly WeightDType[] = ['auto', 'f32', 'bf16', 'f16'];
+
+function checkLoadOptions(op: string, opts: unknown): WeightDType {
+  if (opts === undefined) return 'auto';
   if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[${op}] options must be an object`);
   const d = (opts as LoadOptions).dtype;
-  if (d !== undefined && d !== 'f32') throw ntError('NT_UNSUPPORTED', `[${op}] dtype must be 'f32' (weights are held in f32), got ${String(d)}`);
+  if (d === undefined) return 'auto';
+  if (!WEIGHT_DTYPES.includes(d)) throw ntError('NT_DTYPE', `[${op}] dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${String(d)}`);
+  return d;
+}
+
+/** Names read in one dtype: undefined keeps the stored one (and maps the file). */
+interface LoadGroup {
+  dtype: 'f32' | 'bf16' | 'f16' | undefined;
+  names: string[];
 }
 
 interface LoadPlan {
   dir: string;
   config: ModelConfig;
-  /** Float tensors, loaded as f32. */
-  names: string[];
+  /** Float tensors by target dtype. */
+  groups: LoadGroup[];
   /** GPTQ tensors of quantized linears (qweight, qzeros, scales, g_idx), loaded as stored. */
   packedNames: string[];
 }
 
 function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   if (typeof dir !== 'string' || dir === '') throw ntError('NT_VALUE', `[${op}] dir must be a non-empty string (a Hugging Face model folder)`);
-  checkLoadOptions(op, opts);
+  const dtype = checkLoadOptions(op, opts);
   const config = readConfig(op, dir);
   const stored = storedTensors(op, dir);
   checkWeights(op, dir, config, stored);
@@ -479,7 +499,19 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   if (config.quantization)
     for (const name of linearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
   const packed = (n: string) => /\.(qweight|qzeros|scales|g_idx)$/.test(n);
-  return { dir, config, names: all.filter((n) => !packed(n)), packedNames: all.filter(packed) };
+  // norms are tiny and the ops take them in x's dtype (f32); matrices follow `dtype`
+  const norm = (n: string) => n.endsWith('norm.weight');
+  const groups = new Map<LoadGroup['dtype'], string[]>();
+  for (const n of all) {
+    if (packed(n)) continue;
+    let target: LoadGroup['dtype'];
+    if (norm(n)) target = 'f32';
+    else if (dtype !== 'auto') target = dtype;
+    else target = stored.get(n)!.fileDtype === 'F64' ? 'f32' : undefined;
+    if (!groups.has(target)) groups.set(target, []);
+    groups.get(target)!.push(n);
+  }
+  return { dir, config, groups: [...groups].map(([d, names]) => ({ dtype: d, names })), packedNames: all.filter(packed) };
 }
 
 /** QuantLinears from the GPTQ tensors of a quantized folder (the tensors are consumed). */
@@ -534,45 +566,52 @@ function renamed(op: string, e: unknown): unknown {
   return ntError(err.code as never, `[${op}] ${err.message.replace(/^\[[^\]]*\]\s*/, '')}`);
 }
 
+/** The plan's tensors: float groups (each in its dtype), then the packed GPTQ parts; all or nothing. */
+function* readWeights(p: LoadPlan): Job<{ w: Record<string, Tensor>; packed: Record<string, Tensor> }> {
+  const w: Record<string, Tensor> = {};
+  let packed: Record<string, Tensor> = {};
+  try {
+    for (const g of p.groups) {
+      const opts = { names: g.names, dtype: g.dtype };
+      Object.assign(w, yield* step(() => loadSafetensors(p.dir, opts), () => loadSafetensorsAsync(p.dir, opts)));
+    }
+    if (p.packedNames.length > 0) {
+      const opts = { names: p.packedNames };
+      packed = yield* step(() => loadSafetensors(p.dir, opts), () => loadSafetensorsAsync(p.dir, opts));
+    }
+    return { w, packed };
+  } catch (e) {
+    for (const t of Object.values(w)) t.dispose();
+    throw e;
+  }
+}
+
 /**
  * Loads a Hugging Face LLaMA-family folder: config.json + model.safetensors (or a sharded
- * model.safetensors.index.json). f16/bf16/f64 weights are converted to f32. Batch 1.
+ * model.safetensors.index.json). Weight matrices keep the checkpoint's dtype by default,
+ * mapped from the files (see LoadOptions.dtype). Batch 1.
  */
 export function load(dir: string, opts?: LoadOptions): LlamaModel {
   const p = plan('model.load', dir, opts);
-  let w: Record<string, Tensor>;
-  let packed: Record<string, Tensor> = {};
+  let r;
   try {
-    w = loadSafetensors(dir, { names: p.names, dtype: 'f32' });
-    try {
-      if (p.packedNames.length > 0) packed = loadSafetensors(dir, { names: p.packedNames });
-    } catch (e) {
-      for (const t of Object.values(w)) t.dispose();
-      throw e;
-    }
+    r = runSync(readWeights(p));
   } catch (e) {
     throw renamed('model.load', e);
   }
-  return assemble('model.load', p, w, packed);
+  return assemble('model.load', p, r.w, r.packed);
 }
 
 /** load with the weight reading on libuv workers. */
 export async function loadAsync(dir: string, opts?: LoadOptions): Promise<LlamaModel> {
   const p = plan('model.loadAsync', dir, opts);
-  let w: Record<string, Tensor>;
-  let packed: Record<string, Tensor> = {};
+  let r;
   try {
-    w = await loadSafetensorsAsync(dir, { names: p.names, dtype: 'f32' });
-    try {
-      if (p.packedNames.length > 0) packed = await loadSafetensorsAsync(dir, { names: p.packedNames });
-    } catch (e) {
-      for (const t of Object.values(w)) t.dispose();
-      throw e;
-    }
+    r = await runAsync(readWeights(p));
   } catch (e) {
     throw renamed('model.loadAsync', e);
   }
-  return assemble('model.loadAsync', p, w, packed);
+  return assemble('model.loadAsync', p, r.w, r.packed);
 }
 
 export type { ModelConfig, KVCacheLike, LinearLike };

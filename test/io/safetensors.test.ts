@@ -365,3 +365,74 @@ describe('async loading', () => {
     expect(fs.readFileSync(file('s2.safetensors'))).toEqual(fs.readFileSync(file('s1.safetensors')));
   });
 });
+
+describe('mapped loading', () => {
+  /** A safetensors file from a header object and data bytes, with the header padded to `headerLen`. */
+  function rawFile(p: string, header: object, data: Buffer, headerLen?: number): void {
+    let json = JSON.stringify(header);
+    if (headerLen !== undefined) json = json.padEnd(headerLen, ' ');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+    fs.writeFileSync(p, Buffer.concat([len, Buffer.from(json), data]));
+  }
+
+  it('tensors kept in their stored dtype are zero-copy views; in-place writes never reach the file', () => {
+    const base = nt.memory();
+    const p = file('mapped.safetensors');
+    const src = { w: seededTensor('bf16', [300, 129], 1), n: seededTensor('f32', [129], 2) };
+    nt.io.saveSafetensors(p, src);
+    const before = fs.readFileSync(p);
+    const t = nt.io.loadSafetensors(p);
+    expect(nt.memory().mappedBytes - base.mappedBytes).toBe(300 * 129 * 2 + 129 * 4);
+    expect(bytesOf(t.w)).toEqual(bytesOf(src.w));
+    nt.add(t.n, 1, { out: t.n }); // copy-on-write: private to this process
+    expect(fs.readFileSync(p).equals(before)).toBe(true);
+    const again = nt.io.loadSafetensors(p, { names: ['n'] });
+    expect(bytesOf(again.n)).toEqual(bytesOf(src.n));
+    disposeAll(again);
+    // converted or map: false tensors are read into native memory instead
+    const conv = nt.io.loadSafetensors(p, { dtype: 'f32', map: false });
+    expect(conv.w.dtype).toBe('f32');
+    expect(nt.memory().mappedBytes - base.mappedBytes).toBe(300 * 129 * 2 + 129 * 4);
+    disposeAll(conv);
+    disposeAll(t);
+    disposeAll(src);
+    expect(nt.memory()).toEqual(base);
+    expect(() => nt.io.loadSafetensors(p, { map: 'yes' as never })).toThrow(expect.objectContaining({ code: 'NT_VALUE' }));
+  });
+
+  it('a tensor misaligned in the file for its element type is read instead of mapped', () => {
+    const base = nt.memory();
+    const p = file('misaligned.safetensors');
+    const vals = Float32Array.from([1.5, -2, 3.25, 1e-3, 7]);
+    // a 9-byte-odd header puts the data section at an offset that is not a multiple of 4
+    rawFile(p, { a: { dtype: 'F32', shape: [5], data_offsets: [0, 20] } }, Buffer.from(vals.buffer), 61);
+    expect((8 + 61) % 4).not.toBe(0);
+    const t = nt.io.loadSafetensors(p);
+    expect(Array.from(t.a.data as Float32Array)).toEqual(Array.from(vals));
+    expect(nt.memory().mappedBytes).toBe(base.mappedBytes);
+    disposeAll(t);
+  });
+
+  it('reads a tensor that starts past 4 GiB (a sparse file)', () => {
+    const p = file('huge-sparse.safetensors');
+    const big = 2 ** 30 + 4; // f32 elements: 4 GiB + 16 bytes, never written (a hole)
+    const header = JSON.stringify({ big: { dtype: 'F32', shape: [big], data_offsets: [0, big * 4] }, small: { dtype: 'F32', shape: [4], data_offsets: [big * 4, big * 4 + 16] } });
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    const fd = fs.openSync(p, 'w');
+    try {
+      fs.writeSync(fd, len);
+      fs.writeSync(fd, header);
+      fs.writeSync(fd, Buffer.from(Float32Array.from([1, 2, 3, 4]).buffer), 0, 16, 8 + header.length + big * 4);
+    } finally {
+      fs.closeSync(fd);
+    }
+    for (const map of [true, false]) {
+      const t = nt.io.loadSafetensors(p, { names: ['small'], map });
+      expect(Array.from(t.small.data as Float32Array)).toEqual([1, 2, 3, 4]);
+      disposeAll(t);
+    }
+    fs.unlinkSync(p);
+  });
+});

@@ -374,7 +374,7 @@ describe('loading errors name the file and tensor', () => {
       expect(e.code).toBe('NT_UNSUPPORTED');
       expect(e.message).toMatch(re);
     }
-    expect(errorOf(() => load(folder(), { dtype: 'f16' as never })).code).toBe('NT_UNSUPPORTED');
+    expect(errorOf(() => load(folder(), { dtype: 'i8' as never })).code).toBe('NT_DTYPE');
   });
 
   test('missing weights file, missing tensor, wrong shape, integer tensor', () => {
