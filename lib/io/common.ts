@@ -229,6 +229,7 @@ export function writeFileAtomic(op: string, file: string, data: string | Buffer)
   } catch (e) {
     if (fd >= 0) fs.closeSync(fd);
     fs.rmSync(temp, { force: true });
+    if (isNtError(e)) throw e; // a rule of NTENSOR_FAULT that does not parse
     throw ntError('NT_IO', `[${op}] ${file}: writing failed: ${(e as Error).message}`);
   }
 }
