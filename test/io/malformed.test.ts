@@ -1,9 +1,13 @@
 // Hostile files: each malformed safetensors / .npy file fails with a coded error that names
 // the file and what is wrong, in both the sync and the async form; nothing crashes, nothing
-// is left allocated.
+// is left allocated. Sizes a header claims beyond what the file holds are refused before any
+// allocation, and a checkpoint folder cannot lead a reader outside itself (symlinks
+// followed), except a Hugging Face cache snapshot into its repo's blobs/.
 import * as fs from 'fs';
 import * as path from 'path';
 import * as nt from '../../lib';
+import { checkInsideFolder } from '../../lib/io/common';
+import { writeTiny } from '../model/tiny';
 import { failure, npyBytes, removeDir, safetensorsBytes, tempDir } from './helpers';
 
 let dir: string;
@@ -154,6 +158,125 @@ describe('files changed under the reader', () => {
     fs.writeFileSync(text, 'hello world, this is not a tensor file');
     expect(await failure(() => nt.io.loadSafetensors(text))).toMatchObject({ code: 'NT_IO', message: expect.stringMatching(/notes\.txt: header length \d+ exceeds the limit/) });
     expect(await failure(() => nt.io.loadNpy(text))).toMatchObject({ code: 'NT_IO', message: expect.stringMatching(/notes\.txt: not a \.npy file/) });
+  });
+});
+
+describe('sizes beyond the file are refused before allocation', () => {
+  const huge: [string, object | string, number][] = [
+    ['a 2^40-byte tensor with consistent offsets in a 24-byte data section', { x: entry('F32', [2 ** 38], [0, 2 ** 40]) }, 24],
+    ['a 2^62-byte tensor', '{"x":{"dtype":"F64","shape":[576460752303423488],"data_offsets":[0,4611686018427387904]}}', 8],
+    ['4096 tensors of 1 GB each', Object.fromEntries([...Array(4096)].map((_, i) => [`t${i}`, entry('U8', [2 ** 30], [i * 2 ** 30, (i + 1) * 2 ** 30])])), 16],
+    ['a 4 GB tensor behind a real one', { a: ok, b: entry('U8', [2 ** 32], [8, 8 + 2 ** 32]) }, 8],
+  ];
+  it.each(huge)('%s: NT_IO from the header, no tensor allocated, sync and async', async (_name, header, data) => {
+    const p = path.join(dir, `huge-${_name.replace(/\W+/g, '_')}.safetensors`);
+    fs.writeFileSync(p, safetensorsBytes(header, data));
+    const before = nt.memory();
+    const rss = process.memoryUsage().rss;
+    for (const load of [() => nt.io.loadSafetensors(p), () => nt.io.loadSafetensorsAsync(p), () => nt.io.loadSafetensors(p, { dtype: 'f64' })])
+      expect(await failure(load)).toMatchObject({ code: 'NT_IO', message: expect.stringMatching(/exceed the data section of \d+ bytes|exceeds 2\^53/) });
+    expect(nt.memory()).toEqual(before);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(64 << 20);
+  });
+
+  it('a .npy shape claiming 64 GB with 12 data bytes is NT_IO before allocation', async () => {
+    const p = path.join(dir, 'huge.npy');
+    fs.writeFileSync(p, npyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (17179869184,), }\n", 12));
+    const before = nt.memory();
+    expect(await failure(() => nt.io.loadNpy(p))).toMatchObject({ code: 'NT_IO', message: expect.stringMatching(/needs 68719476736 data bytes but the file has 12/) });
+    expect(nt.memory()).toEqual(before);
+  });
+});
+
+describe('a checkpoint folder cannot lead outside itself', () => {
+  let root: string;
+  beforeAll(() => {
+    root = path.join(dir, 'paths');
+    writeTiny(path.join(root, 'src'));
+  });
+  const copyModel = (to: string) => {
+    fs.mkdirSync(to, { recursive: true });
+    for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(root, 'src', f), path.join(to, f));
+  };
+
+  it('a model.safetensors symlink to a valid file outside the folder is NT_IO naming both paths', async () => {
+    const m = path.join(root, 'planted');
+    copyModel(m);
+    fs.copyFileSync(path.join(m, 'model.safetensors'), path.join(root, 'outside.safetensors'));
+    fs.rmSync(path.join(m, 'model.safetensors'));
+    fs.symlinkSync('../outside.safetensors', path.join(m, 'model.safetensors'));
+    expect(await failure(() => nt.model.load(m))).toMatchObject({
+      code: 'NT_IO',
+      message: expect.stringMatching(/^\[model\.load\] .*planted\/model\.safetensors: resolves to .*outside\.safetensors, outside the checkpoint folder .*planted/),
+    });
+  });
+
+  it('a shard named by the index that is an absolute symlink to a file outside is refused', async () => {
+    const m = path.join(root, 'sharded');
+    writeTiny(m, {}, { shards: 2 });
+    const shard = fs.readdirSync(m).find((f) => f.startsWith('model-00002'))!;
+    fs.renameSync(path.join(m, shard), path.join(root, 'stolen.safetensors'));
+    fs.symlinkSync(path.join(root, 'stolen.safetensors'), path.join(m, shard));
+    expect(await failure(() => nt.model.load(m))).toMatchObject({ code: 'NT_IO', message: expect.stringMatching(/outside the checkpoint folder/) });
+  });
+
+  it('the Hugging Face cache layout loads: snapshots/<rev>/ files are symlinks into ../../blobs/', () => {
+    const repo = path.join(root, 'hub', 'models--org--tiny');
+    const snap = path.join(repo, 'snapshots', 'abc123');
+    fs.mkdirSync(snap, { recursive: true });
+    fs.mkdirSync(path.join(repo, 'blobs'));
+    for (const [i, f] of ['config.json', 'model.safetensors'].entries()) {
+      fs.copyFileSync(path.join(root, 'src', f), path.join(repo, 'blobs', `blob${i}`));
+      fs.symlinkSync(`../../blobs/blob${i}`, path.join(snap, f));
+    }
+    nt.model.load(snap).dispose();
+    // the same links from a folder that is not a snapshots/<rev> folder are refused
+    const other = path.join(repo, 'elsewhere');
+    fs.mkdirSync(other);
+    for (const [i, f] of ['config.json', 'model.safetensors'].entries()) fs.symlinkSync(`../blobs/blob${i}`, path.join(other, f));
+    expect(() => nt.model.load(other)).toThrow(expect.objectContaining({ code: 'NT_IO' }));
+    // and a snapshot may not reach another repo's blobs
+    const evil = path.join(root, 'hub', 'models--evil--x', 'blobs');
+    fs.mkdirSync(evil, { recursive: true });
+    fs.copyFileSync(path.join(root, 'src', 'model.safetensors'), path.join(evil, 'w'));
+    fs.rmSync(path.join(snap, 'model.safetensors'));
+    fs.symlinkSync('../../../models--evil--x/blobs/w', path.join(snap, 'model.safetensors'));
+    expect(() => nt.model.load(snap)).toThrow(expect.objectContaining({ code: 'NT_IO', message: expect.stringMatching(/outside the checkpoint folder/) }));
+  });
+
+  it('applyAdapter refuses an adapter folder whose files lead outside it, before touching the model', async () => {
+    const model = nt.model.load(path.join(root, 'src'));
+    const name = model.linears()[0];
+    const lin = model.getLinear(name);
+    const A = nt.tensor(new Float32Array(2 * lin.inFeatures)).reshape([2, lin.inFeatures]);
+    const B = nt.tensor(new Float32Array(2 * lin.outFeatures)).reshape([lin.outFeatures, 2]);
+    const adapter = path.join(root, 'adapter');
+    nt.llm.saveLoraAdapter(adapter, { [name]: { A, B } });
+    fs.renameSync(path.join(adapter, 'adapter_model.safetensors'), path.join(root, 'adapter-weights.safetensors'));
+    fs.symlinkSync('../adapter-weights.safetensors', path.join(adapter, 'adapter_model.safetensors'));
+    expect(await failure(() => nt.llm.applyAdapter(model, adapter))).toMatchObject({ code: 'NT_IO', message: expect.stringMatching(/^\[llm\.applyAdapter\] .*outside the checkpoint folder/) });
+    expect(model.getLinear(name)).toBe(lin);
+    expect(await failure(() => nt.llm.applyAdapter(model, 42 as never))).toMatchObject({ code: 'NT_VALUE' });
+    [A, B].forEach((t) => t.dispose());
+    model.dispose();
+  });
+
+  it('checkInsideFolder: missing files and links inside pass; dangling links outside and absolute links out do not', () => {
+    const m = path.join(root, 'unit');
+    fs.mkdirSync(path.join(m, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(m, 'sub', 'real'), 'x');
+    fs.symlinkSync('sub/real', path.join(m, 'inside'));
+    fs.symlinkSync('../nowhere', path.join(m, 'dangling-out'));
+    fs.symlinkSync('sub/nowhere', path.join(m, 'dangling-in'));
+    fs.symlinkSync('/', path.join(m, 'root'));
+    expect(() => checkInsideFolder('t', m, path.join(m, 'missing'))).not.toThrow();
+    expect(() => checkInsideFolder('t', m, path.join(m, 'inside'))).not.toThrow();
+    expect(() => checkInsideFolder('t', m, path.join(m, 'dangling-in'))).not.toThrow();
+    expect(() => checkInsideFolder('t', m, path.join(m, 'dangling-out'))).toThrow(expect.objectContaining({ code: 'NT_IO' }));
+    expect(() => checkInsideFolder('t', m, path.join(m, 'root'))).toThrow(expect.objectContaining({ code: 'NT_IO' }));
+    // the folder itself may be reached through a link (the caller chose it)
+    fs.symlinkSync(m, path.join(root, 'unit-link'));
+    expect(() => checkInsideFolder('t', path.join(root, 'unit-link'), path.join(root, 'unit-link', 'inside'))).not.toThrow();
   });
 });
 
