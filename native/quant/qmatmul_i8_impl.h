@@ -44,23 +44,44 @@ inline typename V::fvec i8_load_lanes(const T* p, int64_t n) {
   return i8_load_full<V>(static_cast<const T*>(t));
 }
 
-template <class V, int MB, int RB>
-__attribute__((always_inline)) inline void i8_chunk(const uint8_t* codes, int64_t rb, int64_t c, int64_t full,
-                                                    int64_t pf, const int8_t* const (&xrow)[MB],
-                                                    typename V::ivec (&acc)[RB][MB]) {
+// One chunk c of RB rows against MB x rows into acc. kTail: c is the row's partial last chunk
+// (its bytes past the row are not read); the hot loop has no such test.
+template <class V, int MB, int RB, bool kTail>
+__attribute__((always_inline)) inline void i8_chunk(const uint8_t* codes, int64_t rb, int64_t c, int64_t pf,
+                                                    const int8_t* const (&xrow)[MB], typename V::ivec (&acc)[RB][MB]) {
   constexpr int64_t B = V::kBytes;
+  typename V::ivec lo[RB], hi[RB];
 #pragma GCC unroll 4
   for (int j = 0; j < RB; ++j) {
     const uint8_t* p = codes + j * rb + c * B;
-    _mm_prefetch(reinterpret_cast<const char*>(p + pf), _MM_HINT_T1);
-    const typename V::ivec v = c < full ? V::load_bytes(p) : V::load_bytes_part(p, rb - c * B);
-    const typename V::ivec lo = V::low_nibbles(v), hi = V::high_nibbles(v);
-#pragma GCC unroll 4
-    for (int i = 0; i < MB; ++i) {
-      const int8_t* xr = xrow[i] + c * 2 * B;
-      acc[j][i] = V::dot2(acc[j][i], lo, V::load_bytes(xr), hi, V::load_bytes(xr + B));
+    typename V::ivec v;
+    if constexpr (kTail) {
+      v = V::load_bytes_part(p, rb - c * B);
+    } else {
+      _mm_prefetch(reinterpret_cast<const char*>(p + pf), _MM_HINT_T1);
+      v = V::load_bytes(p);
     }
+    lo[j] = V::low_nibbles(v);
+    hi[j] = V::high_nibbles(v);
   }
+#pragma GCC unroll 4
+  for (int i = 0; i < MB; ++i) {
+    const int8_t* xr = xrow[i] + c * 2 * B;
+    const typename V::ivec x0 = V::load_bytes(xr), x1 = V::load_bytes(xr + B);
+#pragma GCC unroll 4
+    for (int j = 0; j < RB; ++j) acc[j][i] = V::dot2(acc[j][i], lo[j], x0, hi[j], x1);
+  }
+}
+
+// Chunks [c0, c1) of RB rows against MB x rows into acc (chunks from `full` on are partial).
+template <class V, int MB, int RB>
+__attribute__((always_inline)) inline void i8_chunks(const uint8_t* codes, int64_t rb, int64_t c0, int64_t c1,
+                                                     int64_t full, int64_t pf, const int8_t* const (&xrow)[MB],
+                                                     typename V::ivec (&acc)[RB][MB]) {
+  const int64_t cf = c1 < full ? c1 : full;
+  int64_t c = c0;
+  for (; c < cf; ++c) i8_chunk<V, MB, RB, false>(codes, rb, c, pf, xrow, acc);
+  if (c < c1) i8_chunk<V, MB, RB, true>(codes, rb, c, pf, xrow, acc);
 }
 
 // RB consecutive weight rows from r against MB rows of x; the arithmetic of each (row, x row)
@@ -118,7 +139,7 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
         for (int j = 0; j < RB; ++j)
 #pragma GCC unroll 4
           for (int i = 0; i < MB; ++i) acc[j][i] = V::izero();
-        for (int64_t c = c0; c < c1; ++c) i8_chunk<V, MB, RB>(codes, rb, c, full, pf, xrow, acc);
+        i8_chunks<V, MB, RB>(codes, rb, c0, c1, full, pf, xrow, acc);
 #pragma GCC unroll 4
         for (int j = 0; j < RB; ++j)
 #pragma GCC unroll 4
@@ -134,7 +155,7 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
         for (int j = 0; j < RB; ++j)
 #pragma GCC unroll 4
           for (int i = 0; i < MB; ++i) acc[j][i] = V::izero();
-        i8_chunk<V, MB, RB>(codes, rb, c, full, pf, xrow, acc);
+        i8_chunks<V, MB, RB>(codes, rb, c, c + 1, full, pf, xrow, acc);
         const int first = static_cast<int>((c - c0) * per_chunk);
 #pragma GCC unroll 4
         for (int j = 0; j < RB; ++j)
