@@ -2,9 +2,9 @@
 // greedy by default or sampled with --temperature/--top-k/--seed; incremental decoding.
 import type { Command } from 'commander';
 import type { CliContext } from './context';
-import { defaultModelDir, intOption, numberOption } from './model-args';
+import { ModelLoadFlags, addModelLoadOptions, defaultModelDir, intOption, numberOption, loadModelWith, modelLoadChoice } from './model-args';
 
-interface GenerateCliOptions {
+interface GenerateCliOptions extends ModelLoadFlags {
   model?: string;
   prompt?: string;
   maxNew?: string;
@@ -15,8 +15,7 @@ interface GenerateCliOptions {
 }
 
 export function registerGenerate(program: Command, ctx: CliContext): void {
-  program
-    .command('generate')
+  addModelLoadOptions(program.command('generate'))
     .description('continue a prompt with a LLaMA-family model of 256-byte vocabulary (greedy, or sampled with --temperature)')
     .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
     .requiredOption('--prompt <text>', 'the text to continue')
@@ -34,7 +33,7 @@ export function registerGenerate(program: Command, ctx: CliContext): void {
         const nt = ctx.library('generate');
         if (!nt) return;
         const dir = opts.model ?? defaultModelDir();
-        const model = nt.model.load(dir);
+        const model = loadModelWith(nt, dir, modelLoadChoice(opts));
         try {
           if (model.config.vocabSize !== 256)
             throw Object.assign(new Error(`the model's vocabulary has ${model.config.vocabSize} tokens; generate tokenizes the prompt as bytes (256)`), { code: 'NT_UNSUPPORTED' });

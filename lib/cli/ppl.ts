@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import type { CliContext } from './context';
 import { keyValues } from './format';
-import { defaultModelDir, intOption, textTokens } from './model-args';
+import { ModelLoadFlags, addModelLoadOptions, defaultModelDir, intOption, textTokens, loadModelWith, modelLoadChoice } from './model-args';
 
-interface PplOptions {
+interface PplOptions extends ModelLoadFlags {
   model?: string;
   adapter?: string;
   text?: string;
@@ -28,8 +28,7 @@ export interface PplReport {
 }
 
 export function registerPpl(program: Command, ctx: CliContext): void {
-  program
-    .command('ppl')
+  addModelLoadOptions(program.command('ppl'))
     .description('perplexity of a LLaMA-family model on a text file (byte tokens) or a token-id file, over non-overlapping windows')
     .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
     .option('--adapter <dir>', 'a PEFT LoRA folder (e.g. the adapter written by ntensor compress) applied to the model')
@@ -49,7 +48,7 @@ export function registerPpl(program: Command, ctx: CliContext): void {
         const nt = ctx.library('ppl');
         if (!nt) return;
         const dir = opts.model ?? defaultModelDir();
-        const model = nt.model.load(dir);
+        const model = loadModelWith(nt, dir, modelLoadChoice(opts));
         try {
           if (opts.adapter !== undefined) nt.llm.applyAdapter(model, opts.adapter);
           let ids = opts.text !== undefined ? textTokens(opts.text, model.config.vocabSize) : nt.model.loadTokenIds(opts.ids!);

@@ -1,11 +1,11 @@
 // The LLaMA-family forward pass (batch 1), composed from public ops: row gather for the
 // embeddings, nt.rmsnorm, nt.matmul (transB) behind every linear, nt.rope, nt.attention.dense (causal, GQA),
 // SwiGLU (nt.silu, nt.mul) and residual nt.add in place. Prefill and incremental decode share
-// one code path: positions start at the cache's length. Weights are f32 in memory whatever
-// the checkpoint stores (f16/bf16 widen exactly).
+// one code path: positions start at the cache's length. Weight matrices keep the checkpoint's
+// dtype by default (mapped; f32 x 16-bit kernels), norms, activations and logits are f32;
+// lm_head is a swappable linear like the decoder's.
 import { ntError } from '../errors';
 import { loadSafetensors, loadSafetensorsAsync } from '../io';
-import { matmul, matmulAsync } from '../linalg/matmul';
 import { add, addAsync, gatherRows, gatherRowsAsync, mul, mulAsync, rmsnorm, rmsnormAsync, rope, ropeAsync, ropeInverseFrequencies, silu, siluAsync } from '../ops';
 import { shapeString } from '../shape';
 import { Tensor } from '../tensor';
@@ -17,6 +17,9 @@ import { ModelConfig, readConfig, ropeFrequencies } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import { checkWeights, expectedTensors, linearShapes, storedTensors } from './weights';
 import { fromGptq } from '../quant/gptq-format';
+import type { QuantMatmulPath } from '../quant/matmul';
+import type { GroupSizeOption } from '../quant/options';
+import { quantize } from '../quant/quantize';
 
 export interface ModelHooks {
   /** Called with the input of every decoder linear, once per linear per forward (x valid only during the call). */
@@ -78,6 +81,16 @@ export interface LoadOptions {
    * weights are always f32 and activations, the residual stream and logits always f32.
    */
   dtype?: WeightDType;
+  /** Activations of the QuantLinears a GPTQ folder loads into (QuantLinearOptions.activations). */
+  activations?: 'f32' | 'int8';
+}
+
+export interface QuantizeHeadOptions {
+  /** 8 (default) or 4. */
+  bits?: 4 | 8;
+  /** Columns per quantization group (default 128). */
+  groupSize?: GroupSizeOption;
+  activations?: 'f32' | 'int8';
 }
 
 export interface CacheOptions {
@@ -114,6 +127,8 @@ function mulberry32(seed: number): () => number {
 
 export class LlamaModel {
   private readonly linearMap = new Map<string, LinearLike>();
+  /** lm_head as a linear: swappable like the decoder linears (e.g. by an int8/int4 QuantLinear). */
+  private head: LinearLike;
   private readonly norms: LayerNorms[] = [];
   private disposed = false;
 
@@ -123,7 +138,7 @@ export class LlamaModel {
     readonly dir: string,
     private readonly embed: Tensor,
     private readonly finalNorm: Tensor,
-    private readonly lmHead: Tensor,
+    lmHead: Tensor,
     private readonly invFreq: Tensor,
     weights: Record<string, Tensor>,
     /** Linears built by the loader (e.g. QuantLinear from a GPTQ folder); the rest are dense weights. */
@@ -134,6 +149,8 @@ export class LlamaModel {
       this.norms.push({ input: weights[`${p}input_layernorm.weight`], post: weights[`${p}post_attention_layernorm.weight`] });
       for (const s of LINEAR_SUFFIXES) this.linearMap.set(p + s, prebuilt.get(p + s) ?? new DenseLinear(weights[`${p + s}.weight`]));
     }
+    // a tied head views the embedding table: replacing (and disposing) it leaves the table intact
+    this.head = new DenseLinear(lmHead === embed ? embed._view(embed.shape, embed.strides, embed.offset) : lmHead);
   }
 
   private check(op: string): void {
@@ -146,10 +163,11 @@ export class LlamaModel {
     return [...this.linearMap.keys()];
   }
 
+  /** A decoder linear, or 'lm_head'. */
   getLinear(name: string): LinearLike {
     this.check('getLinear');
-    const lin = this.linearMap.get(name);
-    if (!lin) throw ntError('NT_VALUE', `[model.getLinear] no linear named '${String(name)}' (names look like 'model.layers.0.self_attn.q_proj'; see model.linears())`);
+    const lin = name === 'lm_head' ? this.head : this.linearMap.get(name);
+    if (!lin) throw ntError('NT_VALUE', `[model.getLinear] no linear named '${String(name)}' (names look like 'model.layers.0.self_attn.q_proj' or 'lm_head'; see model.linears())`);
     return lin;
   }
 
@@ -168,7 +186,8 @@ export class LlamaModel {
         'NT_SHAPE',
         `[model.setLinear] '${name}' maps ${old.inFeatures} -> ${old.outFeatures} features, the new linear ${String(linear.inFeatures)} -> ${String(linear.outFeatures)}`,
       );
-    this.linearMap.set(name, linear);
+    if (name === 'lm_head') this.head = linear;
+    else this.linearMap.set(name, linear);
     return old;
   }
 
@@ -295,7 +314,11 @@ export class LlamaModel {
     const lastOnly = (options as ForwardOptions | undefined)?.lastOnly === true;
     const x = lastOnly ? h.slice([h.shape[0] - 1, h.shape[0]]) : h;
     try {
-      return yield* step(() => matmul(x, this.lmHead, { transB: true }), () => matmulAsync(x, this.lmHead, { transB: true }));
+      const head = this.head;
+      return yield* step(
+        () => head.forward(x),
+        () => (typeof head.forwardAsync === 'function' ? head.forwardAsync(x) : Promise.resolve().then(() => head.forward(x))),
+      );
     } finally {
       x.dispose();
       h.dispose();
@@ -421,16 +444,41 @@ export class LlamaModel {
     return runAsync(this.generateJob('generateAsync', ids, opts));
   }
 
+  /**
+   * Replaces a dense lm_head by its RTN quantization (symmetric, `bits` 8 or 4, groups of
+   * groupSize) run by the fused kernel: a decode step then reads bits/16 of a bf16 head's
+   * bytes (the head is a seventh of a 1.1B model's). Returns the kernel path it runs.
+   */
+  quantizeHead(options: QuantizeHeadOptions = {}): QuantMatmulPath {
+    this.check('quantizeHead');
+    if (options === null || typeof options !== 'object') throw ntError('NT_VALUE', '[model.quantizeHead] options must be an object');
+    const { bits = 8, groupSize = 128, activations = 'f32' } = options;
+    if (bits !== 4 && bits !== 8) throw ntError('NT_VALUE', `[model.quantizeHead] bits must be 4 or 8, got ${String(bits)}`);
+    if (!(this.head instanceof DenseLinear)) throw ntError('NT_VALUE', `[model.quantizeHead] lm_head is already replaced (${this.head.constructor.name})`);
+    const w = this.head.weight;
+    const wide = w.dtype === 'f32' ? w : w.astype('f32');
+    let q;
+    try {
+      q = quantize(wide, { bits, groupSize, symmetric: true });
+    } finally {
+      if (wide !== w) wide.dispose();
+    }
+    const lin = new QuantLinear(q, { activations });
+    this.setLinear('lm_head', lin).dispose();
+    return lin.path;
+  }
+
   /** Releases every weight (and linears set with setLinear). Idempotent. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const lin of this.linearMap.values()) lin.dispose();
+    this.head.dispose();
     for (const n of this.norms) {
       n.input.dispose();
       n.post.dispose();
     }
-    for (const t of [this.embed, this.finalNorm, this.lmHead, this.invFreq]) t.dispose();
+    for (const t of [this.embed, this.finalNorm, this.invFreq]) t.dispose();
   }
 
   [Symbol.dispose](): void {
@@ -465,13 +513,13 @@ function pick(logits: Float32Array, temperature: number, topK: number | undefine
 
 const WEIGHT_DTYPES: readonly WeightDType[] = ['auto', 'f32', 'bf16', 'f16'];
 
-function checkLoadOptions(op: string, opts: unknown): WeightDType {
-  if (opts === undefined) return 'auto';
+function checkLoadOptions(op: string, opts: unknown): { dtype: WeightDType; activations: 'f32' | 'int8' } {
+  if (opts === undefined) return { dtype: 'auto', activations: 'f32' };
   if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[${op}] options must be an object`);
-  const d = (opts as LoadOptions).dtype;
-  if (d === undefined) return 'auto';
-  if (!WEIGHT_DTYPES.includes(d)) throw ntError('NT_DTYPE', `[${op}] dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${String(d)}`);
-  return d;
+  const { dtype = 'auto', activations = 'f32' } = opts as LoadOptions;
+  if (!WEIGHT_DTYPES.includes(dtype)) throw ntError('NT_DTYPE', `[${op}] dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${String(dtype)}`);
+  if (activations !== 'f32' && activations !== 'int8') throw ntError('NT_VALUE', `[${op}] activations must be 'f32' or 'int8', got ${String(activations)}`);
+  return { dtype, activations };
 }
 
 /** Names read in one dtype: undefined keeps the stored one (and maps the file). */
@@ -487,11 +535,12 @@ interface LoadPlan {
   groups: LoadGroup[];
   /** GPTQ tensors of quantized linears (qweight, qzeros, scales, g_idx), loaded as stored. */
   packedNames: string[];
+  activations: 'f32' | 'int8';
 }
 
 function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   if (typeof dir !== 'string' || dir === '') throw ntError('NT_VALUE', `[${op}] dir must be a non-empty string (a Hugging Face model folder)`);
-  const dtype = checkLoadOptions(op, opts);
+  const { dtype, activations } = checkLoadOptions(op, opts);
   const config = readConfig(op, dir);
   const stored = storedTensors(op, dir);
   checkWeights(op, dir, config, stored);
@@ -511,11 +560,11 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
     if (!groups.has(target)) groups.set(target, []);
     groups.get(target)!.push(n);
   }
-  return { dir, config, groups: [...groups].map(([d, names]) => ({ dtype: d, names })), packedNames: all.filter(packed) };
+  return { dir, config, groups: [...groups].map(([d, names]) => ({ dtype: d, names })), packedNames: all.filter(packed), activations };
 }
 
 /** QuantLinears from the GPTQ tensors of a quantized folder (the tensors are consumed). */
-function quantizedLinears(c: ModelConfig, packed: Record<string, Tensor>): Map<string, LinearLike> {
+function quantizedLinears(c: ModelConfig, packed: Record<string, Tensor>, activations: 'f32' | 'int8'): Map<string, LinearLike> {
   const out = new Map<string, LinearLike>();
   const q = c.quantization;
   if (!q) return out;
@@ -532,7 +581,7 @@ function quantizedLinears(c: ModelConfig, packed: Record<string, Tensor>): Map<s
         sym: q.sym,
         checkpointFormat: q.checkpointFormat,
       });
-      out.set(name, new QuantLinear(qt));
+      out.set(name, new QuantLinear(qt, { activations }));
     }
     return out;
   } catch (e) {
@@ -548,7 +597,7 @@ function assemble(op: string, p: LoadPlan, w: Record<string, Tensor>, packed: Re
   let prebuilt = new Map<string, LinearLike>();
   try {
     const c = p.config;
-    prebuilt = quantizedLinears(c, packed);
+    prebuilt = quantizedLinears(c, packed, p.activations);
     inv = Tensor._wrap(ropeFrequencies(c, ropeInverseFrequencies(c.headDim, c.ropeTheta)), 'f32', [c.headDim / 2]);
     const embed = w['model.embed_tokens.weight'];
     return new LlamaModel(c, p.dir, embed, w['model.norm.weight'], c.tieWordEmbeddings ? embed : w['lm_head.weight'], inv, w, prebuilt);

@@ -36,6 +36,16 @@ describe('ntensor ppl', () => {
     expect(r.stderr).toMatch(/perplexity 100% 16\/16/);
   });
 
+  test('--dtype bf16 and --head-bits 8 stay within 0.5% of the f32 perplexity', async () => {
+    const args = ['ppl', '--text', path.join(FIXTURE, 'heldout.txt'), '--window', '128', '--limit', '1025', '--json'];
+    const f32 = JSON.parse((await cli([...args, '--dtype', 'f32'])).stdout).ppl;
+    const r = await cli([...args, '--dtype', 'bf16', '--head-bits', '8']);
+    expect(r.code).toBe(0);
+    const ppl = JSON.parse(r.stdout).ppl;
+    expect(Math.abs(ppl / f32 - 1)).toBeLessThan(5e-3);
+    expect(ppl).not.toBe(f32);
+  });
+
   test('prints a readable summary; --ids takes a token-id file', async () => {
     const ids = path.join(tmp, 'ids.json');
     fs.writeFileSync(ids, JSON.stringify(Array.from(Buffer.from('A penny saved is a penny earned. A penny saved is a penny earned.'))));
@@ -57,6 +67,9 @@ describe('ntensor ppl', () => {
       [['ppl', '--text', 'x', '--window', '0'], /--window must be an integer >= 1, got '0' \(NT_VALUE\)/],
       [['ppl', '--text', 'x', '--adapter', path.join(tmp, 'no-adapter')], /\[llm\.loadLoraAdapter\] .*no-adapter.adapter_config\.json not found \(not a PEFT adapter folder\) \(NT_IO\)/],
       [['ppl', '--model', path.join(tmp, 'none'), '--text', 'x'], /\[model\.load\] .*none: no such model folder \(NT_IO\)/],
+      [['ppl', '--text', 'x', '--dtype', 'int4'], /--dtype must be one of auto, f32, bf16, f16, got 'int4' \(NT_VALUE\)/],
+      [['ppl', '--text', 'x', '--activations', 'int4'], /--activations must be f32 or int8, got 'int4' \(NT_VALUE\)/],
+      [['ppl', '--text', 'x', '--head-bits', '3'], /--head-bits must be 4 or 8, got '3' \(NT_VALUE\)/],
     ];
     for (const [args, re] of cases) {
       const r = await cli(args);

@@ -2,10 +2,12 @@
 // dtype as zero-copy views of the mapped file, 'bf16' converts, 'f32' widens. The 16-bit paths
 // run the mixed f32 x 16-bit kernels; their logits are compared with the f32 path's.
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as nt from '../../lib';
 import { DenseLinear, LlamaModel, encodeBytes, load, loadAsync } from '../../lib/model';
 import { FIXTURE_F16, values } from './helpers';
+import { referenceLogits, writeTiny } from './tiny';
 
 const ids = encodeBytes(fs.readFileSync(path.join(FIXTURE_F16, 'reference_prompt.txt'), 'utf8'));
 
@@ -92,5 +94,56 @@ describe('model weight dtype', () => {
     expect(() => load(FIXTURE_F16, { dtype: 'int4' as never })).toThrow(
       expect.objectContaining({ code: 'NT_DTYPE', message: expect.stringMatching(/\[model\.load\] dtype must be one of auto, f32, bf16, f16/) }),
     );
+  });
+});
+
+describe('lm_head as a linear', () => {
+  const base = nt.memory();
+  afterAll(() => expect(nt.memory()).toEqual(base));
+
+  test('getLinear/setLinear reach lm_head; quantizeHead swaps in an 8- or 4-bit head close to the dense one', () => {
+    const m = load(FIXTURE_F16, { dtype: 'bf16' });
+    const dense = logitsOf(m);
+    const head = m.getLinear('lm_head') as DenseLinear;
+    expect(head.weight.dtype).toBe('bf16');
+    expect([head.inFeatures, head.outFeatures]).toEqual([m.config.hiddenSize, m.config.vocabSize]);
+    const path8 = m.quantizeHead({ bits: 8 });
+    expect(path8.activations).toBe('f32');
+    const q8 = logitsOf(m);
+    expect(relMaxDiff(q8, dense)).toBeLessThan(1e-2);
+    expect(() => m.quantizeHead()).toThrow(expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/already replaced \(QuantLinear\)/) }));
+    m.dispose();
+    const m4 = load(FIXTURE_F16, { dtype: 'bf16' });
+    m4.quantizeHead({ bits: 4, groupSize: 32 });
+    const q4 = logitsOf(m4);
+    expect(relMaxDiff(q4, dense)).toBeLessThan(0.1);
+    expect(relMaxDiff(q4, dense)).toBeGreaterThan(relMaxDiff(q8, dense));
+    expect(() => m4.quantizeHead({ bits: 3 as never })).toThrow(expect.objectContaining({ code: 'NT_VALUE' }));
+    m4.dispose();
+  });
+
+  test('a sharded bf16 checkpoint with tied embeddings runs mapped and equals the float64 reference; replacing its head leaves the table intact', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nt-dtype-'));
+    try {
+      const tiny = writeTiny(dir, { tie_word_embeddings: true }, { dtype: 'bf16', shards: 3 });
+      const m = load(dir);
+      expect((m.getLinear('model.layers.1.mlp.up_proj') as DenseLinear).weight.dtype).toBe('bf16');
+      expect(nt.memory().mappedBytes).toBeGreaterThan(0);
+      const ids = [3, 1, 4, 1, 5, 9, 2, 6];
+      const want = referenceLogits(tiny, ids);
+      const check = () => {
+        const got = m.forward(ids);
+        // bf16 weights are exact in f32: only f32 accumulation separates us from the reference
+        expect(relMaxDiff(values(got), want)).toBeLessThan(1e-5);
+        got.dispose();
+      };
+      check();
+      const old = m.setLinear('lm_head', new DenseLinear(nt.io.loadSafetensors(dir, { names: ['model.embed_tokens.weight'] })['model.embed_tokens.weight']));
+      old.dispose(); // the old head viewed the embedding table: the table must survive
+      check();
+      m.dispose();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -314,7 +314,9 @@ describe('getLinear / setLinear', () => {
     const e = errorOf(() => model.setLinear('model.layers.0.mlp.down_proj', w));
     expect(e.code).toBe('NT_SHAPE');
     expect(e.message).toMatch(/'model\.layers\.0\.mlp\.down_proj' maps 24 -> 16 features, the new linear 16 -> 16/);
-    expect(errorOf(() => model.setLinear('lm_head', w)).code).toBe('NT_VALUE');
+    // lm_head is swappable too, with its own shape
+    expect(errorOf(() => model.setLinear('lm_head', w)).message).toMatch(/'lm_head' maps 16 -> \d+ features, the new linear 16 -> 16/);
+    expect(errorOf(() => model.setLinear('lm_head.weight', w)).code).toBe('NT_VALUE');
     expect(errorOf(() => model.getLinear('model.layers.9.self_attn.q_proj')).message).toMatch(/no linear named/);
     expect(errorOf(() => model.setLinear('model.layers.0.self_attn.o_proj', { inFeatures: 16, outFeatures: 16 } as never)).code).toBe('NT_VALUE');
     // a linear returning the wrong shape is caught at forward time
