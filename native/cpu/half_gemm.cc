@@ -58,23 +58,28 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
     for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
 }
 
-// The weight rows in blocks of ~256 KiB (a multiple of 4 rows), claimed in row order from a
-// shared counter by the pool's threads: a thread that wakes late takes fewer blocks instead of
-// finishing last. Every row is computed by one thread with the same arithmetic whichever thread
-// that is, so the bits do not depend on the thread count or timing.
+// The weight rows in blocks of ~256 KiB (a multiple of 4 rows, L2-resident), claimed in row
+// order from a shared counter by the pool's threads: a thread that wakes late takes fewer blocks
+// instead of finishing last. Each block is read from memory once and serves every group of x
+// rows. Every output is computed by one thread with the same arithmetic whichever thread that
+// is, so the bits do not depend on the thread count, the timing, or the grouping.
 void gemv_threaded(HalfGemv gemv, int64_t m, int64_t n, int64_t k, float alpha, const float* x, int64_t ldx,
                    const uint16_t* w, int64_t ldw, float beta, float* y, int64_t ldy) {
   const int64_t block = std::max<int64_t>(4, (262144 / std::max<int64_t>(2 * k, 1)) / 4 * 4);
   const int64_t nblocks = (n + block - 1) / block;
+  auto rows = [&](int64_t j0, int64_t j1) {
+    for (int64_t i = 0; i < m; i += kHalfGemvMaxRows)
+      gemv(std::min(kHalfGemvMaxRows, m - i), j0, j1, k, x + i * ldx, ldx, w, ldw, alpha, beta, y + i * ldy, ldy);
+  };
   const int64_t workers = std::min<int64_t>(num_threads(), nblocks);
   if (workers <= 1) {
-    gemv(m, 0, n, k, x, ldx, w, ldw, alpha, beta, y, ldy);
+    for (int64_t b = 0; b < nblocks; ++b) rows(b * block, std::min(n, (b + 1) * block));
     return;
   }
   std::atomic<int64_t> next{0};
   parallel_for(workers, 1, [&](int64_t, int64_t) {
     for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nblocks;)
-      gemv(m, b * block, std::min(n, (b + 1) * block), k, x, ldx, w, ldw, alpha, beta, y, ldy);
+      rows(b * block, std::min(n, (b + 1) * block));
   });
 }
 
@@ -106,9 +111,9 @@ void gemm_with_f32_half(const HalfGemmKernel& kern, DType b_dtype, bool ta, bool
     return;
   }
   const bool bf16 = b_dtype == DType::BF16;
-  if (tb && m <= kHalfGemvMaxRows) {
+  if (tb && m <= kHalfStreamingRows) {
     // decode: W [n, k] rows stream once; x must have contiguous rows (op(A) stored k x m is
-    // copied: at most 4 rows)
+    // copied: a few rows)
     const float* x = a;
     int64_t ldx = lda;
     std::unique_ptr<Scratch<float>> rows;

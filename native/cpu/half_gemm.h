@@ -5,8 +5,9 @@
 // alpha == 0 or k == 0 gives beta * C without reading A or B, NaN/Inf propagate (IEEE), and the
 // bits do not depend on the thread count.
 // Two paths, both reading every weight once as 2 bytes:
-//   m <= 4 with trans_b (decode): a streaming GEMV over the weight rows, widening in registers,
-//     several rows per x load, row blocks claimed by the pool's threads;
+//   m <= 32 with trans_b (decode, small batches): a streaming GEMV over the weight rows,
+//     widening in registers, several rows per x load, up to 4 rows of x per pass over an
+//     L2-resident weight block, row blocks claimed by the pool's threads;
 //   otherwise (prefill, or B stored k x n): the packed f32 GEMM of gemm.cc, whose B panels are
 //     widened while they are packed.
 // Implementation: half_gemm.cc + the ISA files (half_gemm_simd_impl.h).

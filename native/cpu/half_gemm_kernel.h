@@ -31,6 +31,12 @@ using HalfGemv = void (*)(int64_t m, int64_t j0, int64_t j1, int64_t k, const fl
 
 constexpr int64_t kHalfGemvMaxRows = 4;
 
+// With trans_b, up to this many rows of x take the streaming GEMV (groups of kHalfGemvMaxRows
+// over each weight block while it sits in L2); more take the packed GEMM. Measured on the
+// 2-core AVX-512 machine at 5632 x 2048 bf16: the packed path pays for widening and transposing
+// every weight into panels (~2 ns a weight, TLB-bound) and only wins from about 48 rows on.
+constexpr int64_t kHalfStreamingRows = 32;
+
 struct HalfGemmKernel {
   const char* isa;
   const GemmKernel<float>* gemm;  // the f32 micro-kernels the prefill path packs widened panels for

@@ -1,7 +1,7 @@
 // nt.matmul with f32 activations and 16-bit (bf16 / f16) weights, computed by the
 // mixed-precision kernel (the weight is read as stored, never widened into a copy): against a
 // float64 reference built in JS from the weight's own 16-bit patterns, at odd sizes on both
-// sides of the GEMV / packed-GEMM switch (m <= 4 with transB), every layout, views, batches,
+// sides of the GEMV / packed-GEMM switch (m <= 32 with transB), every layout, views, batches,
 // alpha/beta/out, IEEE NaN/Inf, thread-count independence, the async twin, DenseLinear with
 // 16-bit weights, and the error paths (matched by `code`: the addon's errors come from
 // another realm).
@@ -83,7 +83,7 @@ function expectProduct(got: Float64Array, A: Mat, B: Mat, opts: { alpha?: number
 describe('f32 x 16-bit weights matches the float64 reference of the 16-bit values', () => {
   for (const dt of HALVES)
     test(`${dt} weights [n, k] with transB (the Linear layout) at odd sizes`, () => {
-      for (const m of [1, 2, 3, 4, 5, 17, 64])
+      for (const m of [1, 2, 3, 4, 5, 17, 32, 33, 64])
         for (const n of [1, 7, 33, 129])
           for (const k of m > 17 ? [7, 255] : [1, 7, 31, 33, 255, 1030]) {
             const x = f32([m, k]);
@@ -214,6 +214,7 @@ describe('IEEE values, threads and async', () => {
       for (const [m, n, k] of [
         [1, 3000, 700],
         [4, 1500, 1030],
+        [19, 800, 300],
         [300, 200, 300],
         [600, 130, 260],
       ])

@@ -1,6 +1,6 @@
 // Mixed-precision GEMM (f32 x bf16/f16, f32 accumulation): every ISA this CPU supports (and
 // the scalar set) against a float64 product of the same 16-bit values, over odd shapes (the
-// decode GEMV for m <= 4 and the packed prefill path above), leading dimensions larger than
+// streaming GEMV for m <= 32 with W [n, k], the packed prefill path above), leading dimensions larger than
 // the rows, both layouts of each operand, alpha/beta, IEEE NaN/Inf propagation, degenerate
 // products, and bits that do not depend on the thread count or on the rows beside a row.
 //
@@ -152,7 +152,7 @@ TEST_CASE(half_gemm_propagates_nan_and_inf_per_ieee) {
       const auto& kern = kernel_of(isa);
       // a quiet NaN, and for f16 a signalling one (F16C and half.h both return it quiet)
       const uint16_t nan = fmt == nt::DType::BF16 ? 0x7fc0 : 0x7d00;
-      for (int64_t m : {1, 3, 40}) {  // GEMV and packed paths
+      for (int64_t m : {1, 3, 13, 40}) {  // streaming (one and several x groups) and packed paths
         const int64_t n = 37, k = 45;
         auto x = random_f32(m * k, 3);
         auto w = random_half(fmt, n * k, 4);
@@ -199,8 +199,8 @@ TEST_CASE(half_gemm_rejects_a_b_that_is_not_16_bit_with_a_dtype_error) {
 
 TEST_CASE(half_gemm_bits_do_not_depend_on_the_thread_count_or_neighbouring_rows) {
   const int before = nt::num_threads();
-  const Case shapes[] = {{1, 3000, 777}, {2, 1500, 1030}, {3, 999, 2048}, {4, 2000, 515},
-                         {64, 700, 300}, {600, 300, 700},  {70, 520, 333, true, false}};
+  const Case shapes[] = {{1, 3000, 777},  {2, 1500, 1030}, {3, 999, 2048}, {4, 2000, 515}, {13, 900, 300},
+                         {32, 700, 129}, {64, 700, 300},   {600, 300, 700}, {70, 520, 333, true, false}};
   for (const auto& isa : isas_to_test())
     for (nt::DType fmt : kFormats) {
       const auto& kern = kernel_of(isa);
@@ -216,8 +216,8 @@ TEST_CASE(half_gemm_bits_do_not_depend_on_the_thread_count_or_neighbouring_rows)
         nt::gemm_with_f32_half(kern, fmt, s.ta, s.tb, s.m, s.n, s.k, 1.25f, a.data(), lda, b.data(), ldb, 0.5f,
                                c2.data(), s.n);
         CHECK(c1 == c2);
-        if (s.m > 1 && s.m <= nt::kHalfGemvMaxRows) {
-          // the GEMV's rows are independent chains: the last row alone gives the same bits
+        if (s.m > 1 && s.tb && s.m <= nt::kHalfStreamingRows) {
+          // the streaming GEMV's rows are independent chains: the last row alone gives the same bits
           const std::vector<float> c0 = random_f32(s.m * s.n, 13), last(c1.end() - s.n, c1.end());
           std::vector<float> alone(c0.end() - s.n, c0.end());
           nt::gemm_with_f32_half(kern, fmt, false, true, 1, s.n, s.k, 1.25f, a.data() + (s.m - 1) * s.k, s.k,
