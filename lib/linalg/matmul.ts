@@ -5,7 +5,7 @@
 // (numpy rules for one batch axis). Result [m, n] or [batch, m, n].
 // Dtypes: a and b share one float dtype, or a is f32 and b f16/bf16 (f32 activations times
 // 16-bit weights, the Linear case). f32 and f64 compute in that dtype. A 16-bit b is never
-// widened: the mixed-precision kernel reads its 2-byte values (streaming GEMV for up to 4 rows
+// widened: the mixed-precision kernel reads its 2-byte values (streaming GEMV for up to 32 rows
 // of a with transB, the packed f32 GEMM widening B panels as it packs them otherwise; either
 // layout of b, no copy) and accumulates in f32. A 16-bit a is widened to an f32 copy first
 // (activations: small). The result of any 16-bit input is f32.

@@ -67,19 +67,19 @@ void gemv_threaded(HalfGemv gemv, int64_t m, int64_t n, int64_t k, float alpha, 
                    const uint16_t* w, int64_t ldw, float beta, float* y, int64_t ldy) {
   const int64_t block = std::max<int64_t>(4, (262144 / std::max<int64_t>(2 * k, 1)) / 4 * 4);
   const int64_t nblocks = (n + block - 1) / block;
-  auto rows = [&](int64_t j0, int64_t j1) {
+  auto serve_block = [&](int64_t j0, int64_t j1) {  // weight rows [j0, j1) against every row of x
     for (int64_t i = 0; i < m; i += kHalfGemvMaxRows)
       gemv(std::min(kHalfGemvMaxRows, m - i), j0, j1, k, x + i * ldx, ldx, w, ldw, alpha, beta, y + i * ldy, ldy);
   };
   const int64_t workers = std::min<int64_t>(num_threads(), nblocks);
   if (workers <= 1) {
-    for (int64_t b = 0; b < nblocks; ++b) rows(b * block, std::min(n, (b + 1) * block));
+    for (int64_t b = 0; b < nblocks; ++b) serve_block(b * block, std::min(n, (b + 1) * block));
     return;
   }
   std::atomic<int64_t> next{0};
   parallel_for(workers, 1, [&](int64_t, int64_t) {
     for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < nblocks;)
-      rows(b * block, std::min(n, (b + 1) * block));
+      serve_block(b * block, std::min(n, (b + 1) * block));
   });
 }
 
