@@ -63,7 +63,7 @@ export function layerTable(report: CompressionReport, ctx: CliContext): string {
       `${l.shape[0]}×${l.shape[1]}`,
       pct(l.relativeCompressed),
       pct(l.relativeCompensated),
-      String(l.droppedDirections),
+      l.droppedDirections === 0 ? '0' : `${l.droppedDirections} (${(100 * l.droppedEnergy).toPrecision(2)}% energy)`,
       formatBytes(l.weightBytes + l.adapterBytes),
       `${l.seconds.toFixed(2)} s`,
     ]),

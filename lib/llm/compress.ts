@@ -42,6 +42,8 @@ export interface CompressOptions {
   svd?: 'exact' | 'randomized';
   /** Quantize the adapter factors too (int4/int8 RTN). */
   factorBits?: 2 | 3 | 4 | 8;
+  /** EoRA's eigenvalue cutoff relative to λ_max (default 1e-8; see nt.llm.eora). */
+  eigenFloor?: number;
   /** Calibration token ids (required unless method is 'none'/'svd' with RTN and no data-aware pruning). */
   calibration?: Int32Array | readonly number[];
   /** Tokens per calibration forward (default 256). */
@@ -60,8 +62,9 @@ export interface LayerReport {
   /** Relative to ‖W Xᵀ‖_F / √n. */
   relativeCompressed: number;
   relativeCompensated: number;
-  /** Eigen-directions dropped by EoRA's guard. */
+  /** Eigen-directions dropped by EoRA's guard, and the share of activation energy (Σλ) they held. */
   droppedDirections: number;
+  droppedEnergy: number;
   /** Weight bytes as stored after compression (packed codes + scales + zeros, or dense f32). */
   weightBytes: number;
   adapterBytes: number;
@@ -75,9 +78,10 @@ export interface CompressionReport {
   bytesAfter: number;
   calibrationTokens: number;
   seconds: number;
-  options: Required<Omit<CompressOptions, 'calibration' | 'onProgress' | 'svd' | 'factorBits' | 'calibrationWindow'>> & {
+  options: Required<Omit<CompressOptions, 'calibration' | 'onProgress' | 'svd' | 'factorBits' | 'calibrationWindow' | 'eigenFloor'>> & {
     svd?: 'exact' | 'randomized';
     factorBits?: number;
+    eigenFloor?: number;
   };
 }
 
@@ -93,6 +97,7 @@ interface Plan {
   rank: number;
   svd?: 'exact' | 'randomized';
   factorBits?: 2 | 3 | 4 | 8;
+  eigenFloor?: number;
   calibration: Int32Array | null;
   window?: number;
   onProgress?: CompressOptions['onProgress'];
@@ -115,6 +120,7 @@ function plan(model: LlamaModel, options: CompressOptions): Plan {
     rank: o.rank ?? 64,
     svd: o.svd,
     factorBits: o.factorBits,
+    eigenFloor: o.eigenFloor,
     calibration: o.calibration === undefined ? null : Int32Array.from(o.calibration as ArrayLike<number>),
     window: o.calibrationWindow,
     onProgress: o.onProgress,
@@ -162,7 +168,7 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: { cov: Tensor;
     const [dOut, dIn] = W.shape as [number, number];
     const rank = Math.min(p.rank, dOut, dIn);
     if (p.method !== 'none') {
-      const o = { method: p.method, rank, covariance: stats.cov, meanAbs: stats.meanAbs, svd: p.svd, factorBits: p.factorBits };
+      const o = { method: p.method, rank, covariance: stats.cov, meanAbs: stats.meanAbs, svd: p.svd, factorBits: p.factorBits, eigenFloor: p.eigenFloor };
       comp = yield* step(() => compensate(W, Wc, o), () => compensateAsync(W, Wc, o));
     }
     const c = comp;
@@ -185,6 +191,7 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: { cov: Tensor;
       relativeCompressed: measure.before / measure.signal,
       relativeCompensated: measure.after / measure.signal,
       droppedDirections: comp?.droppedDirections ?? 0,
+      droppedEnergy: comp?.droppedEnergy ?? 0,
       weightBytes,
       adapterBytes: comp?.bytes ?? 0,
       seconds: (Date.now() - started) / 1000,
@@ -251,6 +258,7 @@ function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
       rank: p.rank,
       ...(p.svd ? { svd: p.svd } : {}),
       ...(p.factorBits ? { factorBits: p.factorBits } : {}),
+      ...(p.eigenFloor !== undefined ? { eigenFloor: p.eigenFloor } : {}),
     },
   };
 }

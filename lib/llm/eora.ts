@@ -5,8 +5,12 @@
 // calibration covariance C = XᵀX / n, find B [d_out, r], A [r, d_in] minimising
 // ‖(W − Wc − BA) Xᵀ‖_F. With C = Q Λ Qᵀ and Q' = Q diag(√λ), ‖ΔW Xᵀ‖²_F = n·‖ΔW Q'‖²_F, so the
 // best rank-r truncation of ΔW' = ΔW Q' mapped back by Q'⁻¹ = diag(1/√λ) Qᵀ is optimal in the
-// activation-weighted norm. Directions with λ ≤ cutoff carry no activation energy: both √λ and
-// 1/√λ are set to 0 there (a truncated pseudo-inverse, never a general inverse).
+// activation-weighted norm. Directions with λ ≤ cutoff = max(λ_max, 0)·τ (τ = eigenFloor, 1e-8 by
+// default: the noise floor of a covariance summed in f64 from f32 block products, with margin)
+// carry no activation energy: both √λ and 1/√λ are set to 0 there (a truncated pseudo-inverse,
+// never a general inverse); how many were dropped and the share of Σλ they held are reported.
+// (A cutoff of d_in·ε_f32, a singular-value tolerance applied to eigenvalues, dropped almost
+// every direction of layers whose outlier channels put λ_max at 10⁴-10⁶ × the median.)
 //   method 'svd':   rank-r SVD of ΔW itself (optimal in the plain Frobenius norm).
 //   method 'act-s': SVD of ΔW diag(s), s_j = mean_t |x_tj|; A = √S V_rᵀ diag(1/s) (1/0 := 0).
 // The covariance is the plain mean XᵀX / n (the published code uses a decaying running sum:
@@ -39,6 +43,8 @@ export interface EoraOptions {
   factorBits?: 2 | 3 | 4 | 8;
   /** Group size of the factor quantization (default 128, or the whole row when shorter). */
   factorGroupSize?: 32 | 64 | 128 | 'row';
+  /** EoRA's eigenvalue cutoff relative to λ_max, τ in [0, 1) (default 1e-8; ALGORITHMS.md §1 step 3). */
+  eigenFloor?: number;
 }
 
 export interface CompensationOptions extends EoraOptions {
@@ -58,6 +64,8 @@ export interface Compensation {
   rank: number;
   /** Eigen-directions of C dropped by the guard (eora only; 0 otherwise). */
   droppedDirections: number;
+  /** Σ dropped λ / Σ λ: the activation energy the dropped directions held (eora only; 0 otherwise). */
+  droppedEnergy: number;
   /** The r singular values that were kept, descending. */
   singularValues: Float64Array;
   /** Bytes of the factors as stored (f32, or codes + scales + zeros when quantized). */
@@ -66,8 +74,8 @@ export interface Compensation {
 }
 
 const OP = 'llm.eora';
-/** Relative eigenvalue cutoff per dimension: float32 epsilon (ALGORITHMS.md §1 step 3). */
-const EIGEN_CUTOFF_EPS = 1.19e-7;
+/** Default τ of the eigenvalue cutoff max(λ_max, 0)·τ (ALGORITHMS.md §1 step 3). */
+const DEFAULT_EIGEN_FLOOR = 1e-8;
 
 interface Plan {
   W: Tensor;
@@ -97,6 +105,8 @@ function plan(op: string, W: unknown, Wc: unknown, o: CompensationOptions): Plan
     throw ntError('NT_VALUE', `[${op}] method must be 'eora', 'svd' or 'act-s', got ${describe(o.method)}`);
   if (o.svd !== undefined && o.svd !== 'exact' && o.svd !== 'randomized')
     throw ntError('NT_VALUE', `[${op}] svd must be 'exact' or 'randomized', got ${describe(o.svd)}`);
+  if (o.eigenFloor !== undefined && !(typeof o.eigenFloor === 'number' && o.eigenFloor >= 0 && o.eigenFloor < 1))
+    throw ntError('NT_VALUE', `[${op}] eigenFloor must be a number in [0, 1), got ${describe(o.eigenFloor)}`);
   if (o.factorBits !== undefined && ![2, 3, 4, 8].includes(o.factorBits))
     throw ntError('NT_VALUE', `[${op}] factorBits must be 2, 3, 4 or 8, got ${describe(o.factorBits)}`);
   let covariance: Tensor | undefined;
@@ -140,7 +150,7 @@ function fromNumbers(values: Float64Array, shape: number[]): Tensor {
 }
 
 /** Eigen-scaling of the covariance: Q·diag(√λ) and Q·diag(1/√λ) (f32), with the guard applied. */
-function* eigenScaling(cov: Tensor): Job<{ scaled: Tensor; inverseScaled: Tensor; dropped: number }> {
+function* eigenScaling(cov: Tensor, floor: number): Job<{ scaled: Tensor; inverseScaled: Tensor; dropped: number; droppedEnergy: number }> {
   const c64 = cov.dtype === 'f64' ? cov : cov.astype('f64');
   const { values, vectors } = yield* step(() => eigh(c64), () => eighAsync(c64));
   dropIfNew(c64, cov);
@@ -152,16 +162,23 @@ function* eigenScaling(cov: Tensor): Job<{ scaled: Tensor; inverseScaled: Tensor
     throw ntError('NT_VALUE', `[${OP}] the covariance has non-finite eigenvalues`);
   }
   const lambdaMax = n > 0 ? lambda[n - 1] : 0;
-  const cutoff = Math.max(lambdaMax, 0) * Math.min(1, n * EIGEN_CUTOFF_EPS);
+  const cutoff = Math.max(lambdaMax, 0) * floor;
   const root = new Float64Array(n);
   const inverseRoot = new Float64Array(n);
   let dropped = 0;
+  let energy = 0;
+  let droppedSum = 0;
   for (let j = 0; j < n; ++j) {
+    energy += Math.max(lambda[j], 0);
     if (lambda[j] > cutoff) {
       root[j] = Math.sqrt(lambda[j]);
       inverseRoot[j] = 1 / root[j];
-    } else dropped++;
+    } else {
+      dropped++;
+      droppedSum += Math.max(lambda[j], 0);
+    }
   }
+  const droppedEnergy = energy > 0 ? droppedSum / energy : 0;
   const q = vectors.astype('f32');
   vectors.dispose();
   const r = fromNumbers(root, [1, n]);
@@ -171,7 +188,7 @@ function* eigenScaling(cov: Tensor): Job<{ scaled: Tensor; inverseScaled: Tensor
   q.dispose();
   r.dispose();
   ir.dispose();
-  return { scaled, inverseScaled, dropped };
+  return { scaled, inverseScaled, dropped, droppedEnergy };
 }
 
 /** Top-r SVD triplets of m (exact or randomized). */
@@ -220,10 +237,12 @@ function* compensationSteps(p: Plan): Job<Compensation> {
   let back: Tensor | null = null; // multiplies A from the right: A = (√S Vt) · back
   let backTransposed = false;
   let dropped = 0;
+  let droppedEnergy = 0;
   try {
     if (p.method === 'eora') {
-      const e = yield* eigenScaling(p.covariance!);
+      const e = yield* eigenScaling(p.covariance!, p.opts.eigenFloor ?? DEFAULT_EIGEN_FLOOR);
       dropped = e.dropped;
+      droppedEnergy = e.droppedEnergy;
       target = yield* step(() => matmul(delta, e.scaled), () => matmulAsync(delta, e.scaled));
       e.scaled.dispose();
       back = e.inverseScaled; // Q diag(1/√λ): A = (√S Vt) · (Q diag(1/√λ))ᵀ
@@ -266,9 +285,9 @@ function* compensationSteps(p: Plan): Job<Compensation> {
       B.dispose();
       A = qa.dense;
       bytes = qa.bytes + qb.bytes;
-      return result(p, A, qb.dense, dropped, S, bytes);
+      return result(p, A, qb.dense, dropped, droppedEnergy, S, bytes);
     }
-    return result(p, A, B, dropped, S, bytes);
+    return result(p, A, B, dropped, droppedEnergy, S, bytes);
   } finally {
     if (target !== delta) target.dispose();
     delta.dispose();
@@ -276,13 +295,14 @@ function* compensationSteps(p: Plan): Job<Compensation> {
   }
 }
 
-function result(p: Plan, A: Tensor, B: Tensor, dropped: number, S: Float64Array, bytes: number): Compensation {
+function result(p: Plan, A: Tensor, B: Tensor, dropped: number, droppedEnergy: number, S: Float64Array, bytes: number): Compensation {
   return {
     A,
     B,
     method: p.method,
     rank: p.rank,
     droppedDirections: dropped,
+    droppedEnergy,
     singularValues: S,
     bytes,
     dispose() {

@@ -120,6 +120,51 @@ describe('llm.eora', () => {
     c.dispose();
   });
 
+  test('outlier channels (λ_max / median λ = 1e6): nothing is dropped at τ = 1e-8 and the error keeps falling with rank', () => {
+    // ALGORITHMS.md §1 step 3: 4 of 256 input channels carry λ = 1e6, the rest 0.1..10; an int4
+    // g64 Wc. The old cutoff (d_in·ε_f32 relative, emulated by eigenFloor 3.05e-5) dropped
+    // every ordinary channel and the error stalled at what they hold.
+    const dIn = 256;
+    const dOut = 96;
+    const lambda = new Float64Array(dIn);
+    for (let j = 0; j < dIn; ++j) lambda[j] = j % 64 === 5 ? 1e6 : 0.1 + (9.9 * ((j * 37) % dIn)) / dIn;
+    const cov = nt.zeros([dIn, dIn], 'f64');
+    const c = cov.data as Float64Array;
+    for (let j = 0; j < dIn; ++j) c[j * dIn + j] = lambda[j];
+    const W = nt.randn([dOut, dIn], { seed: 71 });
+    const q = nt.quant.quantize(W, { bits: 4, groupSize: 64 });
+    const Wc = nt.quant.dequantize(q);
+    q.dispose();
+    const err = (r: number, method: 'eora' | 'svd', eigenFloor?: number) => {
+      const comp = compensate(W, Wc, { method, rank: r, covariance: cov, eigenFloor });
+      const e = activationError(W, Wc, cov, comp);
+      const out = { e, dropped: comp.droppedDirections, energy: comp.droppedEnergy };
+      comp.dispose();
+      return out;
+    };
+    const e16 = err(16, 'eora');
+    const e64 = err(64, 'eora');
+    expect(e16.dropped).toBe(0);
+    expect(e16.energy).toBe(0);
+    expect(e64.e).toBeLessThan(0.8 * e16.e); // keeps falling
+    for (const r of [16, 64]) expect(err(r, 'eora').e).toBeLessThanOrEqual(err(r, 'svd').e * (1 + TOL.ordering));
+    // the old cutoff: 252 directions and their share of Σλ dropped, reported; the error stalls
+    const old16 = err(16, 'eora', 256 * 1.19e-7);
+    const old64 = err(64, 'eora', 256 * 1.19e-7);
+    expect(old16.dropped).toBe(252);
+    let small = 0;
+    let total = 0;
+    for (const l of lambda) {
+      total += l;
+      if (l < 1e6) small += l;
+    }
+    expect(old16.energy).toBeCloseTo(small / total, 9);
+    expect(old64.e).toBeGreaterThan(0.95 * old16.e);
+    expect(old64.e).toBeGreaterThan(e64.e);
+    expect(() => compensate(W, Wc, { method: 'eora', rank: 4, covariance: cov, eigenFloor: 1 })).toThrow(expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/eigenFloor must be a number in \[0, 1\)/) }));
+    [cov, W, Wc].forEach((t) => t.dispose());
+  });
+
   test('randomized SVD gives the exact answer on a fast-decaying error', () => {
     const L = layer(40, 50, 400, 41);
     // a low-rank ΔW: Wc = W − u vᵀ-like structure of rank 3 plus tiny noise
