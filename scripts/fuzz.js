@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run fuzz [-- --iterations N --seed S]`: builds the parser fuzz harness
 // (test/fuzz/fuzz_parsers.cc + the standalone driver) with g++ and ASan + UBSan
-// (-fno-sanitize-recover: the first report aborts), replays test/corpus and runs N seeded
+// (-fno-sanitize-recover: the first report aborts), replays test/corpus and the libFuzzer-grown
+// corpora test/fuzz/corpus/<parser>/ (scripts/fuzz-libfuzzer.sh) and runs N seeded
 // mutations (default 200000). Objects are cached in build-fuzz/ and rebuilt when a source or
 // header is newer. Exits non-zero on any crash, sanitizer report or violated invariant.
 'use strict';
@@ -62,7 +63,9 @@ async function compileAll() {
 compileAll().then((exe) => {
   const env = { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:halt_on_error=1:allocator_may_return_null=1', UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1' };
   const corpus = path.join(root, 'test', 'corpus');
-  const r = spawnSync(exe, ['--iterations', iterations, '--seed', seed, corpus], { stdio: 'inherit', env, cwd: out });
+  const grown = path.join(root, 'test', 'fuzz', 'corpus');
+  const dirs = [corpus, ...(fs.existsSync(grown) ? [grown] : [])];
+  const r = spawnSync(exe, ['--iterations', iterations, '--seed', seed, ...dirs], { stdio: 'inherit', env, cwd: out });
   if (r.status !== 0) {
     console.error(`fuzz: FAILED (exit ${r.status}${r.signal ? `, signal ${r.signal}` : ''}); see the finding above and build-fuzz/fuzz-finding-*.bin`);
     process.exit(1);

@@ -1,11 +1,14 @@
 // libFuzzer-compatible harness over the file parsers of native/io (no Node-API): every input
-// is fed to the safetensors parser, the .npy parser and the JSON DOM parser. Parsers may
+// is fed to the safetensors parser, the .npy parser, the JSON DOM parser and the shard-index
+// reader (through a file, as nt.model.load meets it). NT_FUZZ_TARGET picks one parser per
+// libFuzzer binary (1 safetensors, 2 npy, 3 json, 4 index; scripts/fuzz-libfuzzer.sh), so each
+// grows its own coverage-guided corpus; 0 (the default, scripts/fuzz.js) runs all four. Parsers may
 // only answer with nt::Error; anything else (another exception, a crash, a sanitizer report)
 // is a finding. Accepted inputs are pushed further: their elements are converted into every
 // ntensor dtype (the load path), and headers are re-written and re-parsed (the save path),
 // which must reproduce them exactly.
-//   clang++ -fsanitize=fuzzer,address,undefined test/fuzz/fuzz_parsers.cc <io+core+cpu .cc>
-// or, without clang, test/fuzz/driver.cc (scripts/fuzz.js) replays the corpus and mutates.
+//   clang++ -fsanitize=fuzzer,address,undefined -DNT_FUZZ_TARGET=1 test/fuzz/fuzz_parsers.cc <io+core+cpu .cc>
+// or, without clang, test/fuzz/driver.cc (scripts/fuzz.js) replays the corpora and mutates.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,11 +16,18 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "core/error.h"
 #include "io/element.h"
 #include "io/json.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "io/tensor_file.h"
+
+#ifndef NT_FUZZ_TARGET
+#define NT_FUZZ_TARGET 0
+#endif
 
 namespace {
 
@@ -150,6 +160,31 @@ void fuzz_json(const uint8_t* data, size_t size) {
   }
 }
 
+// The shard index as nt.model.load reads it: from a file, so the size check, the exact
+// read and the JSON DOM run as in production. Accepted shard names must be plain names.
+void fuzz_index(const uint8_t* data, size_t size) {
+  static const std::string path = [] {
+    const char* dir = std::getenv("TMPDIR");
+    return std::string(dir && *dir ? dir : "/tmp") + "/nt-fuzz-index-" + std::to_string(getpid()) + ".json";
+  }();
+  if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+    if (size) std::fwrite(data, 1, size, f);
+    std::fclose(f);
+  } else {
+    finding("cannot write the index scratch file");
+  }
+  try {
+    const StringPairs map = read_safetensors_index(path);
+    for (const auto& [name, file] : map) {
+      if (name.empty()) finding("index accepted an empty tensor name");
+      if (file.empty() || file == "." || file == ".." || file.find_first_of(std::string("/\\:\0", 4)) != std::string::npos)
+        finding("index accepted a shard name that is not a plain file name");
+    }
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::IO) finding("index reader failed with a code other than NT_IO");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -160,9 +195,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const uint8_t kEmpty[1] = {0};
   if (!p) p = kEmpty;
   try {
-    fuzz_safetensors(p, size);
-    fuzz_npy(p, size);
-    fuzz_json(p, size);
+    if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 1) fuzz_safetensors(p, size);
+    if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 2) fuzz_npy(p, size);
+    if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 3) fuzz_json(p, size);
+    if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 4) fuzz_index(p, size);
   } catch (const std::bad_alloc&) {
     finding("std::bad_alloc escaped a parser (a size from the file reached an allocation)");
   } catch (const std::exception& e) {

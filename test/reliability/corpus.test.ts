@@ -327,6 +327,42 @@ describe('malformed-file corpus', () => {
     }
   });
 
+  // The corpora libFuzzer grew (scripts/fuzz-libfuzzer.sh), replayed through the public API of
+  // the g++-built addon: each input is a coded error or a verified load, as above.
+  const GROWN = path.join(__dirname, '..', 'fuzz', 'corpus');
+  const grown = (parser: string) => {
+    const d = path.join(GROWN, parser);
+    return fs.existsSync(d) ? fs.readdirSync(d).sort().map((f) => path.join(d, f)) : [];
+  };
+  const laidOver = (format: 'model' | 'adapter', base: string, name: string, file: string): string => {
+    const dir = path.join(tmpRoot, `grown-${folderCount++}`);
+    fs.mkdirSync(dir);
+    const baseDir = path.join(CORPUS, format, base);
+    for (const f of fs.readdirSync(baseDir)) fs.copyFileSync(path.join(baseDir, f), path.join(dir, f));
+    fs.copyFileSync(file, path.join(dir, name));
+    return dir;
+  };
+  test.each([
+    ['safetensors', (f: string) => [['safetensors', checkSafetensors(f)]] as const],
+    ['npy', (f: string) => [['npy', checkNpy(f)]] as const],
+    ['json', (f: string) => [['model', checkModel(laidOver('model', '_seed', 'config.json', f))], ['adapter', checkAdapter(laidOver('adapter', '_seed', 'adapter_config.json', f))]] as const],
+    ['index', (f: string) => [['model', checkModel(laidOver('model', '_seed_sharded', 'model.safetensors.index.json', f))]] as const],
+  ])('the libFuzzer corpus of the %s parser: every input is a coded error or a verified load', (parser, replay) => {
+    const inputs = grown(parser);
+    expect(inputs.length).toBeGreaterThanOrEqual(20);
+    const before = nt.memory();
+    const failures: string[] = [];
+    for (const f of inputs) {
+      try {
+        for (const [api, out] of replay(f)) if (!out.ok && !ALLOWED[api].includes(out.code)) failures.push(`${path.basename(f)}: ${api} code ${out.code}`);
+      } catch (e) {
+        failures.push(`${path.basename(f)}: ${(e as Error).message.split('\n').slice(0, 3).join(' ')}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(nt.memory()).toEqual(before);
+  });
+
   test('async loaders agree with the sync ones on a sample', async () => {
     const sample = manifest.cases.filter((c) => c.api === 'safetensors' || c.api === 'npy').filter((_, i) => i % 7 === 0);
     for (const c of sample) {
