@@ -108,8 +108,8 @@ NT_NAPI_FUNCTION(quantKernelInfo) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("sets", sets);
   o.Set("inUse", k.isa);
-  o.Set("int8Kernel", k.gemv4_i8 ? Napi::Value(Napi::String::New(env, std::string(k.isa) + " int8 (" +
-                                                                          std::to_string(k.i8_split) + "-column chunks)"))
+  o.Set("int8Kernel", k.gemv4_i8 ? Napi::Value(Napi::String::New(env, std::string(k.i8_kernel) + ", " +
+                                                                          std::to_string(k.i8_split) + "-column chunks"))
                                  : env.Null());
   return o;
 }

@@ -108,7 +108,7 @@ void tile_scalar(int64_t kc, const float* x, int64_t ldx, int64_t mv, const floa
   }
 }
 
-const QmmKernels kScalar = {"scalar", 0, 4, 4, tile_scalar, nullptr, nullptr, nullptr, 0};
+const QmmKernels kScalar = {"scalar", 0, 4, 4, tile_scalar, nullptr, nullptr, nullptr, 0, nullptr};
 
 bool always() { return true; }
 

@@ -180,7 +180,8 @@ void tile(int64_t kc, const float* x, int64_t ldx, int64_t mv, const float* w, i
 #include "qmatmul_i8_ymm.h"
 #include "qmatmul_i8_impl.h"
 
-const QmmKernels kAvx2 = {"avx2", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 2 * I8Ymm<false>::kBytes};
+const QmmKernels kAvx2 = {"avx2", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 2 * I8Ymm<false>::kBytes,
+                         "avx2 vpmaddubsw ymm"};
 
 }  // namespace
 
@@ -204,7 +205,7 @@ bool qmm_avx2_supported() {
 static QmmRegistration nt_qmm_registration_avx2("avx2", 20, qmm_avx2_supported, &kAvx2);
 // The same set with the AVX-VNNI int8 kernel (vpdpbusd on ymm), where the CPU has it.
 const QmmKernels kAvx2Vnni = {"avx2vnni", kAvx2.split, kAvx2.mr, kAvx2.nr, kAvx2.tile, kAvx2.dequant4,
-                              kAvx2.gemv4, qmm_avxvnni_gemv4_i8, kAvx2.i8_split};
+                              kAvx2.gemv4, qmm_avxvnni_gemv4_i8, kAvx2.i8_split, "avx-vnni vpdpbusd ymm"};
 static QmmRegistration nt_qmm_registration_avx2vnni("avx2vnni", 21, qmm_avxvnni_supported, &kAvx2Vnni);
 }  // namespace nt::quant
 #endif

@@ -209,7 +209,8 @@ void tile(int64_t kc, const float* x, int64_t ldx, int64_t mv, const float* w, i
   }
 }
 
-const QmmKernels kAvx512 = {"avx512", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 64};
+const QmmKernels kAvx512 = {"avx512", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 64,
+                           "avx2 vpmaddubsw ymm"};
 
 }  // namespace
 }  // namespace nt::quant
@@ -233,7 +234,8 @@ bool qmm_avx512_supported() {
 static QmmRegistration nt_qmm_registration_avx512("avx512", 30, qmm_avx512_supported, &kAvx512);
 // The same set with the AVX-512 VNNI int8 kernel, where the CPU has it.
 const QmmKernels kAvx512Vnni = {"avx512vnni", kAvx512.split, kAvx512.mr, kAvx512.nr, kAvx512.tile,
-                                kAvx512.dequant4, kAvx512.gemv4, qmm_avx512vnni_gemv4_i8, 128};
+                                kAvx512.dequant4, kAvx512.gemv4, qmm_avx512vnni_gemv4_i8, 128,
+                                "avx512-vnni vpdpbusd zmm"};
 static QmmRegistration nt_qmm_registration_avx512vnni("avx512vnni", 31, qmm_avx512vnni_supported, &kAvx512Vnni);
 }  // namespace nt::quant
 #endif

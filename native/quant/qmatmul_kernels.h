@@ -62,7 +62,8 @@ struct QmmKernels {
   //   y(i, r) = sum_g scale_g · sx_ig · (sum_c q_c · xq_c − zero_g · sq_ig)
   // with the integer dot exact; the zero term uses the integer sq (exact), folded in f32.
   void (*gemv4_i8)(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y);
-  int i8_split;  // columns per int8 chunk: 2 × the vector width in bytes (0: no int8 kernel)
+  int i8_split;            // columns per int8 chunk: 2 × the vector width in bytes (0: no int8 kernel)
+  const char* i8_kernel;   // what the int8 kernel is, for info() ("avx2 vpmaddubsw ymm", ...; null: none)
 };
 
 // The int8 kernels of the ISA files, borrowed by the sets that share their f32 kernels.
