@@ -104,6 +104,7 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
 #pragma GCC unroll 4
   for (int i = 0; i < MB; ++i) xrow[i] = x.q + i * x.ldq;
   alignas(64) float fac[RB][MB][L];
+  alignas(64) float sbuf[RB][L], xbuf[MB][L];  // the batch's weight and x scales (several groups per chunk)
   fvec accf[RB][MB];
 #pragma GCC unroll 4
   for (int j = 0; j < RB; ++j)
@@ -116,6 +117,7 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
     for (int i = 0; i < MB; ++i) {
       sxv[i] = i8_load_lanes<V, float>(x.sx + i * x.groups + gb, ng);
       sqv[i] = i8_load_lanes<V, int32_t>(x.sq + i * x.groups + gb, ng);
+      if (!per_group) V::store_f(xbuf[i], sxv[i]);
     }
 #pragma GCC unroll 4
     for (int j = 0; j < RB; ++j) {
@@ -123,6 +125,7 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
       const fvec sc = w.scales_f16 ? i8_load_lanes<V, uint16_t>(static_cast<const uint16_t*>(w.scales) + o, ng)
                                    : i8_load_lanes<V, float>(static_cast<const float*>(w.scales) + o, ng);
       const fvec zf = i8_load_lanes<V, uint8_t>(w.zeros + o, ng);
+      if (!per_group) V::store_f(sbuf[j], sc);
 #pragma GCC unroll 4
       for (int i = 0; i < MB; ++i) {
         const fvec f = V::mul(sc, sxv[i]);
@@ -156,13 +159,18 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
 #pragma GCC unroll 4
           for (int i = 0; i < MB; ++i) acc[j][i] = V::izero();
         i8_chunks<V, MB, RB>(codes, rb, c, c + 1, full, pf, xrow, acc);
+        // each lane's factor is its group's weight scale times its group's x scale: RB + MB lane
+        // permutes per chunk instead of one per (row, x row)
         const int first = static_cast<int>((c - c0) * per_chunk);
+        fvec sl[RB], xl[MB];
+#pragma GCC unroll 4
+        for (int j = 0; j < RB; ++j) sl[j] = V::lane_groups(V::load_f(sbuf[j]), first, shift);
+#pragma GCC unroll 4
+        for (int i = 0; i < MB; ++i) xl[i] = V::lane_groups(V::load_f(xbuf[i]), first, shift);
 #pragma GCC unroll 4
         for (int j = 0; j < RB; ++j)
 #pragma GCC unroll 4
-          for (int i = 0; i < MB; ++i)
-            accf[j][i] =
-                V::fmadd(V::to_float(acc[j][i]), V::lane_groups(V::load_f(fac[j][i]), first, shift), accf[j][i]);
+          for (int i = 0; i < MB; ++i) accf[j][i] = V::fmadd(V::mul(V::to_float(acc[j][i]), sl[j]), xl[i], accf[j][i]);
       }
     }
   }
