@@ -76,7 +76,6 @@ seed_dir() {
   find "$ROOT/test/corpus" -name "$pattern" ! -name manifest.json -size -64k | sort | while read -r f; do
     cp "$f" "$dir/$(echo "${f#$ROOT/test/corpus/}" | tr '/' '_')"
   done
-  esac
   echo "$dir"
 }
 
