@@ -1,7 +1,9 @@
 // Requests the machine cannot satisfy: a coded error (NT_OOM when an allocation was tried
 // and failed, NT_VALUE / NT_SHAPE when the size is refused up front as beyond what a tensor
 // can address), never an abort, and the process carries on: counters unchanged, later ops fine.
+import { spawnSync } from 'child_process';
 import * as os from 'os';
+import * as path from 'path';
 import * as nt from '../../lib';
 
 const HUGE = 2 ** 20;
@@ -83,6 +85,25 @@ describe('huge requests', () => {
     } else {
       expect(code).toBe('NT_OOM');
     }
+  });
+
+  // Found by the 100,000-call API fuzz (seed 20261207, call 999 and 49 more): storages past
+  // 4 GiB that the allocator grants (overcommitted, untouched) aborted the process with a
+  // double free when no external ArrayBuffer could hold them. Run in a child: an abort here
+  // would take jest down with it.
+  test.each([
+    ['zeros [2^30 + 1] f32 (4 GiB + 4 bytes)', "nt.zeros([2 ** 30 + 1], 'f32')"],
+    ['arange 0..1e9 f64 (8 GB)', "nt.arange(0, 1e9, 1, 'f64')"],
+    ['zeros [2e9] f64 (16 GB)', "nt.zeros([2e9], 'f64')"],
+  ])('%s: a tensor or a coded error, never an abort', (_name, expr) => {
+    const hook = path.join(__dirname, 'ts-hook.js');
+    const lib = path.join(__dirname, '..', '..', 'lib', 'index.ts');
+    const script = `require(${JSON.stringify(hook)}); const nt = require(${JSON.stringify(lib)});
+      let out; try { const t = ${expr}; out = 'tensor ' + t.size; t.dispose(); } catch (e) { out = String(e.code); }
+      const m = nt.memory(); console.log(out, m.tensors, m.bytes);`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect([r.status, r.signal, r.stderr.split('\n').filter((l) => /free|abort|Error/.test(l)).slice(0, 2)]).toEqual([0, null, []]);
+    expect(r.stdout.trim()).toMatch(/^(tensor \d+|NT_OOM|NT_VALUE) 0 0$/);
   });
 
   test('async ops with huge outputs reject instead of crashing', async () => {
