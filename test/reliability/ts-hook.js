@@ -2,9 +2,9 @@
 // Lets a plain `node` process require the TypeScript sources (lib/, the reliability
 // generators) directly: each .ts file is transpiled with the project's typescript on load.
 // No ts-node and no dist/ build needed, so the runners always test the current sources.
-// Transpiled output is cached in the OS temp folder by a hash of the source text (and the
-// typescript version) in a folder of the user's own, so the child processes the reliability tests spawn start in well
-// under a second instead of transpiling lib/ each time.
+// Transpiled output is cached by a hash of the source text (and the typescript version) in
+// a folder of the user's own under the OS temp folder, so the child processes the
+// reliability tests spawn start in well under a second instead of transpiling lib/ each time.
 const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
