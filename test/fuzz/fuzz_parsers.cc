@@ -163,16 +163,19 @@ void fuzz_json(const uint8_t* data, size_t size) {
 // The shard index as nt.model.load reads it: from a file, so the size check, the exact
 // read and the JSON DOM run as in production. Accepted shard names must be plain names.
 void fuzz_index(const uint8_t* data, size_t size) {
-  static const std::string path = [] {
+  // One private scratch file per process (mkstemp: no name another user of /tmp could plant).
+  static std::string path;
+  static int fd = -1;
+  if (fd < 0) {
     const char* dir = std::getenv("TMPDIR");
-    return std::string(dir && *dir ? dir : "/tmp") + "/nt-fuzz-index-" + std::to_string(getpid()) + ".json";
-  }();
-  if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
-    if (size) std::fwrite(data, 1, size, f);
-    std::fclose(f);
-  } else {
-    finding("cannot write the index scratch file");
+    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/nt-fuzz-index-XXXXXX";
+    fd = mkstemp(tmpl.data());
+    if (fd < 0) finding("cannot create the index scratch file");
+    path = tmpl;
+    std::atexit([] { unlink(path.c_str()); });
   }
+  if (ftruncate(fd, 0) != 0 || (size && pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)))
+    finding("cannot write the index scratch file");
   try {
     const StringPairs map = read_safetensors_index(path);
     for (const auto& [name, file] : map) {
