@@ -10,7 +10,7 @@
 // groups of 32 or 64 columns inside one chunk are told apart by lane: each lane gets its own
 // group's float factor (V::lane_groups), and no group ever mixes with another in an integer.
 //
-//   y(i, r) = sum_g f_g · (sum_c q_c · xq_c) − sum_g f_g · zero_g · sq_g,   f_g = scale_g · sx_g
+//   y(i, r) = sum_g f_g · (sum_c q_c · xq_c) − sum_g (scale_g · zero_g) · (sx_g · sq_g),   f_g = scale_g · sx_g
 //
 // The integer dots are exact; the zero term uses the exact integer sq (never zero · sum(x) in
 // float, which cancels catastrophically against an activation outlier) and is folded kLanes
@@ -112,11 +112,12 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
     for (int i = 0; i < MB; ++i) accf[j][i] = V::fzero();
   for (int64_t gb = 0; gb < groups; gb += L) {
     const int64_t ng = groups - gb < L ? groups - gb : L;
-    fvec sxv[MB], sqv[MB];
+    // the zero term scale · zero · sx · sq as (scale · zero) · (sx · sq): one FMA per (row, x row)
+    fvec sxv[MB], xsq[MB];
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) {
       sxv[i] = i8_load_lanes<V, float>(x.sx + i * x.groups + gb, ng);
-      sqv[i] = i8_load_lanes<V, int32_t>(x.sq + i * x.groups + gb, ng);
+      xsq[i] = V::mul(sxv[i], i8_load_lanes<V, int32_t>(x.sq + i * x.groups + gb, ng));
       if (!per_group) V::store_f(xbuf[i], sxv[i]);
     }
 #pragma GCC unroll 4
@@ -126,11 +127,11 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
                                    : i8_load_lanes<V, float>(static_cast<const float*>(w.scales) + o, ng);
       const fvec zf = i8_load_lanes<V, uint8_t>(w.zeros + o, ng);
       if (!per_group) V::store_f(sbuf[j], sc);
+      const fvec scz = V::mul(sc, zf);
 #pragma GCC unroll 4
       for (int i = 0; i < MB; ++i) {
-        const fvec f = V::mul(sc, sxv[i]);
-        V::store_f(fac[j][i], f);
-        accf[j][i] = V::fnmadd(V::mul(f, zf), sqv[i], accf[j][i]);
+        if (per_group) V::store_f(fac[j][i], V::mul(sc, sxv[i]));
+        accf[j][i] = V::fnmadd(scz, xsq[i], accf[j][i]);
       }
     }
     if (per_group) {
