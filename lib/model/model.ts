@@ -8,7 +8,7 @@ import { ntError } from '../errors';
 import { loadSafetensors, loadSafetensorsAsync } from '../io';
 import { add, addAsync, gatherRows, gatherRowsAsync, mul, mulAsync, rmsnorm, rmsnormAsync, rope, ropeAsync, ropeInverseFrequencies, silu, siluAsync } from '../ops';
 import { shapeString } from '../shape';
-import { Tensor } from '../tensor';
+import { Tensor, memory } from '../tensor';
 import { dense, denseAsync } from '../attention/dense';
 import { Job, runAsync, runSync, step } from '../job';
 import { DenseKVCache, KVCacheLike } from './cache';
@@ -20,6 +20,8 @@ import { fromGptq } from '../quant/gptq-format';
 import type { QuantMatmulPath } from '../quant/matmul';
 import type { GroupSizeOption } from '../quant/options';
 import { quantize } from '../quant/quantize';
+import { gatherRows as gatherQuantRows, gatherRowsAsync as gatherQuantRowsAsync } from '../quant/gather';
+import type { QTensor } from '../quant/qtensor';
 
 export interface ModelHooks {
   /** Called with the input of every decoder linear, once per linear per forward (x valid only during the call). */
@@ -298,7 +300,11 @@ export class LlamaModel {
     // the residual stream is f32 whatever the embedding table's dtype: gather converts rows
     const x = Tensor._empty(`model.${op}`, [tokens.length, this.config.hiddenSize], 'f32');
     try {
-      yield* step(() => gatherRows(this.embed, tokens, { out: x }), () => gatherRowsAsync(this.embed, tokens, { out: x }));
+      const q = this.qEmbed; // quantizeEmbeddings: rows dequantized straight into the f32 stream
+      yield* step(
+        () => (q ? gatherQuantRows(q, tokens, { out: x }) : gatherRows(this.embed, tokens, { out: x })),
+        () => (q ? gatherQuantRowsAsync(q, tokens, { out: x }) : gatherRowsAsync(this.embed, tokens, { out: x })),
+      );
       for (let l = 0; l < layers; ++l) yield* this.layer(l, x, offset, opts);
       if (layers < L) return x;
       const eps = this.config.rmsNormEps;
@@ -468,6 +474,43 @@ export class LlamaModel {
     return lin.path;
   }
 
+  /** The embedding table quantized by quantizeEmbeddings; null while the forward gathers from `embed`. */
+  private qEmbed: QTensor | null = null;
+
+  /** Bytes the embedding table is stored in: its QTensor's after quantizeEmbeddings, else the dense table's. */
+  get embeddingBytes(): number {
+    this.check('embeddingBytes');
+    return this.qEmbed ? this.qEmbed.bytes : this.embed.data.byteLength;
+  }
+
+  /**
+   * Replaces the embedding table by its RTN quantization (symmetric, `bits` 8 or 4, groups of
+   * groupSize, f16 scales; from the table's f32 values, whatever its dtype or mapping): the
+   * forward then dequantizes only the rows of its tokens (nt.quant.gatherRows). The dense
+   * table is released, except that a tied lm_head still views it: memory is then saved only
+   * once quantizeHead is called too (in either order), which releases the table. Returns the
+   * bytes involved; bytesSaved = releasedBytes − quantizedBytes (negative while the table is kept, tableKept).
+   */
+  quantizeEmbeddings(options: { bits?: 4 | 8; groupSize?: GroupSizeOption } = {}): {
+    tableBytes: number; quantizedBytes: number; releasedBytes: number; bytesSaved: number; tableKept: boolean;
+  } {
+    this.check('quantizeEmbeddings');
+    if (options === null || typeof options !== 'object') throw ntError('NT_VALUE', '[model.quantizeEmbeddings] options must be an object');
+    const { bits = 8, groupSize = 128 } = options;
+    if (bits !== 4 && bits !== 8) throw ntError('NT_VALUE', `[model.quantizeEmbeddings] bits must be 4 or 8, got ${String(bits)}`);
+    if (this.qEmbed) throw ntError('NT_VALUE', '[model.quantizeEmbeddings] the embedding table is already quantized');
+    const tableBytes = this.embeddingBytes;
+    // rtn reads any float dtype and strided/mapped view and computes in f32: the codes are
+    // those of the f32 widening, without a full-size f32 copy of the table
+    const q = quantize(this.embed, { bits, groupSize, symmetric: true });
+    this.qEmbed = q;
+    // the counters change only on dispose: their drop is what this table alone held
+    const before = memory().bytes;
+    this.embed.dispose();
+    const releasedBytes = before - memory().bytes;
+    return { tableBytes, quantizedBytes: q.bytes, releasedBytes, bytesSaved: releasedBytes - q.bytes, tableKept: releasedBytes === 0 };
+  }
+
   /** Releases every weight (and linears set with setLinear). Idempotent. */
   dispose(): void {
     if (this.disposed) return;
@@ -479,6 +522,7 @@ export class LlamaModel {
       n.post.dispose();
     }
     for (const t of [this.embed, this.finalNorm, this.invFreq]) t.dispose();
+    this.qEmbed?.dispose();
   }
 
   [Symbol.dispose](): void {

@@ -22,6 +22,12 @@ export interface QuantOps {
     gIdx: Storage | null, gm: Meta | null, out: Storage, om: Meta,
     bits: number, groupSize: number,
   ): void;
+  /** out [n, cols] (f32, f16, bf16 or f64) = rows ids (i32 [n]) of the dequantized table; gIdx i32 [cols] or nulls. */
+  quantGatherRows(
+    codes: Storage, cm: Meta, scales: Storage, sm: Meta, zeros: Storage, zm: Meta,
+    gIdx: Storage | null, gm: Meta | null, ids: Storage, im: Meta, out: Storage, om: Meta,
+    bits: number, groupSize: number, cols: number,
+  ): void;
   /** out (w's dtype and shape) = w with 2 of every 4 columns zeroed; norms [cols] (Wanda) or nulls (magnitude). */
   quantPrune24(w: Storage, wm: Meta, norms: Storage | null, nm: Meta | null, out: Storage, om: Meta): void;
   /** codes/zeros -> AutoGPTQ qweight i32 [cols·bits/32, rows], qzeros i32 [groups, rows·bits/32]; zeroOffset 1 (v1) or 0 (v2). */
@@ -40,6 +46,7 @@ export const QUANT_FUNCTIONS: Record<keyof QuantFunctions, true> = {};
 export const QUANT_OPS: Record<keyof QuantOps, true> = {
   quantRtn: true,
   quantDequantize: true,
+  quantGatherRows: true,
   quantPrune24: true,
   quantGptqPack: true,
   quantGptqUnpack: true,

@@ -6,6 +6,8 @@ export type { QuantOptions, ResolvedQuantOptions, GroupSizeOption, ScaleDType } 
 export { quantize, quantizeAsync } from './quantize';
 export type { QuantizeOptions } from './quantize';
 export { dequantize, dequantizeAsync } from './dequantize';
+export { gatherRows, gatherRowsAsync } from './gather';
+export type { RowIds } from './gather';
 export { prune24, prune24Async } from './prune';
 export type { Prune24Options } from './prune';
 export { fromGptq, fromGptqAsync, toGptq, toGptqAsync } from './gptq-format';

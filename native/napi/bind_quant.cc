@@ -81,3 +81,20 @@ NT_NAPI_OP(quantGptqUnpack) {
   nt::quant::gptq_unpack_check(qweight, qzeros, q, zero_offset);
   return {[=] { nt::quant::gptq_unpack_run(qweight, qzeros, q, zero_offset); }, {}};
 }
+
+// (codes, scales, zeros, gIdx | null, ids, out, bits, groupSize, cols): out [n, cols] = rows
+// ids of the dequantized table, as out's float dtype
+NT_NAPI_OP(quantGatherRows) {
+  QParts q;
+  q.codes = args.tensor();
+  q.scales = args.tensor();
+  q.zeros = args.tensor();
+  q.has_gidx = args.optional_tensor(&q.gidx);
+  const TensorView ids = args.tensor(), out = args.tensor();
+  q.bits = args.i32();
+  q.group_size = args.i64();
+  q.cols = args.i64();
+  q.rows = q.codes.ndim == 2 ? q.codes.shape[0] : -1;
+  nt::quant::gather_rows_check(q, ids, out);
+  return {[=] { nt::quant::gather_rows_run(q, ids, out); }, {}};
+}

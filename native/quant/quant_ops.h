@@ -35,6 +35,13 @@ void rtn_run(const TensorView& w, const QParts& q, bool symmetric);
 void dequantize_check(const QParts& q, const TensorView& out);
 void dequantize_run(const QParts& q, const TensorView& out);
 
+// Row gather from a quantized table (qgather.cc): out[i, :] = dequantize(q)[ids[i], :] with
+// dequantize_run's exact f32 values, stored as out's dtype (f32, f16, bf16 rounded; f64
+// widened). ids i32 [n] (any stride), each in [0, rows) (NT_VALUE naming the index, checked
+// again on the worker); out [n, cols], any strides.
+void gather_rows_check(const QParts& q, const TensorView& ids, const TensorView& out);
+void gather_rows_run(const QParts& q, const TensorView& ids, const TensorView& out);
+
 // 2:4 pruning along the columns: out (W's dtype and shape, any strides) keeps, in every 4
 // consecutive columns of a row, the 2 with the largest score |W_ij| (norms == nullptr) or
 // |W_ij| · norms[j] (Wanda), ties going to the lower column; the other 2 are written as 0.
