@@ -6,5 +6,5 @@ export type { ModelConfig, RopeScaling } from './config';
 export { DenseKVCache } from './cache';
 export type { KVCacheLike, DenseKVCacheOptions } from './cache';
 export { DenseLinear, QuantLinear, LoraLinear } from './linear';
-export type { LinearLike } from './linear';
+export type { LinearLike, QuantLinearOptions } from './linear';
 export { encodeBytes, decodeBytes, loadTokenIds } from './tokenizer';

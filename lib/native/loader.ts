@@ -65,7 +65,7 @@ function load(): LoadedNative {
 }
 
 /** The levels NTENSOR_ISA may name (native/core/cpu_features.h isa_priority_cap). */
-export const ISA_LEVELS = ['scalar', 'avx2', 'avx512', 'avx512vnni'] as const;
+export const ISA_LEVELS = ['scalar', 'avx2', 'avx2vnni', 'avx512', 'avx512vnni'] as const;
 
 export const loaded: LoadedNative = load();
 export const native: NativeModule = loaded.native;

@@ -96,6 +96,7 @@ int isa_priority_cap() {
     const std::string name(env);
     if (name == "scalar") return 0;
     if (name == "avx2") return 20;
+    if (name == "avx2vnni") return 21;
     if (name == "avx512") return 30;
     if (name == "avx512vnni") return 31;
     return 1 << 30;

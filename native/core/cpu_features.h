@@ -16,9 +16,10 @@ const CpuFeatures& cpu_features();
 std::vector<std::string> cpu_feature_names();
 
 // The ceiling NTENSOR_ISA puts on every kernel registry's priority (scalar 0, avx2 20,
-// avx512 30, avx512vnni 31): a registry picks its best supported set at or below it. Unset or
-// an unknown name: no ceiling (the TypeScript loader warns about an unknown name). CI runs the
-// kernel suites once per level so the paths a CPU does not pick by default are tested too.
+// avx2vnni 21, avx512 30, avx512vnni 31): a registry picks its best supported set at or below
+// it. Unset or an unknown name: no ceiling (the TypeScript loader warns about an unknown name).
+// CI runs the kernel suites once per level so the paths a CPU does not pick by default are
+// tested too.
 int isa_priority_cap();
 
 }  // namespace nt
