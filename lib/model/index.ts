@@ -1,7 +1,9 @@
 // LLaMA-family models (nt.model): load a Hugging Face folder, forward, decode, perplexity.
-export { load, loadAsync, LlamaModel } from './model';
+export { LlamaModel } from './model';
+export { load, loadAsync } from './load';
+export type { LoadOptions, WeightDType } from './load';
 export { sumNll } from './nll';
-export type { ModelHooks, ForwardOptions, PerplexityOptions, PerplexityResult, GenerateOptions, LoadOptions, CacheOptions, WeightDType, QuantizeHeadOptions } from './model';
+export type { ModelHooks, ForwardOptions, PerplexityOptions, PerplexityResult, GenerateOptions, CacheOptions, QuantizeHeadOptions } from './model';
 export type { ModelConfig, RopeScaling } from './config';
 export { DenseKVCache } from './cache';
 export type { KVCacheLike, DenseKVCacheOptions } from './cache';

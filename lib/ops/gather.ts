@@ -16,37 +16,43 @@ interface GatherCall {
   plan: OutputPlan;
 }
 
+/**
+ * Row ids as a 1-D i32 tensor, every value an integer in [0, rows) (NT_VALUE naming the index);
+ * `own`: made here from an array, for the caller to dispose. Shared by nt.quant.gatherRows.
+ */
+export function rowIds(op: string, ids: unknown, rows: number): { ids: Tensor; own: boolean } {
+  const outOfRange = (i: number, v: number) => ntError('NT_VALUE', `[${op}] ids[${i}] = ${v} is out of range for a table of ${rows} rows`);
+  if (ids instanceof Tensor) {
+    const t = checkTensor(op, ids, 'ids');
+    if (t.dtype !== 'i32') throw ntError('NT_DTYPE', `[${op}] ids must be i32, got ${t.dtype}`);
+    if (t.ndim !== 1) throw ntError('NT_SHAPE', `[${op}] ids must be 1-D, got ${shapeString(t.shape)}`);
+    const data = t.isContiguous ? (t.data as Int32Array) : undefined;
+    for (let i = 0; i < t.shape[0]; ++i) {
+      const v = data ? data[i] : t.get(i);
+      if (v < 0 || v >= rows) throw outOfRange(i, v);
+    }
+    return { ids: t, own: false };
+  }
+  if (!(ids instanceof Int32Array || Array.isArray(ids)))
+    throw ntError('NT_VALUE', `[${op}] ids must be an i32 Tensor, an Int32Array or an array of integers, got ${describe(ids)}`);
+  const src = ids as ArrayLike<number>;
+  // checked on the original numbers, before Int32Array.from could wrap them into range
+  for (let i = 0; i < src.length; ++i) {
+    if (!Number.isInteger(src[i])) throw ntError('NT_VALUE', `[${op}] ids[${i}] must be an integer, got ${describe(src[i])}`);
+    if (src[i] < 0 || src[i] >= rows) throw outOfRange(i, src[i]);
+  }
+  const a = Int32Array.from(src);
+  return { ids: Tensor._wrap(a, 'i32', [a.length]), own: true };
+}
+
 function prepare(table: Tensor, ids: Tensor | Int32Array | readonly number[], options: OutOptions | undefined): GatherCall {
   const opts = checkOptions<OutOptions>(OP, options);
   const t = checkTensor(OP, table, 'table');
   checkFloat(OP, t, 'table');
   if (t.ndim !== 2) throw ntError('NT_SHAPE', `[${OP}] table must be 2-D [rows, cols], got ${shapeString(t.shape)}`);
   const rows = t.shape[0];
-  let idx: Tensor;
-  let ownIds = false;
-  if (ids instanceof Tensor) {
-    idx = checkTensor(OP, ids, 'ids');
-    if (idx.dtype !== 'i32') throw ntError('NT_DTYPE', `[${OP}] ids must be i32, got ${idx.dtype}`);
-    if (idx.ndim !== 1) throw ntError('NT_SHAPE', `[${OP}] ids must be 1-D, got ${shapeString(idx.shape)}`);
-  } else if (ids instanceof Int32Array || Array.isArray(ids)) {
-    const src = ids as ArrayLike<number>;
-    for (let i = 0; i < src.length; ++i)
-      if (!Number.isInteger(src[i])) throw ntError('NT_VALUE', `[${OP}] ids[${i}] must be an integer, got ${describe(src[i])}`);
-    // out-of-range values are reported below from the original numbers, before any wrap-around
-    for (let i = 0; i < src.length; ++i)
-      if (src[i] < 0 || src[i] >= rows) throw ntError('NT_VALUE', `[${OP}] ids[${i}] = ${src[i]} is out of range for a table of ${rows} rows`);
-    const a = Int32Array.from(src);
-    idx = Tensor._wrap(a, 'i32', [a.length]);
-    ownIds = true;
-  } else {
-    throw ntError('NT_VALUE', `[${OP}] ids must be an i32 Tensor, an Int32Array or an array of integers, got ${describe(ids)}`);
-  }
+  const { ids: idx, own: ownIds } = rowIds(OP, ids, rows);
   try {
-    const data = idx.isContiguous ? (idx.data as Int32Array) : undefined;
-    for (let i = 0; i < idx.shape[0]; ++i) {
-      const v = data ? data[i] : idx.get(i);
-      if (v < 0 || v >= rows) throw ntError('NT_VALUE', `[${OP}] ids[${i}] = ${v} is out of range for a table of ${rows} rows`);
-    }
     const outDtype = opts.out instanceof Tensor && !opts.out.isDisposed ? opts.out.dtype : t.dtype;
     if (outDtype !== t.dtype && (outDtype === 'f64') !== (t.dtype === 'f64'))
       throw ntError('NT_DTYPE', `[${OP}] out must be in table's float family (${t.dtype === 'f64' ? 'f64' : 'f32, f16 or bf16'}), got ${outDtype}`);

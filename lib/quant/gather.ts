@@ -5,8 +5,8 @@
 // one output row per task.
 import { ntError } from '../errors';
 import { native } from '../native/loader';
-import { OutOptions, OutputPlan, checkOptions, checkTensor, describe, planOutput, runAsync, runSync, tensorOperand } from '../ops/common';
-import { shapeString } from '../shape';
+import { OutOptions, OutputPlan, checkOptions, planOutput, runAsync, runSync, tensorOperand } from '../ops/common';
+import { rowIds } from '../ops/gather';
 import { Tensor } from '../tensor';
 import { checkQTensor } from './dequantize';
 import { QTensor } from './qtensor';
@@ -24,38 +24,11 @@ interface GatherCall {
   plan: OutputPlan;
 }
 
-/** ids as a 1-D i32 tensor, every value an integer in [0, rows) (NT_VALUE naming the index). */
-function idsTensor(ids: unknown, rows: number): { ids: Tensor; own: boolean } {
-  const outOfRange = (i: number, v: number) =>
-    ntError('NT_VALUE', `[${OP}] ids[${i}] = ${v} is out of range for a table of ${rows} rows`);
-  if (ids instanceof Tensor) {
-    const t = checkTensor(OP, ids, 'ids');
-    if (t.dtype !== 'i32') throw ntError('NT_DTYPE', `[${OP}] ids must be i32, got ${t.dtype}`);
-    if (t.ndim !== 1) throw ntError('NT_SHAPE', `[${OP}] ids must be 1-D, got ${shapeString(t.shape)}`);
-    const data = t.isContiguous ? (t.data as Int32Array) : undefined;
-    for (let i = 0; i < t.shape[0]; ++i) {
-      const v = data ? data[i] : t.get(i);
-      if (v < 0 || v >= rows) throw outOfRange(i, v);
-    }
-    return { ids: t, own: false };
-  }
-  if (!(ids instanceof Int32Array || Array.isArray(ids)))
-    throw ntError('NT_VALUE', `[${OP}] ids must be an i32 Tensor, an Int32Array or an array of integers, got ${describe(ids)}`);
-  const src = ids as ArrayLike<number>;
-  // checked on the original numbers, before Int32Array.from could wrap them into range
-  for (let i = 0; i < src.length; ++i) {
-    if (!Number.isInteger(src[i])) throw ntError('NT_VALUE', `[${OP}] ids[${i}] must be an integer, got ${describe(src[i])}`);
-    if (src[i] < 0 || src[i] >= rows) throw outOfRange(i, src[i]);
-  }
-  const a = Int32Array.from(src);
-  return { ids: Tensor._wrap(a, 'i32', [a.length]), own: true };
-}
-
 function prepare(q: QTensor, ids: RowIds, options: OutOptions | undefined): GatherCall {
   checkQTensor(OP, q);
   const opts = checkOptions<OutOptions>(OP, options);
   const [rows, cols] = q.shape;
-  const { ids: idx, own } = idsTensor(ids, rows);
+  const { ids: idx, own } = rowIds(OP, ids, rows);
   try {
     const dtype = opts.out instanceof Tensor && !opts.out.isDisposed ? opts.out.dtype : 'f32';
     if (!OUT_DTYPES.includes(dtype)) throw ntError('NT_DTYPE', `[${OP}] out must be f32, f16, bf16 or f64, got ${dtype}`);

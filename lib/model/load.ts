@@ -1,0 +1,181 @@
+// Loading a Hugging Face LLaMA-family folder into a LlamaModel: config.json checked against
+// the weights before any are read, float matrices kept in their stored dtype (mapped) or
+// converted, norms f32, and GPTQ tensors turned into QuantLinears.
+import { ntError } from '../errors';
+import { loadSafetensors, loadSafetensorsAsync } from '../io';
+import { Job, runAsync, runSync, step } from '../job';
+import { fromGptq } from '../quant/gptq-format';
+import { ropeInverseFrequencies } from '../ops';
+import { Tensor } from '../tensor';
+import { ModelConfig, readConfig, ropeFrequencies } from './config';
+import { LinearLike, QuantLinear } from './linear';
+import { LlamaModel } from './model';
+import { checkWeights, expectedTensors, linearShapes, storedTensors } from './weights';
+
+/** In-memory dtype of the weight matrices (linears, embeddings, lm_head). */
+export type WeightDType = 'auto' | 'f32' | 'bf16' | 'f16';
+
+export interface LoadOptions {
+  /**
+   * 'auto' (default): each matrix keeps the checkpoint's dtype (f32, bf16 or f16; f64 becomes
+   * f32), as a zero-copy view of the mapped file; the linears run the 16-bit-weight kernels,
+   * so decode reads 2 bytes per weight. 'f32' / 'bf16' / 'f16': converted on load. Norm
+   * weights are always f32 and activations, the residual stream and logits always f32.
+   */
+  dtype?: WeightDType;
+  /** Activations of the QuantLinears a GPTQ folder loads into (QuantLinearOptions.activations). */
+  activations?: 'f32' | 'int8';
+}
+
+const WEIGHT_DTYPES: readonly WeightDType[] = ['auto', 'f32', 'bf16', 'f16'];
+
+function checkLoadOptions(op: string, opts: unknown): { dtype: WeightDType; activations: 'f32' | 'int8' } {
+  if (opts === undefined) return { dtype: 'auto', activations: 'f32' };
+  if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[${op}] options must be an object`);
+  const { dtype = 'auto', activations = 'f32' } = opts as LoadOptions;
+  if (!WEIGHT_DTYPES.includes(dtype)) throw ntError('NT_DTYPE', `[${op}] dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${String(dtype)}`);
+  if (activations !== 'f32' && activations !== 'int8') throw ntError('NT_VALUE', `[${op}] activations must be 'f32' or 'int8', got ${String(activations)}`);
+  return { dtype, activations };
+}
+
+/** Names read in one dtype: undefined keeps the stored one (and maps the file). */
+interface LoadGroup {
+  dtype: 'f32' | 'bf16' | 'f16' | undefined;
+  names: string[];
+}
+
+interface LoadPlan {
+  dir: string;
+  config: ModelConfig;
+  /** Float tensors by target dtype. */
+  groups: LoadGroup[];
+  /** GPTQ tensors of quantized linears (qweight, qzeros, scales, g_idx), loaded as stored. */
+  packedNames: string[];
+  activations: 'f32' | 'int8';
+}
+
+function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
+  if (typeof dir !== 'string' || dir === '') throw ntError('NT_VALUE', `[${op}] dir must be a non-empty string (a Hugging Face model folder)`);
+  const { dtype, activations } = checkLoadOptions(op, opts);
+  const config = readConfig(op, dir);
+  const stored = storedTensors(op, dir);
+  checkWeights(op, dir, config, stored);
+  const all = [...expectedTensors(config).keys()];
+  if (config.quantization)
+    for (const name of linearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
+  const packed = (n: string) => /\.(qweight|qzeros|scales|g_idx)$/.test(n);
+  // norms are tiny and the ops take them in x's dtype (f32); matrices follow `dtype`
+  const norm = (n: string) => n.endsWith('norm.weight');
+  const groups = new Map<LoadGroup['dtype'], string[]>();
+  for (const n of all) {
+    if (packed(n)) continue;
+    let target: LoadGroup['dtype'];
+    if (norm(n)) target = 'f32';
+    else if (dtype !== 'auto') target = dtype;
+    else target = stored.get(n)!.fileDtype === 'F64' ? 'f32' : undefined;
+    if (!groups.has(target)) groups.set(target, []);
+    groups.get(target)!.push(n);
+  }
+  return { dir, config, groups: [...groups].map(([d, names]) => ({ dtype: d, names })), packedNames: all.filter(packed), activations };
+}
+
+/** QuantLinears from the GPTQ tensors of a quantized folder (the tensors are consumed). */
+function quantizedLinears(c: ModelConfig, packed: Record<string, Tensor>, activations: 'f32' | 'int8'): Map<string, LinearLike> {
+  const out = new Map<string, LinearLike>();
+  const q = c.quantization;
+  if (!q) return out;
+  try {
+    for (const name of linearShapes(c).keys()) {
+      const t = (part: string) => packed[`${name}.${part}`];
+      const qt = fromGptq({
+        qweight: t('qweight'),
+        qzeros: t('qzeros'),
+        scales: t('scales'),
+        gIdx: t('g_idx') ?? null,
+        bits: q.bits,
+        groupSize: q.groupSize === -1 ? 'row' : q.groupSize,
+        sym: q.sym,
+        checkpointFormat: q.checkpointFormat,
+      });
+      out.set(name, new QuantLinear(qt, { activations }));
+    }
+    return out;
+  } catch (e) {
+    for (const lin of out.values()) lin.dispose();
+    throw e;
+  } finally {
+    for (const t of Object.values(packed)) t.dispose();
+  }
+}
+
+function assemble(op: string, p: LoadPlan, w: Record<string, Tensor>, packed: Record<string, Tensor>): LlamaModel {
+  let inv: Tensor | undefined;
+  let prebuilt = new Map<string, LinearLike>();
+  try {
+    const c = p.config;
+    prebuilt = quantizedLinears(c, packed, p.activations);
+    inv = Tensor._wrap(ropeFrequencies(c, ropeInverseFrequencies(c.headDim, c.ropeTheta)), 'f32', [c.headDim / 2]);
+    const embed = w['model.embed_tokens.weight'];
+    return new LlamaModel(c, p.dir, embed, w['model.norm.weight'], c.tieWordEmbeddings ? embed : w['lm_head.weight'], inv, w, prebuilt);
+  } catch (e) {
+    for (const t of Object.values(w)) t.dispose();
+    for (const lin of prebuilt.values()) lin.dispose();
+    inv?.dispose();
+    throw ntError((e as { code?: never }).code ?? 'NT_INTERNAL', `[${op}] ${(e as Error).message.replace(/^\[[^\]]*\]\s*/, '')}`);
+  }
+}
+
+function renamed(op: string, e: unknown): unknown {
+  const err = e as { message?: unknown; code?: unknown };
+  if (typeof err?.message !== 'string' || typeof err.code !== 'string' || !err.code.startsWith('NT_')) return e;
+  return ntError(err.code as never, `[${op}] ${err.message.replace(/^\[[^\]]*\]\s*/, '')}`);
+}
+
+/** The plan's tensors: float groups (each in its dtype), then the packed GPTQ parts; all or nothing. */
+function* readWeights(p: LoadPlan): Job<{ w: Record<string, Tensor>; packed: Record<string, Tensor> }> {
+  const w: Record<string, Tensor> = {};
+  let packed: Record<string, Tensor> = {};
+  try {
+    for (const g of p.groups) {
+      const opts = { names: g.names, dtype: g.dtype };
+      Object.assign(w, yield* step(() => loadSafetensors(p.dir, opts), () => loadSafetensorsAsync(p.dir, opts)));
+    }
+    if (p.packedNames.length > 0) {
+      const opts = { names: p.packedNames };
+      packed = yield* step(() => loadSafetensors(p.dir, opts), () => loadSafetensorsAsync(p.dir, opts));
+    }
+    return { w, packed };
+  } catch (e) {
+    for (const t of Object.values(w)) t.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Loads a Hugging Face LLaMA-family folder: config.json + model.safetensors (or a sharded
+ * model.safetensors.index.json). Weight matrices keep the checkpoint's dtype by default,
+ * mapped from the files (see LoadOptions.dtype). Batch 1.
+ */
+export function load(dir: string, opts?: LoadOptions): LlamaModel {
+  const p = plan('model.load', dir, opts);
+  let r;
+  try {
+    r = runSync(readWeights(p));
+  } catch (e) {
+    throw renamed('model.load', e);
+  }
+  return assemble('model.load', p, r.w, r.packed);
+}
+
+/** load with the weight reading on libuv workers. */
+export async function loadAsync(dir: string, opts?: LoadOptions): Promise<LlamaModel> {
+  const p = plan('model.loadAsync', dir, opts);
+  let r;
+  try {
+    r = await runAsync(readWeights(p));
+  } catch (e) {
+    throw renamed('model.loadAsync', e);
+  }
+  return assemble('model.loadAsync', p, r.w, r.packed);
+}
+
