@@ -3,13 +3,14 @@
 // least one of them references. Storages of NATIVE_FROM bytes or more are native memory (an
 // external ArrayBuffer, see native/core/storage.h) or a zero-copy view of a mapped file:
 // disposing the last tensor over one frees it at once and detaches the buffer, so a TypedArray
-// kept from `.data` reads as empty, never as freed memory. Smaller storages are plain JS memory
-// that the GC frees. The counters change only on dispose(), so they are deterministic and a
+// kept from `.data` reads as empty, never as freed memory. Smaller storages, and those past the
+// 4 GiB Node can lend as external memory (NATIVE_TO), are plain JS memory that the GC frees. The counters change only on dispose(), so they are deterministic and a
 // tensor that was never disposed stays visible to leak checks, as in tfjs; native memory of a
 // never-disposed tensor is still freed when its buffer is collected (a finalizer).
 import { DType, DTYPE_CODE, STORAGE_CTOR, checkDType, isPacked, storageLength } from './dtype';
 import { ntError } from './errors';
 import { bf16BitsToNumber, f16BitsToNumber } from './half';
+import { constants as bufferConstants } from 'buffer';
 import { native } from './native/loader';
 import type { Meta, Storage } from './native/types';
 import { Shape, checkShape, contiguousStrides, numel, shapeString } from './shape';
@@ -73,6 +74,11 @@ function release(rec: StorageRecord): void {
 
 /** Storages at least this large are native memory that dispose() frees at once. */
 export const NATIVE_FROM = 64 << 10;
+/**
+ * The largest external buffer Node lends (Buffer's limit, 4 GiB on Node 20-22): larger storages
+ * are JS memory, freed by the GC after dispose() as before.
+ */
+export const NATIVE_TO = bufferConstants.MAX_LENGTH;
 
 // Storages allocated natively or mapped whose owning record is not made yet: the first
 // Tensor._wrap of one takes ownership (a later wrap of the same array, e.g. nt.tensor(t.data),
@@ -89,7 +95,7 @@ export function allocStorage(op: string, dtype: DType, n: number): Storage {
   const bytes = length * ctor.BYTES_PER_ELEMENT;
   let storage: Storage;
   try {
-    if (bytes >= NATIVE_FROM) {
+    if (bytes >= NATIVE_FROM && bytes <= NATIVE_TO) {
       storage = new ctor(native.storageAllocate(bytes), 0, length);
       unclaimed.set(storage, 'native');
     } else storage = new ctor(length);

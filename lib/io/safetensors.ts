@@ -12,7 +12,7 @@ import { ntError } from '../errors';
 import type { SafetensorsEntryNative, SafetensorsHeaderNative } from '../native/contract-io';
 import { MAX_DIMS, MAX_ELEMENTS, numel, shapeString } from '../shape';
 import { native } from '../native/loader';
-import { Tensor, adoptMappedStorage } from '../tensor';
+import { NATIVE_TO, Tensor, adoptMappedStorage } from '../tensor';
 import { IoJob, call, checkLoadDType, checkOptions, checkPath, runAsync, runSync, setOwn } from './common';
 
 export interface SafetensorsLoadOptions {
@@ -110,11 +110,11 @@ function targetDType(op: string, file: string, e: SafetensorsEntryNative, dtype:
   return dtype !== undefined && isFloat(own) ? dtype : own;
 }
 
-/** Kept in its stored dtype, non-empty, and element-aligned in the file (TypedArray views need it). */
+/** Kept in its stored dtype, non-empty, lendable by Node, and element-aligned in the file (TypedArray views need it). */
 function mappable(e: SafetensorsEntryNative, target: DType, dataStart: number): boolean {
   const bytes = e.end - e.begin;
   const elem = STORAGE_CTOR[target].BYTES_PER_ELEMENT;
-  return e.loadAs === target && bytes > 0 && bytes === numel(e.shape) * elem && (dataStart + e.begin) % elem === 0;
+  return e.loadAs === target && bytes > 0 && bytes <= NATIVE_TO && bytes === numel(e.shape) * elem && (dataStart + e.begin) % elem === 0;
 }
 
 function entryMap(header: SafetensorsHeaderNative): Map<string, SafetensorsEntryNative> {

@@ -18,13 +18,23 @@ void finalize_block(napi_env env, void* /*data*/, void* hint) {
   nt::storage_finalize(b);
 }
 
+// Node lends external memory through its Buffer machinery, whose limit is
+// buffer.constants.MAX_LENGTH (4 GiB on Node 20-22): lib/tensor.ts keeps larger storages in
+// JS memory and never asks for them here. A larger request is refused before Node sees it,
+// because when Node refuses one it runs the finalizer itself (freeing the block) and leaves
+// an exception pending.
+constexpr uint64_t kMaxExternalBytes = uint64_t{1} << 32;
+
 Napi::ArrayBuffer wrap_block(Napi::Env env, nt::StorageBlock* b) {
+  if (b->bytes > kMaxExternalBytes) {
+    nt::storage_finalize(b);  // nothing references it yet: free now
+    NT_CHECK(false, OOM, "[storage] ", b->bytes, " bytes exceed the largest external buffer Node lends (", kMaxExternalBytes, ")");
+  }
   napi_value ab;
   const napi_status st = napi_create_external_arraybuffer(env, b->data, b->bytes, finalize_block, b, &ab);
-  if (st != napi_ok) {
-    nt::storage_finalize(b);  // nothing references it yet: free now
-    NT_CHECK(false, OOM, "[storage] could not create an external ArrayBuffer of ", b->bytes, " bytes");
-  }
+  // On failure Node may already have run (or queued) the finalizer: the block is not ours to
+  // touch any more (at worst it leaks; it is never freed twice).
+  NT_CHECK(st == napi_ok, OOM, "[storage] could not create an external ArrayBuffer of ", b->bytes, " bytes");
   if (b->kind != nt::StorageBlock::Kind::Mapped) {
     int64_t ignored;
     napi_adjust_external_memory(env, static_cast<int64_t>(b->bytes), &ignored);  // GC pressure for the safety net
