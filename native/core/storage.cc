@@ -45,6 +45,20 @@ void enter(StorageBlock* b) {
   ++stats().blocks;
 }
 
+#ifdef NT_HAVE_MMAP
+// Drops the pages wholly inside a released view from this process (they count in RSS while
+// mapped, and the mapping lives on while other views of the file do): a model compressed layer
+// by layer, or one whose linears were swapped for quantized ones, gives back the 16-bit pages it
+// no longer reads. Pages shared with a neighbouring view are kept; private (written) pages of
+// the view itself are discarded with it, which is what releasing it means.
+void release_mapped_pages(void* data, uint64_t bytes) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(page - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+#endif
+
 void free_memory(StorageBlock* b) {
   {
     std::lock_guard<std::mutex> lk(registry_mutex());
@@ -60,7 +74,12 @@ void free_memory(StorageBlock* b) {
       munmap(b->data, b->bytes);
 #endif
       break;
-    case StorageBlock::Kind::Mapped: b->mapping.reset(); break;
+    case StorageBlock::Kind::Mapped:
+#ifdef NT_HAVE_MMAP
+      release_mapped_pages(b->data, b->bytes);
+#endif
+      b->mapping.reset();
+      break;
   }
   b->freed = true;
 }

@@ -401,6 +401,28 @@ describe('mapped loading', () => {
     expect(() => nt.io.loadSafetensors(p, { map: 'yes' as never })).toThrow(expect.objectContaining({ code: 'NT_VALUE' }));
   });
 
+  it('disposing a mapped tensor gives its pages back while other tensors of the file stay mapped', () => {
+    const p = file('two-big.safetensors');
+    const n = 16 << 20; // 64 MiB of f32 each
+    const a = nt.full([n], 1.5);
+    const b = nt.full([n], -2);
+    nt.io.saveSafetensors(p, { a, b });
+    a.dispose();
+    b.dispose();
+    const t = nt.io.loadSafetensors(p);
+    const rss = () => process.memoryUsage().rss / 2 ** 20;
+    const sumA = nt.sum(t.a); // reads every page of both
+    const sumB = nt.sum(t.b);
+    expect([sumA.get(), sumB.get()]).toEqual([1.5 * n, -2 * n]);
+    const touched = rss();
+    t.a.dispose();
+    expect(touched - rss()).toBeGreaterThan(48); // a's 64 MiB left RSS; the file is still mapped for b
+    const again = nt.sum(t.b);
+    expect(again.get()).toBe(-2 * n);
+    [sumA, sumB, again, t.b].forEach((x) => x.dispose());
+    fs.unlinkSync(p);
+  });
+
   it('a tensor misaligned in the file for its element type is read instead of mapped', () => {
     const base = nt.memory();
     const p = file('misaligned.safetensors');
