@@ -5,8 +5,8 @@
 // copy their own half-size buffers at the same time, started and joined through Atomics on a
 // small SharedArrayBuffer. (The data buffers are not shared: V8 copies SharedArrayBuffer
 // contents with relaxed atomic word moves, at about half of memmove speed here.) Copy
-// bandwidth counts the bytes read plus the bytes written. Our own copy kernel and the nt.sum
-// reduction (read bandwidth) are measured beside it.
+// bandwidth counts the bytes read plus the bytes written. Our own copy kernel and the nt.sum and
+// nt.max reductions (read bandwidth) are measured beside it.
 import { Worker } from 'worker_threads';
 import * as nt from '../lib';
 import { native } from '../lib/native/loader';
@@ -140,6 +140,20 @@ export const membwSuite: Suite = {
           sink.value = total.get();
         },
       });
+    // a max needs no wide accumulation: the plainest streaming read we have (the reference the
+    // real-size suite quotes decode bandwidth against, with nt.sum's)
+    const maxName = `read ${label} f64 (max)`;
+    for (const threads of [1, 2])
+      cases.push({
+        name: maxName,
+        impl: 'nt.max { out }',
+        threads,
+        bytes,
+        fn: () => {
+          nt.max(srcT, { out: total });
+          sink.value = total.get();
+        },
+      });
     return {
       name: 'membw',
       title: `Memory bandwidth (${label} buffers, far larger than the last-level cache)`,
@@ -149,8 +163,8 @@ export const membwSuite: Suite = {
           .sort((a, b) => a[0] - b[0])
           .map(([t, g]) => `copy bandwidth reference, ${t} thread${t > 1 ? 's' : ''}: ${g.toFixed(1)} GB/s (best copy of this run; the denominator of "% of mem BW")`),
         ...results
-          .filter((r) => r.impl.startsWith('nt.sum') && r.gbps !== undefined)
-          .map((r) => `read bandwidth (nt.sum), ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${r.gbps!.toFixed(1)} GB/s`),
+          .filter((r) => (r.impl.startsWith('nt.sum') || r.impl.startsWith('nt.max')) && r.gbps !== undefined)
+          .map((r) => `read bandwidth (${r.impl.split(' ')[0]}), ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${r.gbps!.toFixed(1)} GB/s`),
       ],
       dispose: () => {
         two.close();

@@ -16,17 +16,19 @@
 //    only when that check fails.
 // 2. GGUF files F16 / Q8_0 / Q4_0 of the same weights for llama.cpp (bench/peers/model_gguf.py,
 //    gguf-py; see its header for what each file holds), also cached.
-// 3. The read bandwidth of this machine in the same run (bench/membw.ts: nt.sum over 256 MB at
-//    the bench's thread count).
+// 3. The read bandwidth of this machine in the same run (bench/membw.ts: the better of nt.sum and
+//    nt.max over 256 MB at the bench's thread count).
 // 4. Each configuration in its own child process (its peak RSS is its own: VmHWM at the end)
 //    on `threads` threads (default 2): load, a short warm-up, then `runs` times (default 3,
 //    median reported): prefill of 512 seeded random token ids into a fresh KV cache (last
 //    position's logits), then 128 greedy decode steps, each feeding the argmax back.
-//    ntensor: f32, bf16 (when nt.model.load accepts { dtype: 'bf16' } and holds bf16 weights;
-//    'not available' otherwise), int4 g128 asymmetric with f32 and int8 activations, int4 g32
-//    symmetric (Q4_0's math) with f32 and int8 activations: every decoder linear quantized by
-//    nt.quant.quantize (RTN, f16 scales) and swapped in with model.setLinear; lm_head stays
-//    dense. With AVX-512 the ntensor configurations run again under NTENSOR_ISA=avx2.
+//    ntensor: f32 (widened on load), bf16 (the checkpoint mapped as stored), int4 g128
+//    asymmetric with f32 and int8 activations, int4 g32 symmetric (Q4_0's math) with f32 and
+//    int8 activations: every decoder linear quantized from its mapped bf16 weight by
+//    nt.quant.quantize (RTN, f16 scales) and swapped in with model.setLinear (the bf16 pages are
+//    released as it goes), lm_head quantized to 8 bits and the embedding table to 4-bit g32, as
+//    in llama.cpp's Q4_0 file here. With AVX-512 the ntensor configurations run again under
+//    NTENSOR_ISA=avx2.
 //    llama.cpp: the three GGUF files (bench/peers/llamacpp/run.mjs). transformers f32: when
 //    `import torch, transformers` works (bench/peers/model_transformers.py).
 // 5. Per configuration: weight bytes read per decode token (every weight but the embedding
@@ -244,18 +246,18 @@ interface ConfigDef {
   id: string;
   engine: Engine;
   weights: string;
-  /** ntensor: the load dtype ('base': bf16 when the loader holds bf16 weights, else f32) and the int4 scheme. */
-  nt?: { load: 'f32' | 'bf16' | 'base'; quant?: QuantSpec };
+  /** ntensor: the load dtype (bf16: the checkpoint as stored, mapped) and the int4 scheme. */
+  nt?: { load: 'f32' | 'bf16'; quant?: QuantSpec };
   gguf?: GgufType;
 }
 
 const CONFIGS: ConfigDef[] = [
   { id: 'nt-f32', engine: 'ntensor', weights: 'f32', nt: { load: 'f32' } },
   { id: 'nt-bf16', engine: 'ntensor', weights: 'bf16', nt: { load: 'bf16' } },
-  { id: 'nt-int4-g128', engine: 'ntensor', weights: 'int4 g128 asym, f32 act', nt: { load: 'base', quant: { groupSize: 128, symmetric: false, activations: 'f32' } } },
-  { id: 'nt-int4-g128-i8', engine: 'ntensor', weights: 'int4 g128 asym, int8 act', nt: { load: 'base', quant: { groupSize: 128, symmetric: false, activations: 'int8' } } },
-  { id: 'nt-int4-g32-sym', engine: 'ntensor', weights: 'int4 g32 sym (Q4_0 math), f32 act', nt: { load: 'base', quant: { groupSize: 32, symmetric: true, activations: 'f32' } } },
-  { id: 'nt-int4-g32-sym-i8', engine: 'ntensor', weights: 'int4 g32 sym (Q4_0 math), int8 act', nt: { load: 'base', quant: { groupSize: 32, symmetric: true, activations: 'int8' } } },
+  { id: 'nt-int4-g128', engine: 'ntensor', weights: 'int4 g128 asym, f32 act', nt: { load: 'bf16', quant: { groupSize: 128, symmetric: false, activations: 'f32' } } },
+  { id: 'nt-int4-g128-i8', engine: 'ntensor', weights: 'int4 g128 asym, int8 act', nt: { load: 'bf16', quant: { groupSize: 128, symmetric: false, activations: 'int8' } } },
+  { id: 'nt-int4-g32-sym', engine: 'ntensor', weights: 'int4 g32 sym (Q4_0 math), f32 act', nt: { load: 'bf16', quant: { groupSize: 32, symmetric: true, activations: 'f32' } } },
+  { id: 'nt-int4-g32-sym-i8', engine: 'ntensor', weights: 'int4 g32 sym (Q4_0 math), int8 act', nt: { load: 'bf16', quant: { groupSize: 32, symmetric: true, activations: 'int8' } } },
   { id: 'llama-F16', engine: 'llama.cpp', weights: 'GGUF F16', gguf: 'F16' },
   { id: 'llama-Q8_0', engine: 'llama.cpp', weights: 'GGUF Q8_0', gguf: 'Q8_0' },
   { id: 'llama-Q4_0', engine: 'llama.cpp', weights: 'GGUF Q4_0 (output Q8_0)', gguf: 'Q4_0' },
@@ -309,50 +311,6 @@ function vmHwmBytes(): number {
 const ITEM_BYTES: Record<string, number> = { f64: 8, f32: 4, f16: 2, bf16: 2, i32: 4, i8: 1, u8: 1 };
 const tensorBytes = (t: nt.Tensor) => (ITEM_BYTES[t.dtype] !== undefined ? t.size * ITEM_BYTES[t.dtype] : (t.data as ArrayBufferView).byteLength);
 
-/** The int8-activation path as a LinearLike, for a QuantLinear that has no activations option yet. */
-class Int8ActivationQuantLinear implements nt.model.LinearLike {
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  constructor(readonly q: nt.quant.QTensor) {
-    this.outFeatures = q.shape[0];
-    this.inFeatures = q.shape[1];
-  }
-  forward(x: nt.Tensor): nt.Tensor {
-    return nt.quant.matmul(x, this.q, { activations: 'int8' });
-  }
-  dispose(): void {
-    this.q.dispose();
-  }
-}
-
-/** true when `new QuantLinear(q, { activations: 'int8' })` computes the int8-activation product (checked on one layer). */
-function quantLinearHasInt8(q: nt.quant.QTensor): boolean {
-  const QL = nt.model.QuantLinear as unknown as new (q: nt.quant.QTensor, opts?: unknown) => nt.model.LinearLike;
-  const x = nt.randn([3, q.shape[1]], { seed: 99 });
-  const made: nt.Tensor[] = [x];
-  try {
-    const lin = new QL(q, { activations: 'int8' });
-    const y = lin.forward(x);
-    const y8 = nt.quant.matmul(x, q, { activations: 'int8' });
-    const yf = nt.quant.matmul(x, q);
-    made.push(y, y8, yf);
-    const a = y.data as Float32Array;
-    const b = y8.data as Float32Array;
-    const c = yf.data as Float32Array;
-    let same8 = true;
-    let sameF = true;
-    for (let i = 0; i < a.length; ++i) {
-      if (a[i] !== b[i]) same8 = false;
-      if (a[i] !== c[i]) sameF = false;
-    }
-    return same8 && !sameF;
-  } catch {
-    return false;
-  } finally {
-    for (const t of made) t.dispose();
-  }
-}
-
 /** The 5 most likely tokens of one row of logits, with their softmax probabilities. */
 function top5(logits: nt.Tensor): [number, number][] {
   const v = logits.data as Float32Array;
@@ -370,17 +328,6 @@ function argmax(logits: nt.Tensor): number {
 }
 
 type LoadDtype = 'f32' | 'bf16';
-
-/** nt.model.load with { dtype }; null when the loader refuses the dtype (bf16 before it lands). */
-function tryLoad(dir: string, dtype: LoadDtype): { model: nt.model.LlamaModel | null; error?: string } {
-  try {
-    return { model: nt.model.load(dir, { dtype } as unknown as nt.model.LoadOptions) };
-  } catch (e) {
-    const err = e as { code?: string; message?: string };
-    if (dtype !== 'f32' && (err.code === 'NT_UNSUPPORTED' || err.code === 'NT_VALUE') && /dtype/.test(String(err.message))) return { model: null, error: String(err.message) };
-    throw e;
-  }
-}
 
 /** The dense weight [out, in] a linear holds: its .weight, else its first 2-D Tensor property. */
 function denseWeight(lin: nt.model.LinearLike): nt.Tensor | undefined {
@@ -400,23 +347,14 @@ async function ntensorChild(spec: ChildSpec): Promise<ChildResult> {
   nt.setNumThreads(spec.threads);
   const notes: string[] = [];
   const t0 = performance.now();
-  let model: nt.model.LlamaModel | null = null;
-  let loadDtype: LoadDtype = def.load === 'f32' ? 'f32' : 'bf16';
-  const first = tryLoad(spec.modelDir, loadDtype);
-  model = first.model;
-  if (!model) {
-    if (def.load === 'bf16') return { available: false, reason: `nt.model.load refuses { dtype: 'bf16' }: ${first.error}` };
-    loadDtype = 'f32';
-    model = tryLoad(spec.modelDir, 'f32').model!;
-    notes.push('bf16 load not available: linears quantized from f32-loaded weights, lm_head and embeddings f32');
-  }
+  // bf16 and the int4 configurations load the checkpoint as stored (mapped bf16); the int4 ones
+  // then quantize each linear from its bf16 view, whose pages are released as it is replaced
+  const loadDtype: LoadDtype = def.load === 'f32' ? 'f32' : 'bf16';
+  const model = nt.model.load(spec.modelDir, { dtype: loadDtype });
   const held = heldDtype(model);
-  if (loadDtype === 'bf16' && held !== 'bf16') {
-    if (def.load === 'bf16') {
-      model.dispose();
-      return { available: false, reason: `nt.model.load accepted { dtype: 'bf16' } but holds ${held} weights` };
-    }
-    notes.push(`load { dtype: 'bf16' } holds ${held} weights`);
+  if (held !== loadDtype) {
+    model.dispose();
+    return { available: false, reason: `nt.model.load({ dtype: '${loadDtype}' }) holds ${held} weights` };
   }
   const loadS = (performance.now() - t0) / 1000;
   say(`loaded (${held} weights) in ${loadS.toFixed(2)} s`);
@@ -424,46 +362,35 @@ async function ntensorChild(spec: ChildSpec): Promise<ChildResult> {
   if (def.quant) {
     const { groupSize, symmetric, activations } = def.quant;
     const tq = performance.now();
-    let native8: boolean | undefined;
     for (const name of model.linears()) {
       const w = denseWeight(model.getLinear(name));
       if (!w) throw new Error(`${name}: not a dense linear (no weight tensor) to quantize`);
       const q = nt.quant.quantize(w, { bits: 4, groupSize, symmetric, scaleDtype: 'f16' });
-      let lin: nt.model.LinearLike;
-      if (activations === 'f32') lin = new nt.model.QuantLinear(q);
-      else {
-        if (native8 === undefined) {
-          native8 = quantLinearHasInt8(q);
-          notes.push(
-            native8
-              ? "int8 activations: new QuantLinear(q, { activations: 'int8' })"
-              : "int8 activations: a bench LinearLike calling nt.quant.matmul(x, q, { activations: 'int8' }) (QuantLinear has no activations option yet)",
-          );
-        }
-        lin = native8
-          ? new (nt.model.QuantLinear as unknown as new (q: nt.quant.QTensor, o: unknown) => nt.model.LinearLike)(q, { activations: 'int8' })
-          : new Int8ActivationQuantLinear(q);
-      }
-      model.setLinear(name, lin).dispose();
+      model.setLinear(name, new nt.model.QuantLinear(q, { activations })).dispose();
     }
+    // as llama.cpp's Q4_0 file here: an 8-bit head (its Q8_0 output.weight) and a 4-bit g32
+    // embedding table (its Q4_0 token_embd)
+    const headPath = model.quantizeHead({ bits: 8, activations });
+    model.quantizeEmbeddings({ bits: 4, groupSize: 32 });
+    const path = (model.getLinear(model.linears()[0]) as nt.model.QuantLinear).path;
+    notes.push(`kernels: linears ${path.kernel} (${path.activations} activations${path.fallback ? `, fell back: ${path.fallback}` : ''}), head ${headPath.kernel} ${headPath.activations}`);
     quantizeS = (performance.now() - tq) / 1000;
-    say(`quantized ${model.linears().length} linears (int4 g${groupSize}${symmetric ? ' sym' : ''}) in ${quantizeS.toFixed(2)} s`);
+    say(`quantized ${model.linears().length} linears (int4 g${groupSize}${symmetric ? ' sym' : ''}), lm_head (8-bit) and embeddings (4-bit g32) in ${quantizeS.toFixed(2)} s`);
   }
   const rssAfterLoadBytes = vmHwmBytes();
 
   // bytes: decoder linears + lm_head + norms are read once per decode token, the embedding table by one row
-  const hidden = model as unknown as { lmHead: nt.Tensor; embed: nt.Tensor; finalNorm: nt.Tensor };
+  const linearBytesOf = (lin: nt.model.LinearLike) => {
+    if (lin instanceof nt.model.QuantLinear) return lin.q.bytes;
+    const w = denseWeight(lin);
+    return w ? tensorBytes(w) : NaN;
+  };
   let linearBytes = 0;
-  for (const name of model.linears()) {
-    const lin = model.getLinear(name);
-    const q = (lin as unknown as { q?: unknown }).q;
-    const w = q instanceof nt.quant.QTensor ? undefined : denseWeight(lin);
-    linearBytes += q instanceof nt.quant.QTensor ? q.bytes : w ? tensorBytes(w) : NaN;
-  }
+  for (const name of model.linears()) linearBytes += linearBytesOf(model.getLinear(name));
   const c = model.config;
-  const normBytes = (2 * c.numLayers + 1) * tensorBytes(hidden.finalNorm);
-  const head = tensorBytes(hidden.lmHead);
-  const embed = tensorBytes(hidden.embed);
+  const normBytes = (2 * c.numLayers + 1) * c.hiddenSize * 4; // norms are held in f32
+  const head = linearBytesOf(model.getLinear('lm_head'));
+  const embed = model.embeddingBytes;
   const decodeBytesPerToken = linearBytes + head + normBytes + embed / c.vocabSize;
   const residentWeightBytes = linearBytes + head + normBytes + embed;
 
@@ -504,6 +431,7 @@ async function ntensorChild(spec: ChildSpec): Promise<ChildResult> {
   }
   model.dispose();
   const info = nt.info();
+  notes.push(`qmatmul kernel ${info.qmatmul.kernel}, int8 kernel ${info.qmatmul.int8Kernel ?? 'none'}`);
   const kernels = Object.fromEntries(Object.entries(info.cpu.kernels).filter(([k]) => /gemm|gemv|qmatmul|quant|attention|matmul|bf16/.test(k)));
   return {
     available: true,
@@ -794,7 +722,7 @@ function targets(rows: Row[], manifestBytes: number, quick: boolean): string[] {
     const resident = r.result.residentWeightBytes as number | undefined;
     if (r.peakRssBytes !== undefined && resident) {
       const x = r.peakRssBytes / resident;
-      out.push(`peak RSS, ${r.id}: ${x.toFixed(2)}× its resident weight bytes (${(resident / 2 ** 30).toFixed(2)} GiB: int4 linears + dense lm_head/embeddings; target ≤ 1.15×${x <= 1.15 ? ', met' : ', missed'})`);
+      out.push(`peak RSS, ${r.id}: ${x.toFixed(2)}× its resident weight bytes (${(resident / 2 ** 30).toFixed(2)} GiB: int4 linears, 8-bit lm_head, 4-bit embeddings; target ≤ 1.15×${x <= 1.15 ? ', met' : ', missed'})`);
     }
   }
   if (quick) out.push('--quick: short prompts and few steps; these ratios prove the pipeline, they are not figures');
@@ -872,14 +800,15 @@ async function main(argv: string[]): Promise<number> {
     if (!py.ok) unavailable.set('hf-f32', py.why!);
   }
 
-  // the read bandwidth of this run: bench/membw.ts (nt.sum over 256 MB) at the bench's thread
+  // the read bandwidth of this run: bench/membw.ts (the better of nt.sum and nt.max over 256 MB) at the bench's thread
   // count, measured before and after the configurations; the better of the two is the reference
   const measureBandwidth = async () => {
     const bw = await runSuite(membwSuite, { full: false, bandwidth: new Map(), outDir: path.join(opt.cache, 'membw') }, () => undefined);
-    const sums = bw.results.filter((r: CaseResult) => r.impl.startsWith('nt.sum') && r.gbps !== undefined);
-    const read = sums.find((r) => r.threads === opt.threads)?.gbps ?? Math.max(...sums.map((r) => r.gbps!));
+    const reads = bw.results.filter((r: CaseResult) => (r.impl.startsWith('nt.sum') || r.impl.startsWith('nt.max')) && r.gbps !== undefined);
+    const atThreads = reads.filter((r) => r.threads === opt.threads);
+    const read = Math.max(...(atThreads.length > 0 ? atThreads : reads).map((r) => r.gbps!));
     const copy = Math.max(...bw.results.filter((r) => r.threads === opt.threads && r.gbps !== undefined && r.name.startsWith('copy')).map((r) => r.gbps!));
-    log(`read bandwidth (nt.sum, ${opt.threads} threads): ${read.toFixed(1)} GB/s; copy (read + write): ${copy.toFixed(1)} GB/s\n`);
+    log(`read bandwidth (best of nt.sum / nt.max, ${opt.threads} threads): ${read.toFixed(1)} GB/s; copy (read + write): ${copy.toFixed(1)} GB/s\n`);
     return { read, copy, results: bw.results };
   };
   const bwBefore = await measureBandwidth();
@@ -934,8 +863,6 @@ async function main(argv: string[]): Promise<number> {
       row.peakRssBytes = result.peakRssBytes;
       row.decodeBytesPerToken = result.decodeBytesPerToken;
       if (row.decodeBytesPerToken) row.gbps = (row.decodeBytesPerToken * row.decodeTps) / 1e9;
-      if (def.engine === 'ntensor' && result.loadDtype === 'f32' && def.nt?.load === 'base') row.weights += ' (from f32 load; lm_head f32)';
-      else if (def.engine === 'ntensor' && def.nt?.load === 'base') row.weights += ' (lm_head bf16)';
       log(`${id}: prefill ${f(row.prefillTps, 1)} t/s, decode ${f(row.decodeTps, 2)} t/s, peak RSS ${f((row.peakRssBytes ?? NaN) / 2 ** 30, 2)} GiB (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     } else log(`${id}: ${result.error ? 'error: ' + result.error : 'not available: ' + result.reason}\n`);
     rows.push(row);
@@ -949,7 +876,7 @@ async function main(argv: string[]): Promise<number> {
 
   const table = markdown(rows);
   const summary = [
-    `bytes = weight bytes one decode step reads (every weight but the embedding table, plus one row of it); GB/s = bytes × decode t/s; % bw = GB/s over this run's read bandwidth ${readGBs.toFixed(1)} GB/s (nt.sum, ${opt.threads} threads, the better of ${bwBefore.read.toFixed(1)} before and ${bwAfter.read.toFixed(1)} after the configurations; copy ${copyGBs.toFixed(1)} GB/s)`,
+    `bytes = weight bytes one decode step reads (every weight but the embedding table, plus one row of it); GB/s = bytes × decode t/s; % bw = GB/s over this run's read bandwidth ${readGBs.toFixed(1)} GB/s (best of nt.sum / nt.max, ${opt.threads} threads, the better of ${bwBefore.read.toFixed(1)} before and ${bwAfter.read.toFixed(1)} after the configurations; copy ${copyGBs.toFixed(1)} GB/s)`,
     `load s: reading the checkpoint into memory (+ q: quantizing the 154 decoder linears); llama.cpp mmaps its GGUF (pages fault in during the warm-up)`,
     `prefill ${P} seeded random token ids into a fresh KV cache, then ${D} greedy decode steps; median of ${runs} runs after a warm-up (prefill ${Math.min(warmupPrefill, P)}, decode ${warmupDecode}); ${opt.threads} threads everywhere; each configuration in its own process (peak RSS = its VmHWM)`,
     ...targets(rows, checkpointBytes, quick),

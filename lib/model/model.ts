@@ -443,14 +443,8 @@ export class LlamaModel {
     const { bits = 8, groupSize = 128, activations = 'f32' } = options;
     if (bits !== 4 && bits !== 8) throw ntError('NT_VALUE', `[model.quantizeHead] bits must be 4 or 8, got ${String(bits)}`);
     if (!(this.head instanceof DenseLinear)) throw ntError('NT_VALUE', `[model.quantizeHead] lm_head is already replaced (${this.head.constructor.name})`);
-    const w = this.head.weight;
-    const wide = w.dtype === 'f32' ? w : w.astype('f32');
-    let q;
-    try {
-      q = quantize(wide, { bits, groupSize, symmetric: true });
-    } finally {
-      if (wide !== w) wide.dispose();
-    }
+    // the quantizer reads 16-bit (or mapped) weights directly: no f32 copy of the head
+    const q = quantize(this.head.weight, { bits, groupSize, symmetric: true });
     const lin = new QuantLinear(q, { activations });
     this.setLinear('lm_head', lin).dispose();
     return lin.path;
