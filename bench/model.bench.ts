@@ -41,7 +41,6 @@
 // Not part of `npm run bench` (bench/run.ts discovers Suite exports; this file exports none)
 // nor of `npm test`.
 import { spawn, spawnSync } from 'child_process';
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -49,6 +48,7 @@ import * as nt from '../lib';
 import { PACKAGE_ROOT } from '../lib/native/loader';
 import { CaseResult, resultsDir, runSuite } from './harness';
 import { membwSuite } from './membw';
+import { Manifest, randomCheckpoint } from './random-checkpoint';
 
 // ---------------------------------------------------------------------------------------------
 // The model
@@ -85,150 +85,9 @@ const MODEL_CONFIG = {
 const EXPECTED_PARAMS = 1_100_048_384;
 
 /** Everything the generated files depend on: its hash names a complete cache. */
-const GENERATION = {
-  generator: 'ntensor bench/model.bench.ts v1',
-  seed: 20240901,
-  std: 0.02,
-  dtype: 'bf16',
-  maxShardBytes: 1e9,
-  config: MODEL_CONFIG,
-};
-
-interface TensorSpec {
-  name: string;
-  shape: number[];
-  init: 'normal' | 'ones';
-  seed: number;
-}
-
-/** The checkpoint's tensors in Hugging Face state_dict order; tensor i is seeded GENERATION.seed + i. */
-function tensorSpecs(): TensorSpec[] {
-  const c = MODEL_CONFIG;
-  const H = c.hidden_size;
-  const I = c.intermediate_size;
-  const kv = c.num_key_value_heads * c.head_dim;
-  const q = c.num_attention_heads * c.head_dim;
-  const list: Omit<TensorSpec, 'seed'>[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocab_size, H], init: 'normal' }];
-  for (let l = 0; l < c.num_hidden_layers; ++l) {
-    const p = `model.layers.${l}.`;
-    list.push(
-      { name: `${p}self_attn.q_proj.weight`, shape: [q, H], init: 'normal' },
-      { name: `${p}self_attn.k_proj.weight`, shape: [kv, H], init: 'normal' },
-      { name: `${p}self_attn.v_proj.weight`, shape: [kv, H], init: 'normal' },
-      { name: `${p}self_attn.o_proj.weight`, shape: [H, q], init: 'normal' },
-      { name: `${p}mlp.gate_proj.weight`, shape: [I, H], init: 'normal' },
-      { name: `${p}mlp.up_proj.weight`, shape: [I, H], init: 'normal' },
-      { name: `${p}mlp.down_proj.weight`, shape: [H, I], init: 'normal' },
-      { name: `${p}input_layernorm.weight`, shape: [H], init: 'ones' },
-      { name: `${p}post_attention_layernorm.weight`, shape: [H], init: 'ones' },
-    );
-  }
-  list.push({ name: 'model.norm.weight', shape: [H], init: 'ones' }, { name: 'lm_head.weight', shape: [c.vocab_size, H], init: 'normal' });
-  return list.map((t, i) => ({ ...t, seed: GENERATION.seed + i }));
-}
-
-const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** Tensors grouped into shards of at most maxShardBytes (bf16), in order. */
-function shardPlan(specs: TensorSpec[]): TensorSpec[][] {
-  const shards: TensorSpec[][] = [[]];
-  let bytes = 0;
-  for (const t of specs) {
-    const b = numel(t.shape) * 2;
-    if (bytes + b > GENERATION.maxShardBytes && shards[shards.length - 1].length > 0) {
-      shards.push([]);
-      bytes = 0;
-    }
-    shards[shards.length - 1].push(t);
-    bytes += b;
-  }
-  return shards;
-}
-
-interface Manifest {
-  hash: string;
-  generation: typeof GENERATION;
-  params: number;
-  files: { name: string; bytes: number }[];
-  seconds: number;
-  created: string;
-}
-
-const sha = (x: unknown) => crypto.createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 16);
-const GENERATION_HASH = sha(GENERATION);
-const MANIFEST = 'ntensor-bench-manifest.json';
-
-function readManifest(dir: string): Manifest | null {
-  try {
-    const m = JSON.parse(fs.readFileSync(path.join(dir, MANIFEST), 'utf8')) as Manifest;
-    if (m.hash !== GENERATION_HASH) return null;
-    for (const f of m.files) if (fs.statSync(path.join(dir, f.name)).size !== f.bytes) return null;
-    return m;
-  } catch {
-    return null;
-  }
-}
-
-/** The benchmark checkpoint in `dir`: reused when its manifest checks out, else written anew. */
-function ensureCheckpoint(dir: string, log: (s: string) => void): Manifest {
-  const have = readManifest(dir);
-  if (have) {
-    log(`checkpoint: ${dir} (cached, hash ${have.hash})\n`);
-    return have;
-  }
-  const t0 = Date.now();
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.mkdirSync(dir, { recursive: true });
-  const specs = tensorSpecs();
-  const params = specs.reduce((s, t) => s + numel(t.shape), 0);
-  if (params !== EXPECTED_PARAMS) throw new Error(`model plan has ${params} parameters, expected ${EXPECTED_PARAMS}`);
-  const shards = shardPlan(specs);
-  const shardName = (i: number) => `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
-  const weightMap: Record<string, string> = {};
-  let total = 0;
-  log(`checkpoint: writing ${dir} (${params.toLocaleString('en-US')} parameters, bf16, ${shards.length} shards)\n`);
-  shards.forEach((shard, i) => {
-    const tensors: Record<string, nt.Tensor> = {};
-    try {
-      for (const t of shard) {
-        if (t.init === 'ones') {
-          tensors[t.name] = nt.ones(t.shape, 'bf16');
-        } else {
-          const f = nt.randn(t.shape, { seed: t.seed });
-          try {
-            nt.mul(f, GENERATION.std, { out: f });
-            tensors[t.name] = f.astype('bf16');
-          } finally {
-            f.dispose();
-          }
-        }
-        weightMap[t.name] = shardName(i);
-        total += numel(t.shape) * 2;
-      }
-      nt.io.saveSafetensors(path.join(dir, shardName(i)), tensors, { format: 'pt' });
-    } finally {
-      for (const t of Object.values(tensors)) t.dispose();
-    }
-    log(`  ${shardName(i)}: ${shard.length} tensors, ${(fs.statSync(path.join(dir, shardName(i))).size / 1e9).toFixed(3)} GB\n`);
-  });
-  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
-  // json.dumps(indent=2, sort_keys=True) as transformers' save_pretrained writes it (floats keep their ".0")
-  const sorted = Object.fromEntries(Object.entries(MODEL_CONFIG).sort(([a], [b]) => (a < b ? -1 : 1)));
-  const configText = JSON.stringify(sorted, null, 2).replace(/"(attention_dropout|rope_theta)": (\d+)(,?)$/gm, '"$1": $2.0$3');
-  fs.writeFileSync(path.join(dir, 'config.json'), configText + '\n');
-  fs.writeFileSync(
-    path.join(dir, 'generation_config.json'),
-    JSON.stringify({ _from_model_config: true, bos_token_id: 1, eos_token_id: 2, transformers_version: MODEL_CONFIG.transformers_version }, null, 2) + '\n',
-  );
-  const files = [...shards.map((_, i) => shardName(i)), 'model.safetensors.index.json', 'config.json', 'generation_config.json'].map((name) => ({
-    name,
-    bytes: fs.statSync(path.join(dir, name)).size,
-  }));
-  const manifest: Manifest = { hash: GENERATION_HASH, generation: GENERATION, params, files, seconds: (Date.now() - t0) / 1000, created: new Date().toISOString() };
-  fs.writeFileSync(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
-  log(`checkpoint written in ${manifest.seconds.toFixed(1)} s\n`);
-  return manifest;
-}
+const GENERATION = randomCheckpoint({ generator: 'ntensor bench/model.bench.ts v1', seed: 20240901, maxShardBytes: 1e9, config: MODEL_CONFIG, expectedParams: EXPECTED_PARAMS });
+const GENERATION_HASH = GENERATION.hash;
+const ensureCheckpoint = (dir: string, log: (s: string) => void): Manifest => GENERATION.ensure(dir, log);
 
 // ---------------------------------------------------------------------------------------------
 // Configurations
