@@ -79,6 +79,11 @@ bool qmm_split_applies(const QmmKernels& kern, const QWeight& w) {
          (w.groups() == 1 || w.group_size % kern.split == 0);
 }
 
+bool qmm_gemv8_applies(const QmmKernels& kern, const QWeight& w) {
+  return kern.gemv8 && kern.q8_lanes > 0 && w.bits == 8 && !w.g_idx &&
+         (w.groups() == 1 || w.group_size % kern.q8_lanes == 0);
+}
+
 // ---- scalar kernel set ----
 
 namespace {
@@ -108,7 +113,7 @@ void tile_scalar(int64_t kc, const float* x, int64_t ldx, int64_t mv, const floa
   }
 }
 
-const QmmKernels kScalar = {"scalar", 0, 4, 4, tile_scalar, nullptr, nullptr, nullptr, 0, nullptr};
+const QmmKernels kScalar = {"scalar", 0, 4, 4, tile_scalar, nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, 0};
 
 bool always() { return true; }
 
@@ -220,7 +225,7 @@ void panel_gemm(const QmmKernels& kern, const QWeight& w, const float* xs, int64
   // weight blocks again). The split changes nothing in any element's arithmetic.
   const int64_t n_items = std::min(nblocks, threads);
   const int64_t m_items = n_items < threads ? std::min((threads + n_items - 1) / n_items, mtiles) : 1;
-  auto dequant = split ? kern.dequant4 : dequant_portable;
+  auto dequant = split ? kern.dequant4 : (w.bits == 8 && !w.g_idx && kern.dequant8) ? kern.dequant8 : dequant_portable;
   parallel_for(n_items * m_items, 1, [&](int64_t it0, int64_t it1) {
     WeightBuffer wbuf(static_cast<size_t>(nb * KC));
     float* wb = wbuf.get();
@@ -420,6 +425,17 @@ void qmatmul_with(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
     const int64_t workers = std::min<int64_t>(num_threads(), (units + unit_grain - 1) / unit_grain);
     for_row_blocks(n, unit_grain * kUnit, workers, [&](int64_t r0, int64_t r1) {
       kern.gemv4(w, r0, r1, xs.get(), kp, m, y);
+    });
+    return;
+  }
+  if (!force_panel && m <= kQmmGemvMaxM && qmm_gemv8_applies(kern, w)) {
+    // as above: ~256 KiB of codes per claimed block, in units of 16 rows
+    constexpr int64_t kUnit = 16;
+    const int64_t units = (n + kUnit - 1) / kUnit;
+    const int64_t unit_grain = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kUnit));
+    const int64_t workers = std::min<int64_t>(num_threads(), (units + unit_grain - 1) / unit_grain);
+    for_row_blocks(n, unit_grain * kUnit, workers, [&](int64_t r0, int64_t r1) {
+      kern.gemv8(w, r0, r1, xs.get(), kp, m, y);
     });
     return;
   }

@@ -180,8 +180,35 @@ void tile(int64_t kc, const float* x, int64_t ldx, int64_t mv, const float* w, i
 #include "qmatmul_i8_ymm.h"
 #include "qmatmul_i8_impl.h"
 
+// ---- 8-bit codes ----
+
+struct Q8Ymm {
+  using fvec = __m256;
+  using ivec = __m256i;
+  static constexpr int kLanes = 8, kRegs = 16;
+  static ivec widen(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  static ivec widen_part(const uint8_t* p, int64_t n) {
+    alignas(16) uint8_t b[16] = {};
+    for (int64_t u = 0; u < n; ++u) b[u] = p[u];
+    return _mm256_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b)));
+  }
+  static ivec isub(ivec a, ivec b) { return _mm256_sub_epi32(a, b); }
+  static ivec set1_i(int v) { return _mm256_set1_epi32(v); }
+  static fvec to_float(ivec v) { return _mm256_cvtepi32_ps(v); }
+  static fvec fzero() { return _mm256_setzero_ps(); }
+  static fvec set1(float v) { return _mm256_set1_ps(v); }
+  static fvec fmadd(fvec a, fvec b, fvec c) { return _mm256_fmadd_ps(a, b, c); }
+  static fvec mul(fvec a, fvec b) { return _mm256_mul_ps(a, b); }
+  static fvec load_f(const float* p) { return _mm256_loadu_ps(p); }
+  static void store_f(float* p, fvec v) { _mm256_storeu_ps(p, v); }
+  static float hsum(fvec v) { return nt::quant::hsum(v); }
+  static float scale(const QWeight& w, int64_t i) { return scale_at(w, i); }
+};
+
+#include "qmatmul_q8_impl.h"
+
 const QmmKernels kAvx2 = {"avx2", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 2 * I8Ymm<false>::kBytes,
-                         "avx2 vpmaddubsw ymm"};
+                         "avx2 vpmaddubsw ymm", q8_gemv<Q8Ymm>, q8_dequant<Q8Ymm>, Q8Ymm::kLanes};
 
 }  // namespace
 
@@ -205,7 +232,8 @@ bool qmm_avx2_supported() {
 static QmmRegistration nt_qmm_registration_avx2("avx2", 20, qmm_avx2_supported, &kAvx2);
 // The same set with the AVX-VNNI int8 kernel (vpdpbusd on ymm), where the CPU has it.
 const QmmKernels kAvx2Vnni = {"avx2vnni", kAvx2.split, kAvx2.mr, kAvx2.nr, kAvx2.tile, kAvx2.dequant4,
-                              kAvx2.gemv4, qmm_avxvnni_gemv4_i8, kAvx2.i8_split, "avx-vnni vpdpbusd ymm"};
+                              kAvx2.gemv4, qmm_avxvnni_gemv4_i8, kAvx2.i8_split, "avx-vnni vpdpbusd ymm",
+                              kAvx2.gemv8, kAvx2.dequant8, kAvx2.q8_lanes};
 static QmmRegistration nt_qmm_registration_avx2vnni("avx2vnni", 21, qmm_avxvnni_supported, &kAvx2Vnni);
 }  // namespace nt::quant
 #endif

@@ -209,8 +209,33 @@ void tile(int64_t kc, const float* x, int64_t ldx, int64_t mv, const float* w, i
   }
 }
 
+// ---- 8-bit codes ----
+
+struct Q8Zmm {
+  using fvec = __m512;
+  using ivec = __m512i;
+  static constexpr int kLanes = 16, kRegs = 32;
+  static ivec widen(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static ivec widen_part(const uint8_t* p, int64_t n) {  // n < 16: masked, never reads past p + n
+    return _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << n) - 1), p));
+  }
+  static ivec isub(ivec a, ivec b) { return _mm512_sub_epi32(a, b); }
+  static ivec set1_i(int v) { return _mm512_set1_epi32(v); }
+  static fvec to_float(ivec v) { return _mm512_cvtepi32_ps(v); }
+  static fvec fzero() { return _mm512_setzero_ps(); }
+  static fvec set1(float v) { return _mm512_set1_ps(v); }
+  static fvec fmadd(fvec a, fvec b, fvec c) { return _mm512_fmadd_ps(a, b, c); }
+  static fvec mul(fvec a, fvec b) { return _mm512_mul_ps(a, b); }
+  static fvec load_f(const float* p) { return _mm512_loadu_ps(p); }
+  static void store_f(float* p, fvec v) { _mm512_storeu_ps(p, v); }
+  static float hsum(fvec v) { return _mm512_reduce_add_ps(v); }
+  static float scale(const QWeight& w, int64_t i) { return scale_at(w, i); }
+};
+
+#include "qmatmul_q8_impl.h"
+
 const QmmKernels kAvx512 = {"avx512", kSplit, 4, kNr, tile, dequant4, gemv4, qmm_avx2_gemv4_i8, 64,
-                           "avx2 vpmaddubsw ymm"};
+                           "avx2 vpmaddubsw ymm", q8_gemv<Q8Zmm>, q8_dequant<Q8Zmm>, Q8Zmm::kLanes};
 
 }  // namespace
 }  // namespace nt::quant
@@ -235,7 +260,8 @@ static QmmRegistration nt_qmm_registration_avx512("avx512", 30, qmm_avx512_suppo
 // The same set with the AVX-512 VNNI int8 kernel, where the CPU has it.
 const QmmKernels kAvx512Vnni = {"avx512vnni", kAvx512.split, kAvx512.mr, kAvx512.nr, kAvx512.tile,
                                 kAvx512.dequant4, kAvx512.gemv4, qmm_avx512vnni_gemv4_i8, 128,
-                                "avx512-vnni vpdpbusd zmm"};
+                                "avx512-vnni vpdpbusd zmm", kAvx512.gemv8, kAvx512.dequant8,
+                                kAvx512.q8_lanes};
 static QmmRegistration nt_qmm_registration_avx512vnni("avx512vnni", 31, qmm_avx512vnni_supported, &kAvx512Vnni);
 }  // namespace nt::quant
 #endif

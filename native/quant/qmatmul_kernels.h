@@ -64,6 +64,12 @@ struct QmmKernels {
   void (*gemv4_i8)(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y);
   int i8_split;            // columns per int8 chunk: 2 × the vector width in bytes (0: no int8 kernel)
   const char* i8_kernel;   // what the int8 kernel is, for info() ("avx2 vpmaddubsw ymm", ...; null: none)
+  // 8-bit codes (qmatmul_q8_impl.h), natural order, no g_idx; null: the portable dequantizer.
+  // gemv8: the fused GEMV (as gemv4, x in natural order), for groups of a multiple of q8_lanes
+  // columns or one group. dequant8: as dequant4 in natural order, any group size.
+  void (*gemv8)(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, int64_t m, QmmOut y);
+  void (*dequant8)(const QWeight& w, int64_t r0, int64_t nrows, int64_t k0, int64_t kc, float* dst, int64_t ldd);
+  int q8_lanes;
 };
 
 // The int8 kernels of the ISA files, borrowed by the sets that share their f32 kernels.
@@ -90,6 +96,8 @@ std::vector<std::string> qmm_supported_isas();
 
 // True when the split-order kernels of `kern` apply to w.
 bool qmm_split_applies(const QmmKernels& kern, const QWeight& w);
+// True when the fused 8-bit GEMV of `kern` applies to w (bits 8, no g_idx, groups of whole vectors).
+bool qmm_gemv8_applies(const QmmKernels& kern, const QWeight& w);
 // Why the int8-activation kernel of `kern` cannot serve w (null when it can).
 const char* qmm_int8_unavailable(const QmmKernels& kern, const QWeight& w);
 

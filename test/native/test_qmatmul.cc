@@ -140,9 +140,12 @@ struct Case {
 
 // outlier > 0: column 6 of x is ±outlier (an activation outlier channel, as in real LLM layers)
 // and every weight row's code there is its zero point, so ŵ(·, 6) = 0 exactly
-int run_case(const Case& c, uint64_t seed, float outlier = 0) {
+// symmetric: every zero point is 128 (8-bit codes of a symmetric quantization)
+int run_case(const Case& c, uint64_t seed, float outlier = 0, bool symmetric = false) {
   const int64_t group = c.group == 0 ? std::max<int64_t>(c.k, 1) : c.group;
   Packed p(c.n, c.k, c.bits, group, c.f16, c.gidx, seed);
+  if (symmetric)
+    for (auto& z : p.zeros) z = 128;
   Mat x(c.m, c.k, c.x_transposed, seed + 7);
   if (outlier > 0 && c.k > 6) {
     for (int64_t i = 0; i < c.m; ++i) x.data[i * x.s0 + 6 * x.s1] = (i & 1) ? -outlier : outlier;
@@ -387,6 +390,51 @@ TEST_CASE(activation_outliers_against_zero_point_codes) {
       for (int64_t group : {32, 128}) CHECK(run_case({m, 8, 160, bits, group, false, false, false, false}, ++seed, 65504.0f) == 0);
 }
 
+TEST_CASE(eight_bit_gemv_and_panel_groups_shapes_and_zero_points) {
+  // the 8-bit GEMV (m <= 4) and the 8-bit panel dequantizer of every set against the reference:
+  // odd k and n, every m from 1 to 9, symmetric (zero 128) and asymmetric codes, f16 and f32 scales
+  uint64_t seed = 1000;
+  for (int64_t group : {32, 64, 128, 0})
+    for (int64_t k : {1, 15, 17, 63, 129, 255})
+      for (int64_t m = 1; m <= 9; ++m)
+        for (bool sym : {false, true})
+          CHECK(run_case({m, 11, k, 8, group, (seed & 1) != 0, false, (seed % 5) == 0, (seed % 7) == 0}, ++seed, 0,
+                         sym) == 0);
+}
+
+TEST_CASE(eight_bit_gemv_serves_groups_of_whole_vectors) {
+  for (const QmmKernels* kern : kernel_sets()) {
+    if (std::string(kern->isa) == "scalar") {
+      CHECK(kern->gemv8 == nullptr);
+      continue;
+    }
+    for (int64_t group : {32, 64, 128}) {
+      Packed p(3, 300, 8, group, false, false, 77);
+      CHECK(nt::quant::qmm_gemv8_applies(*kern, p.w));
+    }
+    Packed one(3, 301, 8, 301, false, false, 78);  // one group per row
+    CHECK(nt::quant::qmm_gemv8_applies(*kern, one.w));
+    Packed odd(3, 300, 8, 20, false, false, 79);  // a group of 20 columns: the panel path
+    CHECK(!nt::quant::qmm_gemv8_applies(*kern, odd.w));
+    Packed four(3, 300, 4, 32, false, false, 80);
+    CHECK(!nt::quant::qmm_gemv8_applies(*kern, four.w));
+  }
+}
+
+TEST_CASE(eight_bit_outliers_against_zero_point_codes) {
+  uint64_t seed = 1500;
+  for (int64_t m : {1, 2, 4, 5, 9})
+    for (int64_t group : {32, 64, 128, 0})
+      for (bool sym : {false, true})
+        CHECK(run_case({m, 13, 161, 8, group, sym, false, false, false}, ++seed, 65504.0f, sym) == 0);
+}
+
+TEST_CASE(eight_bit_unaligned_groups_take_the_panel_dequantizer) {
+  uint64_t seed = 1600;
+  for (int64_t group : {7, 20, 40})
+    for (int64_t m : {1, 4, 6}) CHECK(run_case({m, 10, 101, 8, group, false, false, false, false}, ++seed) == 0);
+}
+
 TEST_CASE(strided_operands) {
   uint64_t seed = 300;
   for (int64_t m : {1, 3, 9}) {
@@ -429,6 +477,40 @@ TEST_CASE(thread_count_does_not_change_bits) {
       for (size_t i = 0; i < y1.size(); ++i) diff += y1[i] != y2[i];
       if (diff) std::printf("  %s m=%lld: %d element(s) differ\n", kern->isa, (long long)m, diff);
       CHECK(diff == 0);
+    }
+}
+
+TEST_CASE(eight_bit_thread_count_does_not_change_bits) {
+  for (const QmmKernels* kern : kernel_sets())
+    for (int64_t m : {1, 2, 3, 4, 9})
+      for (int64_t group : {32, 128}) {
+        Packed p(517, 333, 8, group, true, false, 800 + m);
+        Mat x(m, 333, false, 900 + m);
+        std::vector<float> y1(static_cast<size_t>(m * 517)), y2(y1.size());
+        nt::set_num_threads(1);
+        nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y1.data(), 517, 1});
+        nt::set_num_threads(2);
+        nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y2.data(), 517, 1});
+        nt::set_num_threads(0);
+        int diff = 0;
+        for (size_t i = 0; i < y1.size(); ++i) diff += y1[i] != y2[i];
+        if (diff) std::printf("  %s 8-bit m=%lld: %d element(s) differ\n", kern->isa, (long long)m, diff);
+        CHECK(diff == 0);
+      }
+}
+
+TEST_CASE(eight_bit_nan_propagates) {
+  Packed p(6, 70, 8, 32, false, false, 710);
+  Mat x(2, 70, false, 711);
+  x.data[69] = NAN;  // row 0, in the partial last vector
+  for (const QmmKernels* kern : kernel_sets())
+    for (bool panel : {false, true}) {
+      std::vector<float> y(12, 0.0f);
+      nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), 70, 1}, 2, {y.data(), 6, 1}, panel);
+      for (int r = 0; r < 6; ++r) {
+        CHECK(std::isnan(y[r]));
+        CHECK(std::isfinite(y[6 + r]));
+      }
     }
 }
 
