@@ -15,8 +15,9 @@
 // TinyLlama-1.1B shapes (hidden 2048, MLP 5632), the targets of the int8-activation kernels:
 // GEMV 1x2048 @ 5632x2048 (gate/up), 1x5632 @ 2048x5632 (down) and the prefill GEMM m = 512 of
 // both, int4 group 128 (asymmetric, f16 scales) and group 32 symmetric (zero 8: llama.cpp
-// Q4_0's math), f32 vs int8 activations, beside nt.matmul f32 of the same shape. GB/s counts
-// the packed weight (codes + f16 scales + u8 zeros) plus x and y.
+// Q4_0's math), f32 vs int8 activations, beside nt.matmul f32 of the same shape; and the output
+// layer GEMV 1x2048 @ 32000x2048 with 8-bit codes (as llama.cpp keeps lm_head), 8-bit vs bf16
+// nt.matmul vs 4-bit g128. GB/s counts the packed weight (codes + f16 scales + u8 zeros) plus x and y.
 import * as fs from 'fs';
 import * as nt from '../lib';
 import { QTensor } from '../lib/quant';
@@ -125,6 +126,46 @@ function tinyQ(n: number, k: number, group: number, symmetric: boolean, seed: nu
   });
 }
 
+/** Random 8-bit weight [n, k] (one code byte per weight, f16 scales, u8 zeros; zero 128 when symmetric). */
+function headQ8(n: number, k: number, group: number, symmetric: boolean, seed: number): QTensor {
+  const groups = k / group;
+  const codes = new Uint8Array(n * k);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>>= 0);
+  };
+  for (let i = 0; i < codes.length; i += 4) {
+    const v = next();
+    codes[i] = v & 255;
+    codes[i + 1] = (v >>> 8) & 255;
+    codes[i + 2] = (v >>> 16) & 255;
+    codes[i + 3] = v >>> 24;
+  }
+  const zeros = new Uint8Array(n * groups);
+  const scales = new Float32Array(n * groups);
+  for (let i = 0; i < zeros.length; ++i) {
+    zeros[i] = symmetric ? 128 : next() & 255;
+    scales[i] = 0.0002 + next() / 2 ** 32 / 1000;
+  }
+  const s32 = nt.tensor(scales, { shape: [n, groups] });
+  const s16 = s32.astype('f16');
+  s32.dispose();
+  return new QTensor({
+    codes: nt.tensor(codes, { shape: [n, k], dtype: 'u8' }),
+    scales: s16,
+    zeros: nt.tensor(zeros, { shape: [n, groups], dtype: 'u8' }),
+    gIdx: null,
+    shape: [n, k],
+    bits: 8,
+    groupSize: group,
+    symmetric,
+  });
+}
+
 /** The TinyLlama-shaped cases and their summary lines (ratios to nt.matmul f32 of the same shape). */
 function tinyLlamaCases(rotate: number, keep: <T extends { dispose(): void }>(t: T) => T): { cases: BenchCase[]; summary: (byId: Map<string, CaseResult>) => string[] } {
   const shapes = [
@@ -138,7 +179,7 @@ function tinyLlamaCases(rotate: number, keep: <T extends { dispose(): void }>(t:
     { tag: 'g32-sym', group: 32, symmetric: true },
   ];
   const cases: BenchCase[] = [];
-  const rows: { id: string; f32Id: string; label: string; threads: number }[] = [];
+  const rows: { id: string; f32Id: string; label: string; threads: number; peerName?: string }[] = [];
   for (const { m, n, k } of shapes) {
     const gemv = m === 1;
     const name = `TinyLlama ${gemv ? 'GEMV' : 'GEMM'} ${m}x${k} @ ${n}x${k}`;
@@ -186,14 +227,72 @@ function tinyLlamaCases(rotate: number, keep: <T extends { dispose(): void }>(t:
         }
     }
   }
+  // The output layer (lm_head) GEMV 1x2048 @ 32000x2048 as llama.cpp keeps it (8-bit), beside its
+  // bf16 form through nt.matmul and a 4-bit g128 form: GB/s counts codes + f16 scales + u8 zeros.
+  {
+    const n = SMALL ? 8000 : 32000;
+    const k = SMALL ? 512 : 2048;
+    const name = `TinyLlama lm_head GEMV 1x${k} @ ${n}x${k}`;
+    const x = keep(nt.randn([1, k], { seed: 17 }));
+    const y = keep(nt.zeros([1, n]));
+    const bf16Copies = Math.max(2, Math.ceil(rotate / (n * k * 2)));
+    const bf16: nt.Tensor[] = [];
+    for (let c = 0; c < bf16Copies; ++c) {
+      const f = nt.randn([n, k], { seed: 190 + c });
+      bf16.push(keep(f.astype('bf16')));
+      f.dispose();
+    }
+    const fl = 2 * n * k;
+    for (const threads of THREADS) {
+      let j = 0;
+      cases.push({
+        name,
+        threads,
+        id: `${name} | bf16 | ${threads}t`,
+        impl: `nt.matmul bf16 (${bf16Copies} copies)`,
+        bytes: n * k * 2 + (k + n) * 4,
+        flops: fl,
+        memoryBound: true,
+        fn: () => void nt.matmul(x, bf16[j++ % bf16Copies], { transB: true, out: y }),
+      });
+    }
+    const heads = [
+      { tag: '8-bit g128', bits: 8, group: 128, symmetric: false },
+      { tag: '8-bit g32-sym', bits: 8, group: 32, symmetric: true },
+      { tag: '4-bit g128', bits: 4, group: 128, symmetric: false },
+    ];
+    for (const { tag, bits, group, symmetric } of heads) {
+      const packed = (n * k * bits) / 8 + (n * k) / group * 3;
+      const copies = Math.max(2, Math.ceil(rotate / packed));
+      const qs: QTensor[] = [];
+      for (let c = 0; c < copies; ++c)
+        qs.push(keep(bits === 8 ? headQ8(n, k, group, symmetric, 7 * c + 3) : tinyQ(n, k, group, symmetric, 5 * c + 1)));
+      for (const threads of THREADS) {
+        const id = `${name} ${tag} | f32 | ${threads}t`;
+        let i = 0;
+        cases.push({
+          name: `${name} ${tag}`,
+          threads,
+          id,
+          impl: `nt.quant.matmul ${tag} f32 activations`,
+          bytes: packed + (k + n) * 4,
+          flops: fl,
+          memoryBound: true,
+          peer: `${name} | bf16 | ${threads}t`,
+          fn: () => void nt.quant.matmul(x, qs[i++ % copies], { out: y }),
+        });
+        rows.push({ id, f32Id: `${name} | bf16 | ${threads}t`, label: `${name} ${tag} f32 activations (${nt.quant.matmulPath(qs[0]).kernel})`, threads, peerName: 'nt.matmul bf16' });
+      }
+    }
+  }
   const summary = (byId: Map<string, CaseResult>): string[] =>
-    rows.map(({ id, f32Id, label, threads }) => {
+    rows.map(({ id, f32Id, label, threads, peerName }) => {
       const r = byId.get(id);
       const f = byId.get(f32Id);
       if (!r || r.error) return `${label}, ${threads}t: ${r?.error ?? 'not run'}`;
       const vsF32 = f && !f.error ? (f.median / r.median).toFixed(2) : 'n/a';
       const bw = r.bandwidthFraction !== undefined ? `, ${(r.bandwidthFraction * 100).toFixed(0)}% of the copy bandwidth` : '';
-      return `${label}, ${threads}t: ${(r.median * 1e3).toFixed(3)} ms, ${r.gbps?.toFixed(1)} GB/s, ${r.gflops?.toFixed(1)} GFLOP/s${bw}, ${vsF32}× nt.matmul f32`;
+      return `${label}, ${threads}t: ${(r.median * 1e3).toFixed(3)} ms, ${r.gbps?.toFixed(1)} GB/s, ${r.gflops?.toFixed(1)} GFLOP/s${bw}, ${vsF32}× ${peerName ?? 'nt.matmul f32'}`;
     });
   return { cases, summary };
 }

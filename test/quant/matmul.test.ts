@@ -163,6 +163,30 @@ describe('nt.quant.matmul vs a float64 dequantize-then-matmul reference', () => 
     q.dispose();
   });
 
+  // 8-bit codes: the fused 8-bit GEMV (m <= 4) and the 8-bit panel dequantizer (m > 4), every m
+  // from 1 to 9, odd k and n, asymmetric and symmetric (zero 128) codes, and an activation outlier
+  // of ±65504 in column 6 against codes at the zero point (ŵ = 0 there exactly)
+  const eight: [number, number, number | 'row', boolean, boolean][] = [];
+  let e = 0;
+  for (const group of [32, 64, 128, 'row'] as const)
+    for (let m = 1; m <= 9; ++m) eight.push([m, m % 2 ? 13 : 8, group, ++e % 2 === 0, e % 3 === 0]);
+  test.each(eight)('bits=8 m=%i n=%i group=%s symmetric=%s outlier=%s', (m, n, group, sym, outlier) => {
+    const k = 161;
+    const p = randomParts(n, k, 8, group, 4000 + m * 13 + n, false);
+    if (sym) p.zeros.fill(128);
+    const groups = Math.ceil(k / p.groupSize);
+    const xv = randomX(m, k, 40 + m);
+    if (outlier) {
+      for (let i = 0; i < m; ++i) xv[i * k + 6] = i % 2 ? -65504 : 65504;
+      for (let r = 0; r < n; ++r) p.codes[r * k + 6] = p.zeros[r * groups + Math.floor(6 / p.groupSize)];
+    }
+    const q = makeQ(p, m % 2 ? 'f16' : 'f32');
+    const x = nt.tensor(xv, { shape: [m, k] });
+    const y = nt.quant.matmul(x, q);
+    checkAgainstReference(values(y), xv, m, p);
+    [x, y, q].forEach((t) => t.dispose());
+  });
+
   test('the tolerance is tight enough to see one wrong code', () => {
     const p = randomParts(5, 130, 4, 32, 77);
     const q = makeQ(p, 'f32');
