@@ -4,10 +4,14 @@
 //   m <= kQmmGemvMaxM, 2/3/4-bit codes, no g_idx, groups aligned to the ISA's code chunk:
 //       the fused GEMV (qmatmul_kernels.h gemv4): codes are streamed once, each chunk of
 //       packed bytes is decoded in registers and multiplied with every row of x.
+//   m <= kQmmGemvMaxM, 8-bit codes, no g_idx, groups of whole vectors (or one group): the fused
+//       8-bit GEMV (gemv8, qmatmul_q8_impl.h): code bytes widened in registers, q − zero in the
+//       integer domain, the scale once per group.
 //   otherwise: the panel GEMM: blocks of weight rows x k-block are dequantized into an f32
 //       buffer (in L2) and an f32 dot-form micro-kernel runs over it for a block of x rows,
 //       so the dequantization is amortised over m. 4-bit-class codes with aligned groups use
-//       the ISA's vector dequantizer; 8-bit codes, g_idx and unaligned groups the portable one.
+//       the ISA's vector dequantizer, 8-bit codes without g_idx its 8-bit one (dequant8, any
+//       group size); g_idx and unaligned 4-bit-class groups the portable one.
 // Every y element is computed by one thread with an arithmetic that does not depend on the
 // thread count or on how the work is split, so results are bit-identical for any thread count.
 // NaN and Inf in x or in the scales propagate (IEEE), as nt.matmul.
