@@ -37,9 +37,13 @@ class OpWorker : public Napi::AsyncWorker {
         progress_(std::move(progress)) {
     for (const Napi::Value& v : pins) {
       pins_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-      // native storage stays allocated while the worker uses it, even if dispose() runs meanwhile
+      // native storage stays allocated while the worker uses it, even if dispose() runs meanwhile.
+      // Blocks are found by the start of their ArrayBuffer, not the TypedArray's data: a tensor
+      // borrowing a subarray (nt.tensor(view.data)) starts mid-block and would go unheld.
       void* data = nullptr;
-      if (v.IsTypedArray() && napi_get_typedarray_info(env, v, nullptr, nullptr, &data, nullptr, nullptr) == napi_ok)
+      napi_value buffer = nullptr;
+      if (v.IsTypedArray() && napi_get_typedarray_info(env, v, nullptr, nullptr, nullptr, &buffer, nullptr) == napi_ok &&
+          napi_get_arraybuffer_info(env, buffer, &data, nullptr) == napi_ok && data != nullptr)
         if (StorageBlock* b = storage_find(data)) {
           storage_hold(b);
           holds_.push_back(b);
