@@ -1,6 +1,8 @@
-// The soak loop (soak/loop.ts), short and fixed-seed: 1000 iterations of mixed ops in a child
-// process with --expose-gc; nt.memory() must return exactly to its start, RSS must stay within
-// the bound after warm-up. `npm run soak` runs 10000 iterations.
+// The soak loop (soak/loop.ts), short and fixed-seed: 1000 iterations of mixed ops, native
+// (>= 64 KiB) storages disposed under async ops, 100 fixture-model loads (mapped and bf16) with
+// forwards, 20 quantizeHead/quantizeEmbeddings and 2 compressModel runs, in a child process with
+// --expose-gc (about 15 s); nt.memory() (nativeBytes and mappedBytes included) must return
+// exactly to its start, RSS must stay within the bound after warm-up. `npm run soak` runs 10000.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 
@@ -20,6 +22,7 @@ test('1000 soak iterations: no tensor leak, RSS bounded', () => {
   expect(rep.problems).toEqual([]);
   expect(rep.gc).toBe(true);
   expect(rep.memoryAfter).toEqual(rep.memoryBefore);
+  expect(rep.memoryAfter).toMatchObject({ tensors: 0, nativeBytes: 0, mappedBytes: 0 });
   if (!rep.sanitized) expect(rep.rssGrowthMB).toBeLessThan(20); // ASan's quarantine holds freed memory
   expect(r.status).toBe(0);
 }, 300_000);

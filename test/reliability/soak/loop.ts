@@ -1,10 +1,67 @@
 // One iteration of the soak loop: a mix of elementwise ops, reductions, matmul, small
-// eigh / svd, async ops, file save/load and quantize + dequantize, everything disposed.
+// eigh / svd, async ops, file save/load and quantize + dequantize, everything disposed; and the
+// native storage paths: >= 64 KiB tensors (native memory) disposed while an async op still
+// reads them, borrowed subarrays, the fixture model (fixtures/tinyllama-fortunes) loaded mapped
+// ('auto') every 10th iteration and as bf16 every 20th with a forward, quantizeHead +
+// quantizeEmbeddings every 50th and nt.llm.compressModel (int4 + EoRA, 64 calibration tokens)
+// every 500th, each model disposed.
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as NT from '../../../lib';
 
 type Nt = typeof NT;
+
+const FIXTURE = path.join(__dirname, '..', '..', '..', 'fixtures', 'tinyllama-fortunes');
+let calibration: Int32Array | undefined;
+
+/** Model load / forward / quantize / compress on the fixture (see the header for the schedule). */
+async function modelStep(nt: Nt, i: number): Promise<void> {
+  if (i % 10 !== 0 || !fs.existsSync(path.join(FIXTURE, 'model.safetensors'))) return;
+  const dtype = i % 20 === 0 ? 'bf16' : 'auto';
+  const model = i % 40 === 10 ? await nt.model.loadAsync(FIXTURE, { dtype }) : nt.model.load(FIXTURE, { dtype });
+  try {
+    const ids = [72 + (i % 7), 101, 108, 108, 111];
+    if (i % 30 === 0) (await model.forwardAsync(ids)).dispose();
+    else model.forward(ids).dispose();
+    if (i % 50 === 0) {
+      model.quantizeHead({ bits: i % 100 === 0 ? 8 : 4 });
+      model.quantizeEmbeddings({ bits: 4 });
+      model.forward(ids.slice(0, 2)).dispose();
+    }
+    if (i % 500 === 0) {
+      calibration ??= Int32Array.from(fs.readFileSync(path.join(FIXTURE, 'heldout.txt')).subarray(0, 64));
+      nt.llm.compressModel(model, { bits: 4, method: 'eora', rank: 4, calibration, calibrationWindow: 64 });
+      model.forward(ids.slice(0, 3)).dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+/** >= 64 KiB storages (native memory): disposed while async ops hold them, borrowed subarrays. */
+async function nativeStep(nt: Nt, i: number): Promise<void> {
+  const big = nt.randn([160, 128 + (i % 5)], { seed: i }); // 80+ KiB f32: native heap block
+  const w = nt.randn([128 + (i % 5), 8], { seed: i + 1 });
+  const view = big.slice([80, 160]);
+  const borrowed = nt.tensor(view.data, { shape: [80, 128 + (i % 5)] }); // starts mid-block
+  const pending = [nt.matmulAsync(big, w), nt.matmulAsync(borrowed, w), nt.expAsync(big)];
+  view.dispose();
+  big.dispose(); // the async ops hold the block until they settle
+  try {
+    for (const t of await Promise.all(pending)) t.dispose();
+    let threw = false;
+    try {
+      nt.sum(borrowed).dispose(); // the owner released the storage: NT_DISPOSED, not freed memory
+    } catch (e) {
+      threw = (e as { code?: string }).code === 'NT_DISPOSED';
+    }
+    if (!threw) throw new Error('a borrowed tensor after its owner\'s dispose did not throw NT_DISPOSED');
+  } finally {
+    borrowed.dispose();
+    w.dispose();
+  }
+  if (i % 100 === 0) nt.zeros([1100, 1000]).dispose(); // 4.2 MB: an anonymous mapping
+}
 
 export async function iteration(nt: Nt, i: number, dir: string): Promise<void> {
   const own: NT.Tensor[] = [];
@@ -49,6 +106,8 @@ export async function iteration(nt: Nt, i: number, dir: string): Promise<void> {
   } finally {
     for (const t of own) t.dispose();
   }
+  await nativeStep(nt, i);
+  await modelStep(nt, i);
 }
 
 export interface SoakReport {
@@ -57,8 +116,8 @@ export interface SoakReport {
   rssMB: number[];
   rssGrowthMB: number;
   arrayBuffersGrowthMB: number;
-  memoryBefore: { tensors: number; bytes: number; handles: number };
-  memoryAfter: { tensors: number; bytes: number; handles: number };
+  memoryBefore: NT.MemoryCounters;
+  memoryAfter: NT.MemoryCounters;
 }
 
 /** Runs the loop, sampling RSS (after a GC when --expose-gc) every `every` iterations. */
