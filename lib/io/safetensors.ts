@@ -13,7 +13,7 @@ import type { SafetensorsEntryNative, SafetensorsHeaderNative } from '../native/
 import { MAX_DIMS, MAX_ELEMENTS, numel, shapeString } from '../shape';
 import { native } from '../native/loader';
 import { NATIVE_TO, Tensor, adoptMappedStorage } from '../tensor';
-import { IoJob, call, checkLoadDType, checkOptions, checkPath, runAsync, runSync, setOwn } from './common';
+import { IoJob, call, checkInsideFolder, checkLoadDType, checkOptions, checkPath, runAsync, runSync, setOwn } from './common';
 
 export interface SafetensorsLoadOptions {
   /** Load only these tensors (only their bytes are read). Default: all. */
@@ -69,9 +69,12 @@ function statOrThrow(op: string, p: string): fs.Stats {
 function resolveSource(op: string, p: string): Source {
   const st = statOrThrow(op, p);
   if (st.isDirectory()) {
+    // the folder is the caller's choice; the files it names must resolve inside it
     const index = nodePath.join(p, INDEX_NAME);
+    checkInsideFolder(op, p, index);
     if (fs.existsSync(index)) return { kind: 'index', index, dir: p };
     const single = nodePath.join(p, SINGLE_NAME);
+    checkInsideFolder(op, p, single);
     if (fs.existsSync(single)) return { kind: 'file', file: single };
     throw ntError('NT_IO', `[${op}] ${p}: the folder has neither ${SINGLE_NAME} nor ${INDEX_NAME}`);
   }
@@ -147,6 +150,7 @@ function* planParts(op: string, source: Source, names: string[] | undefined): Io
   const parts: Part[] = [];
   for (const [shard, shardNames] of wanted) {
     const file = nodePath.join(source.dir, shard);
+    checkInsideFolder(op, source.dir, file); // an index names its shards: never outside its folder
     const header = yield* call('safetensorsHeader', file);
     const byName = entryMap(header);
     parts.push({

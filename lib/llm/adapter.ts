@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ntError } from '../errors';
+import { checkInsideFolder, replaceFolderUnits, writeFileAtomic } from '../io/common';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors';
 import { mul } from '../ops/binary';
 import { shapeString } from '../shape';
@@ -65,11 +66,12 @@ export function saveLoraAdapter(dir: string, adapters: Record<string, LoraFactor
     rank_pattern: {},
     alpha_pattern: {},
   };
-  fs.mkdirSync(dir, { recursive: true });
-  saveSafetensors(path.join(dir, WEIGHTS), tensors, { format: 'pt', ...(opts.metadata ?? {}) });
-  const tmp = path.join(dir, `.${CONFIG}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n');
-  fs.renameSync(tmp, path.join(dir, CONFIG));
+  // staged and fsynced first, the config (which makes the folder loadable) renamed in last: a
+  // failed or killed save never leaves new weights under an old config
+  replaceFolderUnits('llm.saveLoraAdapter', dir, [{ gate: CONFIG, files: [WEIGHTS] }], (stage) => {
+    saveSafetensors(path.join(stage, WEIGHTS), tensors, { format: 'pt', ...(opts.metadata ?? {}) });
+    writeFileAtomic('llm.saveLoraAdapter', path.join(stage, CONFIG), JSON.stringify(config, null, 2) + '\n');
+  });
 }
 
 export interface LoadedAdapter {
@@ -85,6 +87,8 @@ export function loadLoraAdapter(dir: string): LoadedAdapter {
   const op = 'llm.loadLoraAdapter';
   const configPath = path.join(dir, CONFIG);
   const weightsPath = path.join(dir, WEIGHTS);
+  checkInsideFolder(op, dir, configPath);
+  checkInsideFolder(op, dir, weightsPath);
   if (!fs.existsSync(configPath)) throw ntError('NT_IO', `[${op}] ${configPath} not found (not a PEFT adapter folder)`);
   if (!fs.existsSync(weightsPath)) throw ntError('NT_IO', `[${op}] ${weightsPath} not found`);
   let parsed: unknown;

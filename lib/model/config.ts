@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as nodePath from 'path';
 import { ntError } from '../errors';
+import { checkInsideFolder } from '../io/common';
 
 export type RopeScaling =
   | { type: 'linear'; factor: number }
@@ -166,6 +167,7 @@ export function readConfig(op: string, dir: string): ModelConfig {
   }
   if (!st.isDirectory()) throw ntError('NT_IO', `[${op}] ${dir}: is not a folder (expected a Hugging Face model folder with config.json)`);
   const file = nodePath.join(dir, 'config.json');
+  checkInsideFolder(op, dir, file);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

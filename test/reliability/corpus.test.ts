@@ -48,10 +48,8 @@ const ALLOWED: Record<CorpusCase['api'], string[]> = {
 // mutation; value: what the loader does today, checked below so a fix is noticed).
 // nt.llm.loadLoraAdapter (lib/llm/adapter.ts, not ours to edit) does not yet call
 // checkInsideFolder from lib/io/common.ts; nt.llm.applyAdapter does (test/io/malformed.test.ts).
-const KNOWN: Record<string, 'loads' | 'uncoded'> = {
-  'adapter|symlink: adapter_config.json -> ../outside/adapter_config.json': 'loads',
-  'adapter|symlink: adapter_model.safetensors -> ../outside/adapter_model.safetensors': 'loads',
-};
+// (none open: the adapter symlink cases were fixed by checkInsideFolder in loadLoraAdapter)
+const KNOWN: Record<string, 'loads' | 'uncoded'> = {};
 const known = (c: CorpusCase): string | undefined => KNOWN[`${c.format}|${c.mutation}`];
 
 type Outcome = { ok: true } | { ok: false; code: string; message: string };
