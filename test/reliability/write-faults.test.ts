@@ -11,6 +11,7 @@ import * as path from 'path';
 import * as nt from '../../lib';
 import { writeFileAtomic } from '../../lib/io/common';
 import { writeTiny } from '../model/tiny';
+import { seeded } from '../helpers/reference';
 
 const SAVER = path.join(__dirname, 'write-faults', 'saver.js');
 // Kill points per output kind (deterministic: stratified over the save's duration + a seeded jitter).
@@ -36,16 +37,6 @@ function errorOf(fn: () => unknown): { code?: string; message: string } {
   throw new Error('expected the call to fail');
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Every file below dir (relative path -> bytes), folders included as trailing-slash keys. */
 function snapshot(dir: string): Map<string, Buffer> {
@@ -276,7 +267,7 @@ describe('kill -9 during a safetensors save', () => {
     const ref = await runSaver(['file', reference, String(FILE_MB), '2']);
     const newBytes = fs.readFileSync(reference);
     const oldBytes = Buffer.alloc(1 << 16, 1);
-    const r = rng(20261207);
+    const r = seeded(20261207);
     const outcomes: string[] = [];
     // kill points spread over 1.3x the reference save's time; on a busy machine a save can take
     // longer than the reference, so extra rounds with later kills follow until a kill has also
@@ -414,7 +405,7 @@ describe('saveCompressed folders (GPTQ weights + config.json + PEFT adapter)', (
   });
 
   test(`kill -9 at ${FOLDER_KILLS - 1} random points of saveCompressed (and one completed save): each part is old, new or absent, never a loadable mix; the next save cleans up`, async () => {
-    const r = rng(7);
+    const r = seeded(7);
     const states: string[] = [];
     let lastPid = 0;
     for (let k = 0; k < FOLDER_KILLS; ++k) {
