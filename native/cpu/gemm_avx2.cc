@@ -57,6 +57,7 @@ struct F64x4 {
 
 // 8 bf16 -> f32: bf16 is the top half of an f32 (zero-extend, shift).
 struct Bf16x8 {
+  static constexpr bool kPairs = false;  // the zero-extend load measured faster here (Zen 5)
   static __m256 load(const uint16_t* p) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -71,6 +72,7 @@ struct Bf16x8 {
 
 // 8 f16 -> f32 with F16C (exact; a signalling NaN comes out quiet, as in half.h).
 struct F16x8 {
+  static constexpr bool kPairs = false;
   static __m256 load(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static float one(uint16_t h) { return _cvtsh_ss(h); }
 };

@@ -40,6 +40,14 @@ struct F32x16 {
   static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
   static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
   static T fma1(T a, T b, T c) { return __builtin_fmaf(a, b, c); }
+  // even / odd elements of the 2W values a:b (the x side of Bf16x16::load_pairs)
+  static void deinterleave(vec a, vec b, vec& even, vec& odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const vec e = _mm512_permutex2var_ps(a, ie, b);
+    odd = _mm512_permutex2var_ps(a, io, b);
+    even = e;
+  }
   // stored and folded in a fixed order (the cast/extract intrinsics trip a GCC 12 warning)
   static T hsum(vec v) {
     alignas(64) T l[W];
@@ -71,8 +79,16 @@ struct F64x8 {
   }
 };
 
-// 16 bf16 -> f32: bf16 is the top half of an f32 (zero-extend, shift).
+// 16 bf16 -> f32: bf16 is the top half of an f32 (zero-extend, shift). The GEMV takes 32 at a
+// time as pairs: 32-bit lane j of a 64-byte load holds element 2j (low half) and 2j + 1 (high
+// half), so a shift left by 16 widens the even ones and a mask the odd ones, no shuffle.
 struct Bf16x16 {
+  static constexpr bool kPairs = true;
+  static void load_pairs(const uint16_t* p, __m512& even, __m512& odd) {
+    const __m512i v = _mm512_loadu_si512(p);
+    even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
   static __m512 load(const uint16_t* p) {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
@@ -87,6 +103,7 @@ struct Bf16x16 {
 
 // 16 f16 -> f32 (vcvtph2ps; exact, a signalling NaN comes out quiet, as in half.h).
 struct F16x16 {
+  static constexpr bool kPairs = false;
   static __m512 load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static float one(uint16_t h) { return _cvtsh_ss(h); }
 };
