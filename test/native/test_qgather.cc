@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "check.h"
+#include "views.h"
 #include "core/error.h"
 #include "core/half.h"
 #include "quant/group_quant.h"
@@ -18,33 +19,8 @@ using namespace nt::quant;
 
 namespace {
 
-template <class T>
-TensorView view2(std::vector<T>& buf, DType d, int64_t r, int64_t c, int64_t s0, int64_t s1) {
-  TensorView v;
-  v.data = buf.data();
-  v.storage_bytes = buf.size() * sizeof(T);
-  v.dtype = d;
-  v.ndim = 2;
-  v.shape[0] = r;
-  v.shape[1] = c;
-  v.strides[0] = s0;
-  v.strides[1] = s1;
-  v.check_bounds("test");
-  return v;
-}
-
-template <class T>
-TensorView view1(std::vector<T>& buf, DType d, int64_t n, int64_t stride = 1) {
-  TensorView v;
-  v.data = buf.data();
-  v.storage_bytes = buf.size() * sizeof(T);
-  v.dtype = d;
-  v.ndim = 1;
-  v.shape[0] = n;
-  v.strides[0] = stride;
-  v.check_bounds("test");
-  return v;
-}
+using nt_test::view1;
+using nt_test::view2;
 
 // A quantized table with seeded codes, scales and zeros (and optionally a random gIdx).
 struct Table {

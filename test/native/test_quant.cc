@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "check.h"
+#include "views.h"
 #include "core/error.h"
 #include "core/half.h"
 #include "quant/group_quant.h"
@@ -18,36 +19,11 @@ using namespace nt::quant;
 
 namespace {
 
+using nt_test::view1;
+using nt_test::view2;
+
 const auto kIdentity = [](float s) { return s; };
 const auto kF16 = [](float s) { return f16_to_f32(f32_to_f16(s)); };
-
-template <class T>
-TensorView view2(std::vector<T>& buf, DType d, int64_t r, int64_t c, int64_t s0, int64_t s1, int64_t off = 0) {
-  TensorView v;
-  v.data = buf.data();
-  v.storage_bytes = buf.size() * sizeof(T);
-  v.dtype = d;
-  v.ndim = 2;
-  v.shape[0] = r;
-  v.shape[1] = c;
-  v.strides[0] = s0;
-  v.strides[1] = s1;
-  v.offset = off;
-  v.check_bounds("test");
-  return v;
-}
-
-template <class T>
-TensorView view1(std::vector<T>& buf, DType d, int64_t n) {
-  TensorView v;
-  v.data = buf.data();
-  v.storage_bytes = buf.size() * sizeof(T);
-  v.dtype = d;
-  v.ndim = 1;
-  v.shape[0] = n;
-  v.strides[0] = 1;
-  return v;
-}
 
 struct Parts {
   std::vector<uint8_t> codes, zeros;
