@@ -100,8 +100,7 @@ export function allocStorage(op: string, dtype: DType, n: number): Storage {
       unclaimed.set(storage, 'native');
     } else storage = new ctor(length);
   } catch (e) {
-    if ((e as { code?: unknown }).code === 'NT_OOM') throw ntError('NT_OOM', `[${op}] could not allocate ${n} ${dtype} elements (${bytes} bytes): ${(e as Error).message}`);
-    throw ntError('NT_OOM', `[${op}] could not allocate ${n} ${dtype} elements: ${(e as Error).message}`);
+    throw ntError('NT_OOM', `[${op}] could not allocate ${n} ${dtype} elements (${bytes} bytes): ${(e as Error).message}`);
   }
   return storage;
 }

@@ -76,6 +76,33 @@ describe('native storage', () => {
     await q; // wrote into memory that stayed valid until the op settled
   });
 
+  it('the native storage functions refuse bad arguments with coded errors naming what they got', () => {
+    const { native } = require('../lib/native/loader');
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return [(e as { code?: string }).code, (e as Error).message];
+      }
+      return ['no error'];
+    };
+    expect(code(() => native.storageAllocate(0))).toEqual(['NT_VALUE', '[storageAllocate] byte count must be a positive safe integer, got 0']);
+    expect(code(() => native.storageAllocate(1.5))[0]).toBe('NT_VALUE');
+    const missing = require('path').join(require('os').tmpdir(), 'nt-no-such-file.safetensors');
+    expect(code(() => native.storageMapFile(missing, [0], [4]))).toEqual(['NT_IO', expect.stringMatching(/nt-no-such-file\.safetensors: cannot open \(No such file or directory\)/)]);
+    const file = require('path').join(require('os').tmpdir(), `nt-map-${process.pid}.bin`);
+    require('fs').writeFileSync(file, Buffer.alloc(100));
+    try {
+      expect(code(() => native.storageMapFile(file, [96], [8]))).toEqual(['NT_IO', '[storage] view [96, +8) is outside the mapped file of 100 bytes']);
+      expect(code(() => native.storageMapFile(file, [0, 8], [4]))).toEqual(['NT_VALUE', '[storageMapFile] offsets and lengths differ in length']);
+      expect(code(() => native.storageMapFile(file, [-1], [4]))[0]).toBe('NT_VALUE');
+    } finally {
+      require('fs').unlinkSync(file);
+    }
+    expect(native.storageRelease(new ArrayBuffer(16))).toBe(false); // JS memory: nothing to free
+    expect(code(() => native.storageRelease(new Float32Array(4)))).toEqual(['NT_VALUE', '[storageRelease] expected an ArrayBuffer']);
+  });
+
   it('allocation failure is NT_OOM, not a crash', () => {
     // 32 GiB: more than the RAM and swap of the machines this runs on (mmap refuses it)
     expect(() => nt.zeros([2 ** 32 - 1], 'f64')).toThrow(expect.objectContaining({ code: 'NT_OOM', message: expect.stringMatching(/^\[zeros\] could not allocate/) }));
