@@ -462,21 +462,27 @@ TEST_CASE(empty_and_zero_depth) {
   CHECK(y[0] == 0.0f);
 }
 
+// Elements of y(x · ŵᵀ) that differ between 1 and 2 threads (printed when any do).
+static int thread_count_differences(const QmmKernels& kern, const Packed& p, const Mat& x, int64_t m, const char* what) {
+  const int64_t n = p.w.rows;
+  std::vector<float> y1(static_cast<size_t>(m * n)), y2(y1.size());
+  nt::set_num_threads(1);
+  nt::quant::qmatmul_with(kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y1.data(), n, 1});
+  nt::set_num_threads(2);
+  nt::quant::qmatmul_with(kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y2.data(), n, 1});
+  nt::set_num_threads(0);
+  int diff = 0;
+  for (size_t i = 0; i < y1.size(); ++i) diff += y1[i] != y2[i];
+  if (diff) std::printf("  %s %s m=%lld: %d element(s) differ\n", kern.isa, what, (long long)m, diff);
+  return diff;
+}
+
 TEST_CASE(thread_count_does_not_change_bits) {
   for (const QmmKernels* kern : kernel_sets())
     for (int64_t m : {1, 3, 40}) {
       Packed p(333, 515, 4, 64, true, false, 500 + m);
       Mat x(m, 515, false, 600 + m);
-      std::vector<float> y1(static_cast<size_t>(m * 333)), y2(y1.size());
-      nt::set_num_threads(1);
-      nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y1.data(), 333, 1});
-      nt::set_num_threads(2);
-      nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y2.data(), 333, 1});
-      nt::set_num_threads(0);
-      int diff = 0;
-      for (size_t i = 0; i < y1.size(); ++i) diff += y1[i] != y2[i];
-      if (diff) std::printf("  %s m=%lld: %d element(s) differ\n", kern->isa, (long long)m, diff);
-      CHECK(diff == 0);
+      CHECK(thread_count_differences(*kern, p, x, m, "4-bit") == 0);
     }
 }
 
@@ -486,16 +492,7 @@ TEST_CASE(eight_bit_thread_count_does_not_change_bits) {
       for (int64_t group : {32, 128}) {
         Packed p(517, 333, 8, group, true, false, 800 + m);
         Mat x(m, 333, false, 900 + m);
-        std::vector<float> y1(static_cast<size_t>(m * 517)), y2(y1.size());
-        nt::set_num_threads(1);
-        nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y1.data(), 517, 1});
-        nt::set_num_threads(2);
-        nt::quant::qmatmul_with(*kern, p.w, {x.data.data(), x.s0, x.s1}, m, {y2.data(), 517, 1});
-        nt::set_num_threads(0);
-        int diff = 0;
-        for (size_t i = 0; i < y1.size(); ++i) diff += y1[i] != y2[i];
-        if (diff) std::printf("  %s 8-bit m=%lld: %d element(s) differ\n", kern->isa, (long long)m, diff);
-        CHECK(diff == 0);
+        CHECK(thread_count_differences(*kern, p, x, m, "8-bit") == 0);
       }
 }
 
