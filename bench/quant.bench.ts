@@ -92,10 +92,14 @@ function toQTensor(w: NBitsWeight, n: number, k: number): QTensor {
   });
 }
 
-/** Random int4 QTensor [n, k] in groups of `group` (symmetric: every zero 8, as Q4_0), f16 scales. */
-function tinyQ(n: number, k: number, group: number, symmetric: boolean, seed: number): QTensor {
+/**
+ * Random 4- or 8-bit QTensor [n, k] in groups of `group`, f16 scales, codes from a seeded
+ * xorshift; symmetric: every zero is the grid's middle (8 as Q4_0, 128 for 8 bits). Scales keep
+ * the dequantized weights near 0.02 in magnitude either way.
+ */
+function randomQ(bits: 4 | 8, n: number, k: number, group: number, symmetric: boolean, seed: number): QTensor {
   const groups = k / group;
-  const codes = new Uint8Array((n * k) / 2);
+  const codes = new Uint8Array((n * k * bits) / 8);
   let s = (seed * 2654435761) >>> 0 || 1;
   const next = () => {
     s ^= s << 13;
@@ -105,62 +109,24 @@ function tinyQ(n: number, k: number, group: number, symmetric: boolean, seed: nu
     return (s >>>= 0);
   };
   for (let i = 0; i < codes.length; ++i) codes[i] = next() & 255;
+  const maxq = (1 << bits) - 1;
+  const unit = bits === 8 ? 1e-4 : 1e-3;
   const zeros = new Uint8Array(n * groups);
   const scales = new Float32Array(n * groups);
   for (let i = 0; i < zeros.length; ++i) {
-    zeros[i] = symmetric ? 8 : next() & 15;
-    scales[i] = 0.002 + next() / 2 ** 32 / 100;
+    zeros[i] = symmetric ? 1 << (bits - 1) : next() & maxq;
+    scales[i] = 2 * unit + (10 * unit * next()) / 2 ** 32;
   }
   const s32 = nt.tensor(scales, { shape: [n, groups] });
   const s16 = s32.astype('f16');
   s32.dispose();
   return new QTensor({
-    codes: nt.tensor(codes, { shape: [n, k / 2], dtype: 'u8' }),
+    codes: nt.tensor(codes, { shape: [n, (k * bits) / 8], dtype: 'u8' }),
     scales: s16,
     zeros: nt.tensor(zeros, { shape: [n, groups], dtype: 'u8' }),
     gIdx: null,
     shape: [n, k],
-    bits: 4,
-    groupSize: group,
-    symmetric,
-  });
-}
-
-/** Random 8-bit weight [n, k] (one code byte per weight, f16 scales, u8 zeros; zero 128 when symmetric). */
-function headQ8(n: number, k: number, group: number, symmetric: boolean, seed: number): QTensor {
-  const groups = k / group;
-  const codes = new Uint8Array(n * k);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>>= 0);
-  };
-  for (let i = 0; i < codes.length; i += 4) {
-    const v = next();
-    codes[i] = v & 255;
-    codes[i + 1] = (v >>> 8) & 255;
-    codes[i + 2] = (v >>> 16) & 255;
-    codes[i + 3] = v >>> 24;
-  }
-  const zeros = new Uint8Array(n * groups);
-  const scales = new Float32Array(n * groups);
-  for (let i = 0; i < zeros.length; ++i) {
-    zeros[i] = symmetric ? 128 : next() & 255;
-    scales[i] = 0.0002 + next() / 2 ** 32 / 1000;
-  }
-  const s32 = nt.tensor(scales, { shape: [n, groups] });
-  const s16 = s32.astype('f16');
-  s32.dispose();
-  return new QTensor({
-    codes: nt.tensor(codes, { shape: [n, k], dtype: 'u8' }),
-    scales: s16,
-    zeros: nt.tensor(zeros, { shape: [n, groups], dtype: 'u8' }),
-    gIdx: null,
-    shape: [n, k],
-    bits: 8,
+    bits,
     groupSize: group,
     symmetric,
   });
@@ -207,7 +173,7 @@ function tinyLlamaCases(rotate: number, keep: <T extends { dispose(): void }>(t:
       const packed = (n * k) / 2 + (n * k) / group * 3; // codes + f16 scales + u8 zeros
       const copies = gemv ? Math.max(2, Math.ceil(rotate / packed)) : 2;
       const qs: QTensor[] = [];
-      for (let c = 0; c < copies; ++c) qs.push(keep(tinyQ(n, k, group, symmetric, 31 * n + k + c)));
+      for (let c = 0; c < copies; ++c) qs.push(keep(randomQ(4, n, k, group, symmetric, 31 * n + k + c)));
       for (const activations of ['f32', 'int8'] as const)
         for (const threads of THREADS) {
           const id = `${name} ${tag} | ${activations} | ${threads}t`;
@@ -257,16 +223,16 @@ function tinyLlamaCases(rotate: number, keep: <T extends { dispose(): void }>(t:
       });
     }
     const heads = [
-      { tag: '8-bit g128', bits: 8, group: 128, symmetric: false },
-      { tag: '8-bit g32-sym', bits: 8, group: 32, symmetric: true },
-      { tag: '4-bit g128', bits: 4, group: 128, symmetric: false },
+      { tag: '8-bit g128', bits: 8 as const, group: 128, symmetric: false },
+      { tag: '8-bit g32-sym', bits: 8 as const, group: 32, symmetric: true },
+      { tag: '4-bit g128', bits: 4 as const, group: 128, symmetric: false },
     ];
     for (const { tag, bits, group, symmetric } of heads) {
       const packed = (n * k * bits) / 8 + (n * k) / group * 3;
       const copies = Math.max(2, Math.ceil(rotate / packed));
       const qs: QTensor[] = [];
       for (let c = 0; c < copies; ++c)
-        qs.push(keep(bits === 8 ? headQ8(n, k, group, symmetric, 7 * c + 3) : tinyQ(n, k, group, symmetric, 5 * c + 1)));
+        qs.push(keep(randomQ(bits, n, k, group, symmetric, bits === 8 ? 7 * c + 3 : 5 * c + 1)));
       for (const threads of THREADS) {
         const id = `${name} ${tag} | f32 | ${threads}t`;
         let i = 0;
