@@ -11,6 +11,8 @@ export interface CalibrateOptions {
   window?: number;
   /** Capture only these linears (default: all decoder linears). */
   modules?: readonly string[];
+  /** Windows per forward (default 8): the statistics are sums over tokens, so batching changes only the speed. */
+  batchSize?: number;
   onProgress?(windowsDone: number, windowsTotal: number): void;
 }
 
@@ -35,6 +37,8 @@ export function calibrate(model: LlamaModel, ids: Int32Array | readonly number[]
   if (!Number.isInteger(window) || window < 1 || window > maxWindow)
     throw ntError('NT_VALUE', `[${OP}] window must be an integer in [1, ${maxWindow}], got ${String(window)}`);
   if (tokens.length === 0) throw ntError('NT_VALUE', `[${OP}] no calibration tokens`);
+  const batchSize = opts.batchSize ?? 8;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw ntError('NT_VALUE', `[${OP}] batchSize must be an integer >= 1, got ${String(opts.batchSize)}`);
   const all = model.linears();
   const wanted = new Set(opts.modules ?? all);
   for (const name of wanted) if (!all.includes(name)) throw ntError('NT_VALUE', `[${OP}] the model has no linear named '${name}'`);
@@ -66,10 +70,15 @@ export function calibrate(model: LlamaModel, ids: Int32Array | readonly number[]
   const layers = Math.max(...[...wanted].map(layerOf)) + 1;
   const windows = Math.ceil(tokens.length / window);
   try {
-    for (let w = 0; w < windows; ++w) {
+    for (let w = 0; w < windows; ) {
+      // full windows go batchSize at a time; a shorter last window runs alone (rows must match)
+      const full = Math.floor(tokens.length / window);
+      const count = w < full ? Math.min(batchSize, full - w) : 1;
+      const rows = Array.from({ length: count }, (_, i) => tokens.subarray((w + i) * window, Math.min((w + i + 1) * window, tokens.length)));
       seen = new Map();
-      model.hidden(tokens.subarray(w * window, Math.min((w + 1) * window, tokens.length)), { hooks, layers }).dispose();
-      opts.onProgress?.(w + 1, windows);
+      model.hiddenBatch(rows, { hooks, layers }).dispose();
+      w += count;
+      opts.onProgress?.(w, windows);
     }
   } catch (e) {
     owned.forEach((a) => a.dispose());

@@ -176,3 +176,56 @@ export class DenseKVCache implements KVCacheLike {
     this.values.length = 0;
   }
 }
+
+/**
+ * The caches of a batch, one per sequence: batched decode appends to and attends over each
+ * sequence's own cache, so every sequence continues at its own position (left padding never
+ * enters a cache). Owns the caches it is given.
+ */
+export class BatchKVCache {
+  private readonly caches: KVCacheLike[];
+  private disposed = false;
+
+  constructor(sequences: readonly KVCacheLike[]) {
+    if (!Array.isArray(sequences) || sequences.length === 0) throw ntError('NT_VALUE', '[BatchKVCache] give one cache per sequence (a non-empty array)');
+    sequences.forEach((c, b) => {
+      if (c === null || typeof c !== 'object' || typeof c.append !== 'function' || typeof c.attend !== 'function')
+        throw ntError('NT_VALUE', `[BatchKVCache] sequences[${b}] is not a KVCacheLike`);
+    });
+    if (new Set(sequences).size !== sequences.length) throw ntError('NT_VALUE', '[BatchKVCache] the same cache is given for two sequences');
+    this.caches = [...sequences];
+  }
+
+  /** Sequences in the batch. */
+  get batch(): number {
+    return this.caches.length;
+  }
+
+  /** Tokens stored per sequence. */
+  get lengths(): number[] {
+    this.check('lengths');
+    return this.caches.map((c) => c.length);
+  }
+
+  /** Sequence b's cache. */
+  sequence(b: number): KVCacheLike {
+    this.check('sequence');
+    if (!Number.isInteger(b) || b < 0 || b >= this.caches.length)
+      throw ntError('NT_VALUE', `[BatchKVCache.sequence] b must be an integer in [0, ${this.caches.length}), got ${String(b)}`);
+    return this.caches[b];
+  }
+
+  private check(op: string): void {
+    if (this.disposed) throw ntError('NT_DISPOSED', `[BatchKVCache.${op}] the cache was disposed`);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const c of this.caches) c.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

@@ -10,7 +10,8 @@ import { shapeString } from '../shape';
 import { Tensor, memory } from '../tensor';
 import { dense, denseAsync } from '../attention/dense';
 import { Job, runAsync, runSync, step } from '../job';
-import { DenseKVCache, KVCacheLike } from './cache';
+import { BatchKVCache, DenseKVCache, KVCacheLike } from './cache';
+import { zeros } from '../creation';
 import { sumNll } from './nll';
 import type { ModelConfig } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
@@ -42,11 +43,26 @@ export interface ForwardOptions {
   layers?: number;
 }
 
+export interface BatchForwardOptions {
+  /** Per row of ids: 0 for each left pad, then 1 for each token (default: no padding). */
+  attentionMask?: readonly ArrayLike<number>[];
+  /** Batched decode: one cache per row (model.newBatchCache); each row continues at its own position. */
+  cache?: BatchKVCache;
+  hooks?: ModelHooks;
+  /** forwardBatch only: logits of each row's last token, [batch, vocab]. */
+  lastOnly?: boolean;
+}
+
 export interface PerplexityOptions {
   /** Forward hooks (e.g. hooks.attention to evaluate a replacement attention). */
   hooks?: ModelHooks;
   /** Targets per window (default min(max_position_embeddings - 1, 2048)); see perplexity(). */
   window?: number;
+  /**
+   * Windows per forward (default: as many as keep their logits within 256 MiB, at most 8):
+   * the windows are independent sequences, so a batch changes nothing but the speed.
+   */
+  batchSize?: number;
   onProgress?(windowsDone: number, windowsTotal: number): void;
 }
 
@@ -96,6 +112,22 @@ interface LayerNorms {
   input: Tensor;
   post: Tensor;
 }
+
+/** One sequence's rows in the stacked residual stream of a forward (batch 1: one segment). */
+interface Segment {
+  /** Its first row in the stream. */
+  start: number;
+  /** Its tokens in this call. */
+  n: number;
+  /** Position of its first token: its cache's length (0 without a cache). */
+  offset: number;
+  cache: KVCacheLike | undefined;
+  /** Its index in the batch. */
+  sequence: number;
+}
+
+/** Logit bytes a batched perplexity forward may produce at once (see PerplexityOptions.batchSize). */
+const PPL_LOGIT_BUDGET = 256 * 2 ** 20;
 
 /** mulberry32: a small, fast, seeded PRNG (uniform in [0, 1)) for reproducible sampling. */
 function mulberry32(seed: number): () => number {
@@ -207,10 +239,14 @@ export class LlamaModel {
     return y;
   }
 
-  /** One decoder layer, updating the residual stream x [n, H] in place. */
-  private *layer(l: number, x: Tensor, offset: number, opts: ForwardOptions): Job<void> {
+  /**
+   * One decoder layer, updating the residual stream x [rows, H] in place. The linears and
+   * norms run once over the rows of every sequence stacked (what makes a batch cheaper per
+   * token); RoPE and attention run per sequence, at its own positions and over its own cache.
+   */
+  private *layer(l: number, x: Tensor, segments: readonly Segment[], opts: Pick<ForwardOptions, 'hooks'>): Job<void> {
     const { numHeads: hq, numKvHeads: hkv, headDim: d, rmsNormEps: eps } = this.config;
-    const n = x.shape[0];
+    const rowsTotal = x.shape[0];
     const p = `model.layers.${l}.`;
     const hooks = opts.hooks;
     const temps: Tensor[] = [];
@@ -221,34 +257,43 @@ export class LlamaModel {
       const q = keep(yield* this.linear(`${p}self_attn.q_proj`, h, hooks));
       const k = keep(yield* this.linear(`${p}self_attn.k_proj`, h, hooks));
       const v = keep(yield* this.linear(`${p}self_attn.v_proj`, h, hooks));
-      // [n, heads * d] -> [1, heads, n, d] views; RoPE writes contiguous head-major copies
-      const heads = (t: Tensor, count: number) => keep(keep(t.reshape([1, n, count, d])).transpose(0, 2, 1, 3));
-      const qh = heads(q, hq);
-      const kh = heads(k, hkv);
-      const ropeOpts = { invFreq: inv, positionOffset: offset };
-      const qr = keep(yield* step(() => rope(qh, ropeOpts), () => ropeAsync(qh, ropeOpts)));
-      const kr = keep(yield* step(() => rope(kh, ropeOpts), () => ropeAsync(kh, ropeOpts)));
-      // contiguous like q and k, so hooks and third-party caches may read .data directly
-      const vh = keep(heads(v, hkv).contiguous());
-      if (hooks?.onAttentionInputs) hooks.onAttentionInputs(l, qr, kr, vh);
-      let att: Tensor | undefined;
-      const cache = opts.cache;
-      if (cache) {
-        cache.append(l, kr, vh);
-        att = yield* step(
-          () => cache.attend(l, qr),
-          () => (typeof cache.attendAsync === 'function' ? cache.attendAsync(l, qr) : Promise.resolve().then(() => cache.attend(l, qr))),
-        );
-      } else {
-        att = hooks?.attention ? hooks.attention(l, qr, kr, vh) : undefined;
-        if (att === undefined) att = yield* step(() => dense(qr, kr, vh, { causal: true }), () => denseAsync(qr, kr, vh, { causal: true }));
+      const single = segments.length === 1;
+      // several sequences: each one's attention output is copied into its rows of `merged`
+      const merged = single ? undefined : keep(Tensor._empty('model.forward', [rowsTotal, hq * d], 'f32'));
+      let mergedSingle: Tensor | undefined;
+      for (const s of segments) {
+        const n = s.n;
+        const rows = (t: Tensor): Tensor => (single ? t : keep(t.slice([s.start, s.start + n])));
+        // [n, heads * d] -> [1, heads, n, d] views; RoPE writes contiguous head-major copies
+        const heads = (t: Tensor, count: number) => keep(keep(rows(t).reshape([1, n, count, d])).transpose(0, 2, 1, 3));
+        const qh = heads(q, hq);
+        const kh = heads(k, hkv);
+        const ropeOpts = { invFreq: inv, positionOffset: s.offset };
+        const qr = keep(yield* step(() => rope(qh, ropeOpts), () => ropeAsync(qh, ropeOpts)));
+        const kr = keep(yield* step(() => rope(kh, ropeOpts), () => ropeAsync(kh, ropeOpts)));
+        // contiguous like q and k, so hooks and third-party caches may read .data directly
+        const vh = keep(heads(v, hkv).contiguous());
+        if (hooks?.onAttentionInputs) hooks.onAttentionInputs(l, qr, kr, vh);
+        let att: Tensor | undefined;
+        const cache = s.cache;
+        if (cache) {
+          cache.append(l, kr, vh);
+          att = yield* step(
+            () => cache.attend(l, qr),
+            () => (typeof cache.attendAsync === 'function' ? cache.attendAsync(l, qr) : Promise.resolve().then(() => cache.attend(l, qr))),
+          );
+        } else {
+          att = hooks?.attention ? hooks.attention(l, qr, kr, vh) : undefined;
+          if (att === undefined) att = yield* step(() => dense(qr, kr, vh, { causal: true }), () => denseAsync(qr, kr, vh, { causal: true }));
+        }
+        if (!(att instanceof Tensor)) throw ntError('NT_VALUE', `[model.forward] attention of layer ${l} must return a Tensor, got ${typeof att}`);
+        keep(att);
+        if (att.ndim !== 4 || att.shape[0] !== 1 || att.shape[1] !== hq || att.shape[2] !== n || att.shape[3] !== d)
+          throw ntError('NT_SHAPE', `[model.forward] attention of layer ${l} must return [1, ${hq}, ${n}, ${d}], got ${shapeString(att.shape)}`);
+        if (merged === undefined) mergedSingle = keep(keep(att.transpose(0, 2, 1, 3)).reshape([n, hq * d]));
+        else att.astype('f32', { out: keep(keep(keep(merged.slice([s.start, s.start + n])).reshape([1, n, hq, d])).transpose(0, 2, 1, 3)) });
       }
-      if (!(att instanceof Tensor)) throw ntError('NT_VALUE', `[model.forward] attention of layer ${l} must return a Tensor, got ${typeof att}`);
-      keep(att);
-      if (att.ndim !== 4 || att.shape[0] !== 1 || att.shape[1] !== hq || att.shape[2] !== n || att.shape[3] !== d)
-        throw ntError('NT_SHAPE', `[model.forward] attention of layer ${l} must return [1, ${hq}, ${n}, ${d}], got ${shapeString(att.shape)}`);
-      const merged = keep(keep(att.transpose(0, 2, 1, 3)).reshape([n, hq * d]));
-      const o = keep(yield* this.linear(`${p}self_attn.o_proj`, merged, hooks));
+      const o = keep(yield* this.linear(`${p}self_attn.o_proj`, merged ?? mergedSingle!, hooks));
       yield* step(() => add(x, o, { out: x }), () => addAsync(x, o, { out: x }));
       const h2 = keep(yield* step(() => rmsnorm(x, this.norms[l].post, eps), () => rmsnormAsync(x, this.norms[l].post, eps)));
       const gate = keep(yield* this.linear(`${p}mlp.gate_proj`, h2, hooks));
@@ -262,55 +307,91 @@ export class LlamaModel {
     }
   }
 
-  private *hiddenJob(op: string, ids: unknown, options: unknown): Job<Tensor> {
-    this.check(op);
-    const tokens = this.tokenIds(op, ids);
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw ntError('NT_VALUE', `[model.${op}] options must be an object`);
-    const opts = (options ?? {}) as ForwardOptions;
-    if (tokens.length === 0) throw ntError('NT_VALUE', '[model.forward] ids is empty: give at least one token');
-    const offset = opts.cache ? opts.cache.length : 0;
-    if (opts.cache && opts.hooks?.attention)
-      throw ntError('NT_VALUE', '[model.forward] hooks.attention cannot be combined with a cache: give a KVCacheLike whose attend() implements that attention instead');
+  /**
+   * The residual stream after `layers` layers (final-normed after the last) of one or more
+   * sequences, stacked as rows [Σ n, H], and where each sequence's rows are.
+   */
+  private *streamJob(op: string, sequences: readonly Int32Array[], caches: readonly (KVCacheLike | undefined)[], opts: Pick<ForwardOptions, 'hooks' | 'layers'>): Job<{ x: Tensor; segments: Segment[] }> {
+    if (caches.some((c) => c !== undefined) && opts.hooks?.attention)
+      throw ntError('NT_VALUE', `[model.${op}] hooks.attention cannot be combined with a cache: give a KVCacheLike whose attend() implements that attention instead`);
     const max = this.config.maxPositionEmbeddings;
-    if (offset + tokens.length > max)
-      throw ntError('NT_VALUE', `[model.forward] ${offset > 0 ? `${offset} cached + ` : ''}${tokens.length} tokens exceed max_position_embeddings ${max}`);
+    const segments: Segment[] = [];
+    let rows = 0;
+    sequences.forEach((tokens, b) => {
+      const cache = caches[b];
+      const offset = cache ? cache.length : 0;
+      if (offset + tokens.length > max)
+        throw ntError('NT_VALUE', `[model.${op}] ${sequences.length > 1 ? `sequence ${b}: ` : ''}${offset > 0 ? `${offset} cached + ` : ''}${tokens.length} tokens exceed max_position_embeddings ${max}`);
+      // a sequence with no tokens this call (a finished one in batched decode) takes no rows
+      if (tokens.length > 0) segments.push({ start: rows, n: tokens.length, offset, cache, sequence: b });
+      rows += tokens.length;
+    });
+    if (rows === 0) throw ntError('NT_VALUE', `[model.${op}] ids is empty: give at least one token`);
     const L = this.config.numLayers;
     const layers = opts.layers ?? L;
     if (!Number.isInteger(layers) || layers < 0 || layers > L)
       throw ntError('NT_VALUE', `[model.${op}] layers must be an integer in [0, ${L}], got ${String(opts.layers)}`);
-    if (layers < L && opts.cache) throw ntError('NT_VALUE', `[model.${op}] layers cannot be combined with a cache (the cache would miss the later layers)`);
+    if (layers < L && caches.some((c) => c !== undefined))
+      throw ntError('NT_VALUE', `[model.${op}] layers cannot be combined with a cache (the cache would miss the later layers)`);
+    const tokens = sequences.length === 1 ? sequences[0] : new Int32Array(rows);
+    if (sequences.length > 1) segments.forEach((s) => tokens.set(sequences[s.sequence], s.start));
     // the residual stream is f32 whatever the embedding table's dtype: gather converts rows
-    const x = Tensor._empty(`model.${op}`, [tokens.length, this.config.hiddenSize], 'f32');
+    const x = Tensor._empty(`model.${op}`, [rows, this.config.hiddenSize], 'f32');
     try {
       const q = this.qEmbed; // quantizeEmbeddings: rows dequantized straight into the f32 stream
       yield* step(
         () => (q ? gatherQuantRows(q, tokens, { out: x }) : gatherRows(this.embed, tokens, { out: x })),
         () => (q ? gatherQuantRowsAsync(q, tokens, { out: x }) : gatherRowsAsync(this.embed, tokens, { out: x })),
       );
-      for (let l = 0; l < layers; ++l) yield* this.layer(l, x, offset, opts);
-      if (layers < L) return x;
-      const eps = this.config.rmsNormEps;
-      return yield* step(() => rmsnorm(x, this.finalNorm, eps, { out: x }), () => rmsnormAsync(x, this.finalNorm, eps, { out: x }));
+      for (let l = 0; l < layers; ++l) yield* this.layer(l, x, segments, opts);
+      if (layers === L) {
+        const eps = this.config.rmsNormEps;
+        yield* step(() => rmsnorm(x, this.finalNorm, eps, { out: x }), () => rmsnormAsync(x, this.finalNorm, eps, { out: x }));
+      }
+      return { x, segments };
     } catch (e) {
       x.dispose();
       throw e;
     }
   }
 
-  private *forwardJob(op: string, ids: unknown, options: unknown): Job<Tensor> {
-    const h = yield* this.hiddenJob(op, ids, options);
-    const lastOnly = (options as ForwardOptions | undefined)?.lastOnly === true;
-    const x = lastOnly ? h.slice([h.shape[0] - 1, h.shape[0]]) : h;
+  private options<T extends object>(op: string, options: unknown): T {
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw ntError('NT_VALUE', `[model.${op}] options must be an object`);
+    return (options ?? {}) as T;
+  }
+
+  private *hiddenJob(op: string, ids: unknown, options: unknown): Job<Tensor> {
+    this.check(op);
+    const tokens = this.tokenIds(op, ids);
+    const opts = this.options<ForwardOptions>(op, options);
+    return (yield* this.streamJob(op, [tokens], [opts.cache], opts)).x;
+  }
+
+  /** lm_head over the stream's rows, or over each sequence's last row with lastOnly. */
+  private *logitsJob(stream: { x: Tensor; segments: readonly Segment[] }, lastOnly: boolean): Job<Tensor> {
+    const { x: h, segments } = stream;
+    let x = h;
     try {
+      if (lastOnly) {
+        const last = Int32Array.from(segments, (s) => s.start + s.n - 1);
+        x = segments.length === 1 ? h.slice([last[0], last[0] + 1]) : gatherRows(h, last);
+      }
       const head = this.head;
       return yield* step(
         () => head.forward(x),
         () => (typeof head.forwardAsync === 'function' ? head.forwardAsync(x) : Promise.resolve().then(() => head.forward(x))),
       );
     } finally {
-      x.dispose();
+      if (x !== h) x.dispose();
       h.dispose();
     }
+  }
+
+  private *forwardJob(op: string, ids: unknown, options: unknown): Job<Tensor> {
+    this.check(op);
+    const tokens = this.tokenIds(op, ids);
+    const opts = this.options<ForwardOptions>(op, options);
+    return yield* this.logitsJob(yield* this.streamJob(op, [tokens], [opts.cache], opts), opts.lastOnly === true);
   }
 
   /** Final-norm hidden states [seq, hiddenSize] (the input of lm_head). */
@@ -337,31 +418,135 @@ export class LlamaModel {
     return runAsync(this.forwardJob('forwardAsync', ids, opts));
   }
 
+  /** The tokens of each row of a left-padded batch (pads dropped), after checking ids, mask and cache. */
+  private batchRows(op: string, ids: unknown, opts: BatchForwardOptions): Int32Array[] {
+    if (!Array.isArray(ids) || ids.length === 0)
+      throw ntError('NT_VALUE', `[model.${op}] ids must be a non-empty array of rows (Int32Array or arrays of token ids), one per sequence`);
+    const width = (ids[0] as ArrayLike<number> | null)?.length;
+    const mask = opts.attentionMask;
+    if (mask !== undefined && (!Array.isArray(mask) || mask.length !== ids.length))
+      throw ntError('NT_SHAPE', `[model.${op}] attentionMask must be an array of ${ids.length} rows like ids`);
+    if (opts.cache !== undefined && (!(opts.cache instanceof BatchKVCache) || opts.cache.batch !== ids.length))
+      throw ntError('NT_VALUE', `[model.${op}] cache must be a BatchKVCache of ${ids.length} sequences (model.newBatchCache(${ids.length}))`);
+    return ids.map((row: unknown, b: number) => {
+      if (!(row instanceof Int32Array) && !Array.isArray(row)) throw ntError('NT_VALUE', `[model.${op}] ids[${b}] must be an Int32Array or an array of token ids`);
+      if (row.length !== width) throw ntError('NT_SHAPE', `[model.${op}] ids must be rectangular [batch, seq] (left-pad shorter rows): row 0 has ${String(width)} tokens, row ${b} ${row.length}`);
+      let pads = 0;
+      if (mask !== undefined) {
+        const m = mask[b] as ArrayLike<number> | null;
+        if (m === null || typeof m !== 'object' || m.length !== width)
+          throw ntError('NT_SHAPE', `[model.${op}] attentionMask[${b}] must hold ${String(width)} values like ids[${b}]`);
+        while (pads < width && m[pads] === 0) ++pads;
+        for (let i = pads; i < width; ++i)
+          if (m[i] !== 1)
+            throw ntError('NT_VALUE', `[model.${op}] attentionMask[${b}][${i}] = ${String(m[i])}: a row must be 0s (left padding) then 1s`);
+      }
+      return this.tokenIds(`${op}: row ${b}`, (row as ArrayLike<number> & { subarray?: unknown }) instanceof Int32Array ? (row as Int32Array).subarray(pads) : (row as number[]).slice(pads));
+    });
+  }
+
+  private *batchJob(op: string, ids: unknown, options: unknown, head: boolean): Job<Tensor> {
+    this.check(op);
+    const opts = this.options<BatchForwardOptions>(op, options);
+    const rows = this.batchRows(op, ids, opts);
+    const caches = rows.map((_, b) => opts.cache?.sequence(b));
+    const stream = yield* this.streamJob(op, rows, caches, { hooks: opts.hooks, layers: (opts as { layers?: number }).layers });
+    const lastOnly = head && opts.lastOnly === true;
+    const out = head ? yield* this.logitsJob(stream, lastOnly) : stream.x;
+    // scatter the rows back to the padded layout; pad positions (and empty rows) stay 0
+    const B = rows.length;
+    const seq = (ids as ArrayLike<number>[])[0].length;
+    const width = out.shape[1];
+    try {
+      const result = lastOnly ? zeros([B, width]) : zeros([B, seq, width]);
+      const src = out.data as Float32Array;
+      const dst = result.data as Float32Array;
+      stream.segments.forEach((sgm, i) => {
+        if (lastOnly) dst.set(src.subarray(i * width, (i + 1) * width), sgm.sequence * width);
+        else dst.set(src.subarray(sgm.start * width, (sgm.start + sgm.n) * width), (sgm.sequence * seq + seq - sgm.n) * width);
+      });
+      return result;
+    } finally {
+      out.dispose();
+    }
+  }
+
+  /**
+   * Logits of a batch: ids [batch, seq] as rows, shorter sequences left-padded and marked by
+   * attentionMask (0 pad, then 1). Returns [batch, seq, vocab] (0 at pad positions), or
+   * [batch, vocab] of each row's last token with lastOnly. Every row equals its own
+   * forward(); the linears run once over all rows' tokens. With opts.cache (a
+   * BatchKVCache) each row continues at its own position; a row whose mask is all 0 adds
+   * nothing (a finished sequence in batched decode).
+   */
+  forwardBatch(ids: readonly (Int32Array | readonly number[])[], opts?: BatchForwardOptions): Tensor {
+    return runSync(this.batchJob('forwardBatch', ids, opts, true));
+  }
+
+  forwardBatchAsync(ids: readonly (Int32Array | readonly number[])[], opts?: BatchForwardOptions): Promise<Tensor> {
+    return runAsync(this.batchJob('forwardBatchAsync', ids, opts, true));
+  }
+
+  /** hidden() of a left-padded batch: [batch, seq, hiddenSize], 0 at pad positions (see forwardBatch). */
+  hiddenBatch(ids: readonly (Int32Array | readonly number[])[], opts?: BatchForwardOptions & { layers?: number }): Tensor {
+    return runSync(this.batchJob('hiddenBatch', ids, opts, false));
+  }
+
+  hiddenBatchAsync(ids: readonly (Int32Array | readonly number[])[], opts?: BatchForwardOptions & { layers?: number }): Promise<Tensor> {
+    return runAsync(this.batchJob('hiddenBatchAsync', ids, opts, false));
+  }
+
+  /** One dense cache per sequence for batched decoding with forwardBatch. */
+  newBatchCache(batch: number, opts: CacheOptions = {}): BatchKVCache {
+    this.check('newBatchCache');
+    if (!Number.isInteger(batch) || batch < 1) throw ntError('NT_VALUE', `[model.newBatchCache] batch must be an integer >= 1, got ${String(batch)}`);
+    const caches: DenseKVCache[] = [];
+    try {
+      for (let b = 0; b < batch; ++b) caches.push(this.newCache(opts));
+    } catch (e) {
+      caches.forEach((c) => c.dispose());
+      throw e;
+    }
+    return new BatchKVCache(caches);
+  }
+
   private *perplexityJob(op: string, ids: unknown, options: unknown): Job<PerplexityResult> {
     this.check(op);
     const tokens = this.tokenIds(op, ids);
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw ntError('NT_VALUE', `[model.${op}] options must be an object`);
-    const opts = (options ?? {}) as PerplexityOptions;
+    const opts = this.options<PerplexityOptions>(op, options);
     if (tokens.length < 2) throw ntError('NT_VALUE', `[model.${op}] needs at least 2 tokens, got ${tokens.length}`);
     const maxWindow = this.config.maxPositionEmbeddings;
     const window = opts.window ?? Math.min(maxWindow - 1, 2048);
     if (!Number.isInteger(window) || window < 1 || window > maxWindow)
       throw ntError('NT_VALUE', `[model.${op}] window must be an integer in [1, ${maxWindow}] (max_position_embeddings), got ${String(window)}`);
+    const logitBytes = 4 * window * this.config.vocabSize;
+    const batchSize = opts.batchSize ?? Math.max(1, Math.min(8, Math.floor(PPL_LOGIT_BUDGET / logitBytes)));
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw ntError('NT_VALUE', `[model.${op}] batchSize must be an integer >= 1, got ${String(opts.batchSize)}`);
     const total = Math.ceil((tokens.length - 1) / window);
+    const fwd: ForwardOptions = opts.hooks ? { hooks: opts.hooks } : {};
     let nll = 0;
-    let count = 0;
-    for (let wi = 0; wi < total; ++wi) {
-      const s = wi * window;
-      const e = Math.min(s + window, tokens.length - 1);
-      const logits = yield* this.forwardJob(op, tokens.subarray(s, e), opts.hooks ? { hooks: opts.hooks } : undefined);
+    for (let w0 = 0; w0 < total; w0 += batchSize) {
+      const windows: Int32Array[] = [];
+      for (let wi = w0; wi < Math.min(w0 + batchSize, total); ++wi) windows.push(tokens.subarray(wi * window, Math.min((wi + 1) * window, tokens.length - 1)));
+      const stream = yield* this.streamJob(op, windows, [], fwd);
+      const logits = yield* this.logitsJob(stream, false);
       try {
-        nll += sumNll(logits, tokens.subarray(s + 1, e + 1));
-        count += e - s;
+        // window w's targets are the tokens after its inputs
+        for (const sgm of stream.segments) {
+          const rows = logits.slice([sgm.start, sgm.start + sgm.n]);
+          try {
+            const s = (w0 + sgm.sequence) * window;
+            nll += sumNll(rows, tokens.subarray(s + 1, s + 1 + sgm.n));
+          } finally {
+            rows.dispose();
+          }
+        }
       } finally {
         logits.dispose();
       }
-      opts.onProgress?.(wi + 1, total);
+      opts.onProgress?.(w0 + windows.length, total);
     }
+    const count = tokens.length - 1;
     const nllPerToken = nll / count;
     return { ppl: Math.exp(nllPerToken), nllPerToken, tokens: count };
   }
@@ -381,9 +566,10 @@ export class LlamaModel {
     return runAsync(this.perplexityJob('perplexityAsync', ids, opts));
   }
 
-  private *generateJob(op: string, ids: unknown, opts: GenerateOptions): Job<number[]> {
+  private *generateJob(op: string, prompts: unknown, opts: GenerateOptions): Job<number[][]> {
     this.check(op);
-    const prompt = this.tokenIds(op, ids);
+    if (!Array.isArray(prompts) || prompts.length === 0) throw ntError('NT_VALUE', `[model.${op}] prompts must be a non-empty array of token-id arrays`);
+    const tokens = prompts.map((ids, b) => this.tokenIds(prompts.length > 1 ? `${op}: prompt ${b}` : op, ids));
     if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[model.${op}] options { maxNewTokens } are required`);
     const { maxNewTokens, temperature = 0, topK, seed = 0, stopAtEos = true } = opts;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw ntError('NT_VALUE', `[model.${op}] maxNewTokens must be an integer >= 0, got ${String(maxNewTokens)}`);
@@ -391,30 +577,42 @@ export class LlamaModel {
       throw ntError('NT_VALUE', `[model.${op}] temperature must be a finite number >= 0, got ${String(temperature)}`);
     if (topK !== undefined && (!Number.isInteger(topK) || topK < 1)) throw ntError('NT_VALUE', `[model.${op}] topK must be an integer >= 1, got ${String(topK)}`);
     if (!Number.isInteger(seed)) throw ntError('NT_VALUE', `[model.${op}] seed must be an integer, got ${String(seed)}`);
-    if (prompt.length === 0) throw ntError('NT_VALUE', `[model.${op}] the prompt is empty: give at least one token`);
-    // the last new token is never fed back, so it needs no position
-    if (prompt.length + maxNewTokens > this.config.maxPositionEmbeddings + 1)
-      throw ntError('NT_VALUE', `[model.${op}] prompt (${prompt.length}) + maxNewTokens (${maxNewTokens}) exceed max_position_embeddings ${this.config.maxPositionEmbeddings}`);
-    const random = mulberry32(seed);
-    const out: number[] = [];
+    const max = this.config.maxPositionEmbeddings;
+    tokens.forEach((prompt, b) => {
+      const which = tokens.length > 1 ? `prompt ${b}` : 'the prompt';
+      if (prompt.length === 0) throw ntError('NT_VALUE', `[model.${op}] ${which} is empty: give at least one token`);
+      // the last new token is never fed back, so it needs no position
+      if (prompt.length + maxNewTokens > max + 1)
+        throw ntError('NT_VALUE', `[model.${op}] ${which} (${prompt.length}) + maxNewTokens (${maxNewTokens}) exceed max_position_embeddings ${max}`);
+    });
+    const out: number[][] = tokens.map(() => []);
     if (maxNewTokens === 0) return out;
-    const cache = this.newCache({ capacity: Math.min(this.config.maxPositionEmbeddings, prompt.length + maxNewTokens) });
+    // one PRNG per sequence: a prompt samples the same tokens alone or in a batch
+    const randoms = tokens.map(() => mulberry32(seed));
+    const caches = new BatchKVCache(tokens.map((p) => this.newCache({ capacity: Math.min(max, p.length + maxNewTokens) })));
     try {
-      let next: Int32Array = prompt;
+      let next: Int32Array[] = tokens;
       for (;;) {
-        const logits = yield* this.forwardJob(op, next, { cache, lastOnly: true });
-        let tok: number;
+        const stream = yield* this.streamJob(op, next, next.map((_, b) => caches.sequence(b)), {});
+        const logits = yield* this.logitsJob(stream, true);
+        const V = this.config.vocabSize;
         try {
-          tok = pick(logits.data as Float32Array, temperature, topK, random);
+          const data = logits.data as Float32Array;
+          next = next.map(() => new Int32Array(0));
+          stream.segments.forEach((sgm, row) => {
+            const tok = pick(data.subarray(row * V, (row + 1) * V), temperature, topK, randoms[sgm.sequence]);
+            const seq = out[sgm.sequence];
+            seq.push(tok);
+            const done = seq.length >= maxNewTokens || (stopAtEos && this.config.eosTokenIds.includes(tok));
+            if (!done) next[sgm.sequence] = Int32Array.of(tok);
+          });
         } finally {
           logits.dispose();
         }
-        out.push(tok);
-        if (out.length >= maxNewTokens || (stopAtEos && this.config.eosTokenIds.includes(tok))) return out;
-        next = Int32Array.of(tok);
+        if (next.every((t) => t.length === 0)) return out;
       }
     } finally {
-      cache.dispose();
+      caches.dispose();
     }
   }
 
@@ -425,12 +623,26 @@ export class LlamaModel {
    * with a dense cache.
    */
   generate(ids: Int32Array | readonly number[], opts: GenerateOptions): number[] {
-    return runSync(this.generateJob('generate', ids, opts));
+    return runSync(this.generateJob('generate', [ids], opts))[0];
   }
 
   generateAsync(ids: Int32Array | readonly number[], opts: GenerateOptions): Promise<number[]> {
-    return runAsync(this.generateJob('generateAsync', ids, opts));
+    return runAsync(this.generateJob('generateAsync', [ids], opts)).then((r) => r[0]);
   }
+
+  /**
+   * generate() for several prompts at once (any lengths): each decode step runs the linears
+   * once over every unfinished sequence. Each result equals generate() of its prompt (one
+   * PRNG per sequence, seeded with seed).
+   */
+  generateBatch(prompts: readonly (Int32Array | readonly number[])[], opts: GenerateOptions): number[][] {
+    return runSync(this.generateJob('generateBatch', prompts, opts));
+  }
+
+  generateBatchAsync(prompts: readonly (Int32Array | readonly number[])[], opts: GenerateOptions): Promise<number[][]> {
+    return runAsync(this.generateJob('generateBatchAsync', prompts, opts));
+  }
+
 
   /**
    * Replaces a dense lm_head by its RTN quantization (symmetric, `bits` 8 or 4, groups of

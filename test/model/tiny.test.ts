@@ -496,13 +496,19 @@ describe('perplexity and generation on a tiny model', () => {
   test.each([1, 7, 16, 32])('window %d: non-overlapping windows, every token but the first predicted once', (window) => {
     const model = load(m.dir);
     const ticks: number[] = [];
-    const p = model.perplexity(ids, { window, onProgress: (d) => ticks.push(d) });
+    const p = model.perplexity(ids, { window, batchSize: 1, onProgress: (d) => ticks.push(d) });
     const want = referenceNll(window);
     expect(p.tokens).toBe(49);
     expect(want.count).toBe(49);
     expect(Math.abs(p.nllPerToken - want.nll)).toBeLessThanOrEqual(1e-5);
     expect(p.ppl).toBeCloseTo(Math.exp(want.nll), 4);
     expect(ticks).toEqual(Array.from({ length: Math.ceil(49 / window) }, (_, i) => i + 1));
+    // batched windows (the last one shorter): the same NLL, progress per batch
+    const batchTicks: number[] = [];
+    const b = model.perplexity(ids, { window, batchSize: 3, onProgress: (d) => batchTicks.push(d) });
+    expect(Math.abs(b.nllPerToken - p.nllPerToken)).toBeLessThanOrEqual(1e-12 + 1e-7 * Math.abs(p.nllPerToken));
+    const windows = Math.ceil(49 / window);
+    expect(batchTicks).toEqual(Array.from({ length: Math.ceil(windows / 3) }, (_, i) => Math.min(3 * (i + 1), windows)));
     model.dispose();
   });
 

@@ -1,0 +1,230 @@
+// Batched forward, decode, generation, perplexity and calibration: every row of a batch equals
+// its own batch-1 run (the linears see all rows at once; RoPE and attention stay per sequence).
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { load, BatchKVCache, DenseKVCache, LlamaModel } from '../../lib/model';
+import { calibrate } from '../../lib/llm/calibrate';
+import { memory } from '../../lib/tensor';
+import { FIXTURE_F16, asyncErrorOf, errorOf, values } from './helpers';
+import { writeTiny } from './tiny';
+
+/** max |a − b| / max |b|: the batch-equivalence measure (≤ 1e-6 is the contract). */
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < b.length; ++i) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return d / m;
+}
+
+/** Seeded token rows of the given lengths (an LCG: reproducible, no Math.random). */
+function rows(lengths: number[], vocab: number, seed: number): number[][] {
+  let s = seed >>> 0;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s % vocab);
+  return lengths.map((n) => Array.from({ length: n }, next));
+}
+
+function leftPad(seqs: number[][], padId = 0): { ids: number[][]; attentionMask: number[][] } {
+  const width = Math.max(...seqs.map((r) => r.length));
+  return {
+    ids: seqs.map((r) => [...new Array(width - r.length).fill(padId), ...r]),
+    attentionMask: seqs.map((r) => [...new Array(width - r.length).fill(0), ...r.map(() => 1)]),
+  };
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nt-batch-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe.each([
+  ['byte fixture (f16 weights run as f32)', () => load(FIXTURE_F16, { dtype: 'f32' }), 256],
+  ['tiny random model, bf16 weights', () => load(writeTiny(path.join(tmp, 'bf16'), { vocab_size: 37, max_position_embeddings: 48 }, { dtype: 'bf16', seed: 5 }).dir, { dtype: 'bf16' }), 37],
+] as const)('%s', (_name, open, vocab) => {
+  let model: LlamaModel;
+  let base: ReturnType<typeof memory>;
+  beforeAll(() => {
+    base = memory();
+    model = open();
+  });
+  afterAll(() => {
+    model.dispose();
+    expect(memory()).toEqual(base);
+  });
+
+  test('a left-padded batch: every row equals its own forward, pads are 0', () => {
+    const seqs = rows([13, 1, 29, 7], vocab, 11);
+    const { ids, attentionMask } = leftPad(seqs, vocab - 1);
+    const out = model.forwardBatch(ids, { attentionMask });
+    expect(out.shape).toEqual([4, 29, vocab]);
+    const all = values(out);
+    seqs.forEach((seq, b) => {
+      const alone = model.forward(seq);
+      const pads = 29 - seq.length;
+      const row = all.subarray((b * 29 + pads) * vocab, (b + 1) * 29 * vocab);
+      expect(relDiff(row, values(alone))).toBeLessThanOrEqual(1e-6);
+      expect(all.subarray(b * 29 * vocab, (b * 29 + pads) * vocab).every((v) => v === 0)).toBe(true);
+      alone.dispose();
+    });
+    out.dispose();
+  });
+
+  test('lastOnly and forwardBatchAsync give the same rows', async () => {
+    const seqs = rows([5, 12, 9], vocab, 3);
+    const { ids, attentionMask } = leftPad(seqs);
+    const fullT = model.forwardBatch(ids, { attentionMask });
+    const full = values(fullT);
+    fullT.dispose();
+    const last = model.forwardBatch(ids, { attentionMask, lastOnly: true });
+    expect(last.shape).toEqual([3, vocab]);
+    const lastV = values(last);
+    for (let b = 0; b < 3; ++b) expect(relDiff(lastV.subarray(b * vocab, (b + 1) * vocab), full.subarray(((b + 1) * 12 - 1) * vocab, (b + 1) * 12 * vocab))).toBe(0);
+    const asyncOut = await model.forwardBatchAsync(ids, { attentionMask, lastOnly: true });
+    expect(relDiff(values(asyncOut), lastV)).toBe(0);
+    asyncOut.dispose();
+    last.dispose();
+  });
+
+  test('batched decode: each row continues at its own position; a masked row adds nothing', () => {
+    const prompts = rows([6, 11, 3], vocab, 21);
+    const steps = rows([4, 4, 4], vocab, 22);
+    // batch: padded prefill, then one token per row per step (row 2 sits out step 1)
+    const cache = model.newBatchCache(3, { capacity: 8 });
+    const { ids, attentionMask } = leftPad(prompts);
+    model.forwardBatch(ids, { attentionMask, cache }).dispose();
+    expect(cache.lengths).toEqual([6, 11, 3]);
+    const got: Float64Array[][] = [[], [], []];
+    for (let s = 0; s < 4; ++s) {
+      const mask = [[1], [1], [s === 1 ? 0 : 1]];
+      const out = model.forwardBatch(steps.map((r) => [r[s]]), { attentionMask: mask, cache, lastOnly: true });
+      const v = values(out);
+      for (let b = 0; b < 3; ++b) {
+        const row = v.subarray(b * vocab, (b + 1) * vocab);
+        if (mask[b][0] === 0) expect(row.every((x) => x === 0)).toBe(true);
+        else got[b].push(Float64Array.from(row));
+      }
+      out.dispose();
+    }
+    expect(cache.lengths).toEqual([10, 15, 6]);
+    // batch 1, one sequence at a time
+    prompts.forEach((p, b) => {
+      const one = model.newCache({ capacity: 4 });
+      model.forward(p, { cache: one }).dispose();
+      const fed = b === 2 ? [steps[2][0], steps[2][2], steps[2][3]] : steps[b];
+      fed.forEach((tok, i) => {
+        const out = model.forward([tok], { cache: one });
+        expect(relDiff(got[b][i], values(out))).toBeLessThanOrEqual(1e-6);
+        out.dispose();
+      });
+      one.dispose();
+    });
+    cache.dispose();
+  });
+
+  test('generateBatch equals generate for every prompt (greedy and sampled)', async () => {
+    const prompts = rows([4, 9, 1, 6], vocab, 8);
+    for (const opts of [{ maxNewTokens: 12 }, { maxNewTokens: 10, temperature: 0.9, topK: 5, seed: 7 }]) {
+      const alone = prompts.map((p) => model.generate(p, opts));
+      expect(model.generateBatch(prompts, opts)).toEqual(alone);
+      expect(await model.generateBatchAsync(prompts, opts)).toEqual(alone);
+    }
+    expect(model.generateBatch(prompts, { maxNewTokens: 0 })).toEqual([[], [], [], []]);
+  });
+
+  test('perplexity: any batchSize gives the same NLL', () => {
+    const ids = rows([301], vocab, 4)[0];
+    const one = model.perplexity(ids, { window: 40, batchSize: 1 });
+    for (const batchSize of [2, 5, 16]) {
+      const b = model.perplexity(ids, { window: 40, batchSize });
+      expect(b.tokens).toBe(300);
+      expect(Math.abs(b.nllPerToken - one.nllPerToken) / one.nllPerToken).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
+  test('calibration in batches accumulates the same statistics', () => {
+    const ids = Int32Array.from(rows([197], vocab, 9)[0]);
+    const modules = ['model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.down_proj'];
+    const one = calibrate(model, ids, { window: 32, modules, batchSize: 1 });
+    const many = calibrate(model, ids, { window: 32, modules, batchSize: 4 });
+    expect(many.tokens).toBe(197);
+    for (const name of modules) {
+      expect(many.inputs.get(name)!.count).toBe(197);
+      for (const stat of ['mean', 'inputNorms', 'meanAbs'] as const) {
+        const a = one.inputs.get(name)![stat]();
+        const b = many.inputs.get(name)![stat]();
+        expect(relDiff(values(b), values(a))).toBeLessThanOrEqual(1e-6);
+        a.dispose();
+        b.dispose();
+      }
+    }
+    one.dispose();
+    many.dispose();
+  });
+});
+
+describe('batch input errors', () => {
+  let model: LlamaModel;
+  let base: ReturnType<typeof memory>;
+  beforeAll(() => {
+    base = memory();
+    model = load(writeTiny(path.join(tmp, 'errors'), {}, { seed: 2 }).dir);
+  });
+  afterAll(() => {
+    model.dispose();
+    expect(memory()).toEqual(base);
+  });
+
+  test.each([
+    ['ids not an array', () => model.forwardBatch(5 as never), 'NT_VALUE', /non-empty array of rows/],
+    ['no rows', () => model.forwardBatch([]), 'NT_VALUE', /non-empty array of rows/],
+    ['a row not ids', () => model.forwardBatch([[1], 'x' as never]), 'NT_VALUE', /ids\[1\] must be/],
+    ['ragged rows', () => model.forwardBatch([[1, 2], [3]]), 'NT_SHAPE', /rectangular/],
+    ['a token out of the vocabulary', () => model.forwardBatch([[1, 2], [3, 19]]), 'NT_VALUE', /row 1\] ids\[1\] = 19/],
+    ['mask rows != ids rows', () => model.forwardBatch([[1], [2]], { attentionMask: [[1]] }), 'NT_SHAPE', /2 rows/],
+    ['mask row length', () => model.forwardBatch([[1, 2]], { attentionMask: [[1]] }), 'NT_SHAPE', /2 values/],
+    ['padding on the right', () => model.forwardBatch([[1, 2, 3]], { attentionMask: [[1, 1, 0]] }), 'NT_VALUE', /0s \(left padding\) then 1s/],
+    ['a hole in the mask', () => model.forwardBatch([[1, 2, 3]], { attentionMask: [[0, 1, 0]] }), 'NT_VALUE', /\[0\]\[2\] = 0/],
+    ['a mask value of 2', () => model.forwardBatch([[1, 2]], { attentionMask: [[1, 2]] }), 'NT_VALUE', /= 2/],
+    ['every row masked', () => model.forwardBatch([[1], [2]], { attentionMask: [[0], [0]] }), 'NT_VALUE', /ids is empty/],
+    ['a plain cache', () => model.forwardBatch([[1]], { cache: {} as never }), 'NT_VALUE', /BatchKVCache of 1/],
+    ['options not an object', () => model.forwardBatch([[1]], 3 as never), 'NT_VALUE', /options must be an object/],
+    ['too long for the context', () => model.forwardBatch([new Array(65).fill(1)]), 'NT_VALUE', /exceed max_position_embeddings 64/],
+    ['generateBatch without prompts', () => model.generateBatch([], { maxNewTokens: 1 }), 'NT_VALUE', /non-empty array/],
+    ['generateBatch with an empty prompt', () => model.generateBatch([[1], []], { maxNewTokens: 1 }), 'NT_VALUE', /prompt 1 is empty/],
+    ['perplexity batchSize 0', () => model.perplexity([1, 2, 3], { batchSize: 0 }), 'NT_VALUE', /batchSize must be an integer >= 1/],
+    ['calibrate batchSize 1.5', () => calibrate(model, [1, 2, 3], { batchSize: 1.5 }), 'NT_VALUE', /batchSize must be an integer >= 1/],
+    ['newBatchCache(0)', () => model.newBatchCache(0), 'NT_VALUE', /batch must be an integer >= 1/],
+  ])('%s', (_name, fn, code, message) => {
+    const e = errorOf(fn);
+    expect(e.code).toBe(code);
+    expect(e.message).toMatch(message);
+  });
+
+  test('a wrong-size cache is refused before anything is appended', () => {
+    const cache = model.newBatchCache(2);
+    expect(errorOf(() => model.forwardBatch([[1], [2], [3]], { cache })).code).toBe('NT_VALUE');
+    expect(cache.lengths).toEqual([0, 0]);
+    cache.dispose();
+  });
+
+  test('async errors reject with the same codes', async () => {
+    expect((await asyncErrorOf(model.forwardBatchAsync([[1, 2], [3]]))).code).toBe('NT_SHAPE');
+    expect((await asyncErrorOf(model.generateBatchAsync([], { maxNewTokens: 1 }))).code).toBe('NT_VALUE');
+  });
+
+  test('BatchKVCache: its own errors, and dispose releases every sequence', () => {
+    const a = model.newCache();
+    expect(errorOf(() => new BatchKVCache([])).code).toBe('NT_VALUE');
+    expect(errorOf(() => new BatchKVCache([a, a])).message).toMatch(/same cache/);
+    expect(errorOf(() => new BatchKVCache([a, {} as never])).message).toMatch(/sequences\[1\] is not a KVCacheLike/);
+    const b = new BatchKVCache([a, model.newCache()]);
+    expect(b.batch).toBe(2);
+    expect(b.sequence(0)).toBe(a);
+    expect(errorOf(() => b.sequence(2)).message).toMatch(/b must be an integer in \[0, 2\)/);
+    b.dispose();
+    b.dispose();
+    expect(errorOf(() => b.lengths).code).toBe('NT_DISPOSED');
+    expect(errorOf(() => (a as DenseKVCache).append(0, null as never, null as never)).code).toBe('NT_DISPOSED');
+  });
+});
