@@ -49,7 +49,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .option('--eval-tokens <n>', 'evaluation tokens (default 4096)')
     .option('--out <dir>', 'where the plot and the JSON results go', 'ntensor-demo')
     .option('--json', 'print the rows as JSON')
-    .action((o: DemoCliOptions) => {
+    .action(async (o: DemoCliOptions) => {
       try {
         const ranks = intListOption('--ranks', o.ranks, 1)!;
         if (o.bits !== '3' && o.bits !== '4') throw new UsageError(`--bits must be 3 or 4, got '${o.bits}'`);
@@ -110,7 +110,7 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         const minRank = Math.min(...ranks);
         const maxRank = Math.max(...ranks);
         const series = (method: string, name: string) => ({ name, points: rows.filter((r) => r.method === method && r.label.startsWith(q)).map((r) => [r.rank!, r.ppl] as [number, number]) });
-        const svg = lineChartSvg({
+        const svg = await lineChartSvg({
           title: `Held-out perplexity vs adapter rank (${path.basename(dir)}, ${q} RTN g128)`,
           xLabel: 'adapter rank',
           yLabel: 'perplexity',

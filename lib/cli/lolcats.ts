@@ -53,7 +53,7 @@ export function registerLolcats(program: Command, ctx: CliContext): void {
     .option('--eval-tokens <n>', 'held-out tokens for perplexity (taken after the training sequences)', '1024')
     .option('--ppl-window <n>', 'perplexity window (default: --seq-len)')
     .option('--json', 'print the summary as JSON')
-    .action((flags: LolcatsFlags) => {
+    .action(async (flags: LolcatsFlags) => {
       const nt = ctx.library('lolcats');
       if (!nt) return;
       let layers: InstanceType<typeof nt.llm.lolcats.HybridLayer>[] = [];
@@ -108,7 +108,7 @@ export function registerLolcats(program: Command, ctx: CliContext): void {
         const svgFile = path.join(flags.out, 'loss.svg');
         fs.writeFileSync(
           svgFile,
-          lineChartSvg({
+          await lineChartSvg({
             title: 'LoLCATs attention transfer',
             xLabel: 'step',
             yLabel: '1000 x MSE (training)',

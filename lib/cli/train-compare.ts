@@ -36,7 +36,7 @@ export function registerTrainCompare(program: Command, ctx: CliContext): void {
     .option('--rank <r>', 'GaLore/GradNormLoRP rank (default 64)')
     .option('--update-gap <T>', 'steps between projector refreshes (default 50)')
     .option('--json', 'print the results as JSON')
-    .action((opts: TrainCompareCliOptions) => {
+    .action(async (opts: TrainCompareCliOptions) => {
       try {
         const steps = intOption('--steps', opts.steps, 1)!;
         const tokens = intOption('--tokens', opts.tokens, 2) ?? 256;
@@ -72,7 +72,7 @@ export function registerTrainCompare(program: Command, ctx: CliContext): void {
           const runs = train.trainCompare(params, h, targets, { steps, lr, rank, updateGap, onStep: (m) => bar.tick(1, m) }, evalH, evalTargets);
           bar.done();
           fs.mkdirSync(opts.out, { recursive: true });
-          const svg = lineChartSvg({
+          const svg = await lineChartSvg({
             title: `Training loss (last MLP + lm_head, ${n} tokens, lr ${lr}, rank ${rank})`,
             xLabel: 'step',
             yLabel: 'cross-entropy',

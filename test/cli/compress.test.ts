@@ -82,7 +82,7 @@ describe('ntensor demo', () => {
     expect(r.stdout).toMatch(/int4 \+ EoRA +4 +\d+\.\d{4} +-?\d+\.\d\d%/);
     const svg = fs.readFileSync(path.join(out, 'ppl-vs-rank.svg'), 'utf8');
     expect(svg).toContain('int4 + EoRA');
-    expect(svg.match(/<path /g)).toHaveLength(4);
+    expect(svg.match(/<g class="mark-line /g)).toHaveLength(4); // one vega line mark per series
   });
 
   test('bad options give one coded line', async () => {
