@@ -21,3 +21,4 @@ export * as quant from './quant';
 export * as attention from './attention';
 export * as model from './model';
 export * as llm from './llm';
+export * as tokenizer from './tokenizer';
