@@ -147,6 +147,7 @@ function add(format, mutation, seed, fileMap, opts = {}) {
   if (opts.base) c.base = opts.base;
   if (opts.remove) c.remove = opts.remove;
   if (opts.code) c.code = opts.code;
+  if (opts.message) c.message = opts.message;
   for (const k of ['layout', 'outside', 'links', 'folderLink']) if (opts[k]) c[k] = opts[k];
   cases.push(c);
 }
@@ -844,6 +845,7 @@ function generate() {
   gptqCases();
   pathCases();
   sizeCases();
+  require('./corpus-gguf').ggufCases(add, rng);
   const manifest = {
     generator: 'scripts/make-corpus.js',
     note: "expect 'error': must fail with a coded error (code, when given, exactly); 'either': a coded error or a load the test verifies",

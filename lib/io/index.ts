@@ -3,3 +3,5 @@ export { loadSafetensors, loadSafetensorsAsync, safetensorsInfo, saveSafetensors
 export type { SafetensorsLoadOptions, SafetensorsInfo, SafetensorsTensorInfo } from './safetensors';
 export { loadNpy, loadNpyAsync, saveNpy, saveNpyAsync } from './npy';
 export type { NpyLoadOptions } from './npy';
+export { readGguf, GgufFile, GGUF_TYPE_HANDLING } from './gguf';
+export type { GgufValue, GgufTensorInfo, GgufTensorOptions } from './gguf';

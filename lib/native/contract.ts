@@ -16,6 +16,7 @@ import type { AttentionFunctions, AttentionOps } from './contract-attention';
 import type { LinearAttentionFunctions, LinearAttentionOps } from './contract-linear-attention';
 import type { OptimFunctions, OptimOps } from './contract-optim';
 import type { GearFunctions, GearOps } from './contract-gear';
+import type { GgufFunctions, GgufOps } from './contract-gguf';
 import type { WithAsync } from './types';
 import { EIGH_FUNCTIONS, EIGH_OPS } from './contract-eigh';
 import { FACTOR_FUNCTIONS, FACTOR_OPS } from './contract-factor';
@@ -33,6 +34,7 @@ import { ATTENTION_FUNCTIONS, ATTENTION_OPS } from './contract-attention';
 import { LINEAR_ATTENTION_FUNCTIONS, LINEAR_ATTENTION_OPS } from './contract-linear-attention';
 import { OPTIM_FUNCTIONS, OPTIM_OPS } from './contract-optim';
 import { GEAR_FUNCTIONS, GEAR_OPS } from './contract-gear';
+import { GGUF_FUNCTIONS, GGUF_OPS } from './contract-gguf';
 
 export type NativeOps = RuntimeOps &
   TensorOps &
@@ -49,7 +51,8 @@ export type NativeOps = RuntimeOps &
   AttentionOps &
   LinearAttentionOps &
   OptimOps &
-  GearOps;
+  GearOps &
+  GgufOps;
 export type NativeFunctions = RuntimeFunctions &
   TensorFunctions &
   OpsFunctions &
@@ -65,7 +68,8 @@ export type NativeFunctions = RuntimeFunctions &
   AttentionFunctions &
   LinearAttentionFunctions &
   OptimFunctions &
-  GearFunctions;
+  GearFunctions &
+  GgufFunctions;
 export type NativeModule = WithAsync<NativeOps> & NativeFunctions;
 
 const OP_AREAS = [
@@ -85,6 +89,7 @@ const OP_AREAS = [
   LINEAR_ATTENTION_OPS,
   OPTIM_OPS,
   GEAR_OPS,
+  GGUF_OPS,
 ];
 const FUNCTION_AREAS = [
   RUNTIME_FUNCTIONS,
@@ -103,6 +108,7 @@ const FUNCTION_AREAS = [
   LINEAR_ATTENTION_FUNCTIONS,
   OPTIM_FUNCTIONS,
   GEAR_FUNCTIONS,
+  GGUF_FUNCTIONS,
 ];
 
 /** Names the contract declares, for the contract test. */

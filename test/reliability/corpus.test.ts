@@ -256,7 +256,7 @@ describe('malformed-file corpus', () => {
     expect(manifest.count).toBe(manifest.cases.length);
     expect(manifest.cases.length).toBeGreaterThanOrEqual(1000);
     const formats = new Set(manifest.cases.map((c) => c.format));
-    expect([...formats].sort()).toEqual(['adapter', 'gptq', 'model', 'npy', 'safetensors']);
+    expect([...formats].sort()).toEqual(['adapter', 'gguf', 'gptq', 'model', 'npy', 'safetensors']);
     // the hostile-path and size cases are there, and the hub cache layout must load
     expect(manifest.cases.filter((c) => c.links).length).toBeGreaterThanOrEqual(20);
     expect(manifest.cases.filter((c) => c.mutation.startsWith('hub cache layout') && c.expect === 'ok').length).toBeGreaterThanOrEqual(3);
