@@ -4,6 +4,7 @@ import { shapeString } from '../shape';
 import { Tensor } from '../tensor';
 import { zeros } from '../creation';
 import { dense, denseAsync } from '../attention/dense';
+import { slidingWindow, slidingWindowAsync } from '../attention/sliding';
 
 /**
  * What model.forward needs from a cache. Per layer, in layer order: append(layer, k, v) with
@@ -17,6 +18,12 @@ export interface KVCacheLike {
   readonly length: number;
   append(layer: number, k: Tensor, v: Tensor): void;
   attend(layer: number, q: Tensor): Tensor;
+  /**
+   * Per layer, the sliding window attend() applies (null: full causal attention). A model
+   * with sliding-window layers (Mistral, some Qwen2) refuses a cache that does not declare
+   * its windows here, rather than silently attending over everything.
+   */
+  readonly slidingWindows?: readonly (number | null)[];
   /** Optional worker-thread form of attend, used by model.forwardAsync. */
   attendAsync?(layer: number, q: Tensor): Promise<Tensor>;
   dispose(): void;
@@ -30,6 +37,8 @@ export interface DenseKVCacheOptions {
   maxLength: number;
   /** Tokens preallocated per layer (default min(256, maxLength)); grows by doubling up to maxLength. */
   capacity?: number;
+  /** Per layer: attend over the last w tokens (each query's own included), or null for all (the default). */
+  slidingWindows?: readonly (number | null)[];
 }
 
 const OP = 'DenseKVCache';
@@ -44,11 +53,16 @@ export class DenseKVCache implements KVCacheLike {
   private readonly values: Tensor[] = [];
   private readonly lengths: number[];
   private disposed = false;
+  readonly slidingWindows: readonly (number | null)[];
 
   constructor(private readonly opts: DenseKVCacheOptions) {
     const { numLayers, numKvHeads, headDim, maxLength } = opts;
     for (const [k, v] of Object.entries({ numLayers, numKvHeads, headDim, maxLength }))
       if (!Number.isInteger(v) || v <= 0) throw ntError('NT_VALUE', `[${OP}] ${k} must be a positive integer, got ${String(v)}`);
+    const windows = opts.slidingWindows ?? new Array<null>(numLayers).fill(null);
+    if (!Array.isArray(windows) || windows.length !== numLayers || windows.some((w) => w !== null && (!Number.isInteger(w) || w < 1)))
+      throw ntError('NT_VALUE', `[${OP}] slidingWindows must hold ${numLayers} entries, each null or an integer >= 1`);
+    this.slidingWindows = [...windows];
     const cap = opts.capacity ?? Math.min(256, maxLength);
     if (!Number.isInteger(cap) || cap <= 0 || cap > maxLength)
       throw ntError('NT_VALUE', `[${OP}] capacity must be an integer in [1, ${maxLength}], got ${String(opts.capacity)}`);
@@ -151,8 +165,9 @@ export class DenseKVCache implements KVCacheLike {
 
   attend(layer: number, q: Tensor): Tensor {
     const [k, v] = this.stored('attend', layer, q);
+    const window = this.slidingWindows[layer];
     try {
-      return dense(q, k, v, { causal: true });
+      return window === null ? dense(q, k, v, { causal: true }) : slidingWindow(q, k, v, { window });
     } finally {
       k.dispose();
       v.dispose();
@@ -161,8 +176,9 @@ export class DenseKVCache implements KVCacheLike {
 
   async attendAsync(layer: number, q: Tensor): Promise<Tensor> {
     const [k, v] = this.stored('attendAsync', layer, q);
+    const window = this.slidingWindows[layer];
     try {
-      return await denseAsync(q, k, v, { causal: true });
+      return await (window === null ? denseAsync(q, k, v, { causal: true }) : slidingWindowAsync(q, k, v, { window }));
     } finally {
       k.dispose();
       v.dispose();

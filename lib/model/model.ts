@@ -9,11 +9,12 @@ import { add, addAsync, gatherRows, gatherRowsAsync, mul, mulAsync, rmsnorm, rms
 import { shapeString } from '../shape';
 import { Tensor, memory } from '../tensor';
 import { dense, denseAsync } from '../attention/dense';
+import { slidingWindow, slidingWindowAsync } from '../attention/sliding';
 import { Job, runAsync, runSync, step } from '../job';
 import { BatchKVCache, DenseKVCache, KVCacheLike } from './cache';
 import { zeros } from '../creation';
 import { sumNll } from './nll';
-import type { ModelConfig } from './config';
+import { ModelConfig, ropeAttentionFactor, ropeFrequencies } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import type { QuantMatmulPath } from '../quant/matmul';
 import type { GroupSizeOption } from '../quant/options';
@@ -111,6 +112,9 @@ const LINEAR_SUFFIXES = [
 interface LayerNorms {
   input: Tensor;
   post: Tensor;
+  /** Qwen3's per-head RMSNorm of q and k before RoPE. */
+  q?: Tensor;
+  k?: Tensor;
 }
 
 /** One sequence's rows in the stacked residual stream of a forward (batch 1: one segment). */
@@ -124,6 +128,8 @@ interface Segment {
   cache: KVCacheLike | undefined;
   /** Its index in the batch. */
   sequence: number;
+  /** Rotary inverse frequencies for its positions (per call only for 'dynamic' rope scaling). */
+  invFreq: Tensor;
 }
 
 /** Logit bytes a batched perplexity forward may produce at once (see PerplexityOptions.batchSize). */
@@ -162,11 +168,29 @@ export class LlamaModel {
   ) {
     for (let l = 0; l < config.numLayers; ++l) {
       const p = `model.layers.${l}.`;
-      this.norms.push({ input: weights[`${p}input_layernorm.weight`], post: weights[`${p}post_attention_layernorm.weight`] });
+      this.norms.push({
+        input: weights[`${p}input_layernorm.weight`],
+        post: weights[`${p}post_attention_layernorm.weight`],
+        ...(config.qkNorm ? { q: weights[`${p}self_attn.q_norm.weight`], k: weights[`${p}self_attn.k_norm.weight`] } : {}),
+      });
       for (const s of LINEAR_SUFFIXES) this.linearMap.set(p + s, prebuilt.get(p + s) ?? new DenseLinear(weights[`${p + s}.weight`]));
     }
     // a tied head views the embedding table: replacing (and disposing) it leaves the table intact
     this.head = new DenseLinear(lmHead === embed ? embed._view(embed.shape, embed.strides, embed.offset) : lmHead);
+    this.baseInvFreq = Float32Array.from(invFreq.data as Float32Array);
+    this.attentionFactor = ropeAttentionFactor(config);
+  }
+
+  /** The loader's inverse frequencies, from which 'dynamic' rope scaling derives per-call ones. */
+  private readonly baseInvFreq: Float32Array;
+  /** yarn's attention scaling (1 otherwise): q·k scores are multiplied by its square. */
+  private readonly attentionFactor: number;
+
+  /** Inverse frequencies for a sequence whose positions end at seqLen (a fresh tensor, or the shared one). */
+  private invFreqFor(seqLen: number): Tensor {
+    if (this.config.ropeScaling?.type !== 'dynamic') return this.invFreq;
+    const f = ropeFrequencies(this.config, this.baseInvFreq, seqLen);
+    return f === this.baseInvFreq ? this.invFreq : Tensor._wrap(f, 'f32', [f.length]);
   }
 
   private check(op: string): void {
@@ -211,7 +235,14 @@ export class LlamaModel {
   newCache(opts: CacheOptions = {}): DenseKVCache {
     this.check('newCache');
     const c = this.config;
-    return new DenseKVCache({ numLayers: c.numLayers, numKvHeads: c.numKvHeads, headDim: c.headDim, maxLength: c.maxPositionEmbeddings, capacity: opts.capacity });
+    return new DenseKVCache({
+      numLayers: c.numLayers,
+      numKvHeads: c.numKvHeads,
+      headDim: c.headDim,
+      maxLength: c.maxPositionEmbeddings,
+      capacity: opts.capacity,
+      slidingWindows: c.slidingWindows,
+    });
   }
 
   private tokenIds(op: string, ids: unknown): Int32Array {
@@ -251,12 +282,19 @@ export class LlamaModel {
     const hooks = opts.hooks;
     const temps: Tensor[] = [];
     const keep = <T extends Tensor>(t: T): T => (temps.push(t), t);
-    const inv = this.invFreq;
+    const window = this.config.slidingWindows[l];
+    const norms = this.norms[l];
     try {
-      const h = keep(yield* step(() => rmsnorm(x, this.norms[l].input, eps), () => rmsnormAsync(x, this.norms[l].input, eps)));
+      const h = keep(yield* step(() => rmsnorm(x, norms.input, eps), () => rmsnormAsync(x, norms.input, eps)));
       const q = keep(yield* this.linear(`${p}self_attn.q_proj`, h, hooks));
       const k = keep(yield* this.linear(`${p}self_attn.k_proj`, h, hooks));
       const v = keep(yield* this.linear(`${p}self_attn.v_proj`, h, hooks));
+      // Qwen3: each head of q and k RMS-normed (in place, as [rows * heads, d]) before RoPE
+      for (const [t, w, count] of [[q, norms.q, hq], [k, norms.k, hkv]] as const) {
+        if (!w) continue;
+        const perHead = keep(t.reshape([rowsTotal * count, d]));
+        yield* step(() => rmsnorm(perHead, w, eps, { out: perHead }), () => rmsnormAsync(perHead, w, eps, { out: perHead }));
+      }
       const single = segments.length === 1;
       // several sequences: each one's attention output is copied into its rows of `merged`
       const merged = single ? undefined : keep(Tensor._empty('model.forward', [rowsTotal, hq * d], 'f32'));
@@ -268,8 +306,11 @@ export class LlamaModel {
         const heads = (t: Tensor, count: number) => keep(keep(rows(t).reshape([1, n, count, d])).transpose(0, 2, 1, 3));
         const qh = heads(q, hq);
         const kh = heads(k, hkv);
-        const ropeOpts = { invFreq: inv, positionOffset: s.offset };
+        const ropeOpts = { invFreq: s.invFreq, positionOffset: s.offset };
         const qr = keep(yield* step(() => rope(qh, ropeOpts), () => ropeAsync(qh, ropeOpts)));
+        // yarn scales cos and sin by the factor, i.e. every score by its square: scale q alone
+        const f2 = this.attentionFactor * this.attentionFactor;
+        if (f2 !== 1) yield* step(() => mul(qr, f2, { out: qr }), () => mulAsync(qr, f2, { out: qr }));
         const kr = keep(yield* step(() => rope(kh, ropeOpts), () => ropeAsync(kh, ropeOpts)));
         // contiguous like q and k, so hooks and third-party caches may read .data directly
         const vh = keep(heads(v, hkv).contiguous());
@@ -277,6 +318,8 @@ export class LlamaModel {
         let att: Tensor | undefined;
         const cache = s.cache;
         if (cache) {
+          if (window !== null && cache.slidingWindows?.[l] !== window)
+            throw ntError('NT_UNSUPPORTED', `[model.forward] layer ${l} attends over a sliding window of ${window} tokens, and the cache does not (its slidingWindows does not say ${window}): use model.newCache()`);
           cache.append(l, kr, vh);
           att = yield* step(
             () => cache.attend(l, qr),
@@ -284,7 +327,11 @@ export class LlamaModel {
           );
         } else {
           att = hooks?.attention ? hooks.attention(l, qr, kr, vh) : undefined;
-          if (att === undefined) att = yield* step(() => dense(qr, kr, vh, { causal: true }), () => denseAsync(qr, kr, vh, { causal: true }));
+          if (att === undefined)
+            att =
+              window === null
+                ? yield* step(() => dense(qr, kr, vh, { causal: true }), () => denseAsync(qr, kr, vh, { causal: true }))
+                : yield* step(() => slidingWindow(qr, kr, vh, { window }), () => slidingWindowAsync(qr, kr, vh, { window }));
         }
         if (!(att instanceof Tensor)) throw ntError('NT_VALUE', `[model.forward] attention of layer ${l} must return a Tensor, got ${typeof att}`);
         keep(att);
@@ -295,7 +342,7 @@ export class LlamaModel {
       }
       const o = keep(yield* this.linear(`${p}self_attn.o_proj`, merged ?? mergedSingle!, hooks));
       yield* step(() => add(x, o, { out: x }), () => addAsync(x, o, { out: x }));
-      const h2 = keep(yield* step(() => rmsnorm(x, this.norms[l].post, eps), () => rmsnormAsync(x, this.norms[l].post, eps)));
+      const h2 = keep(yield* step(() => rmsnorm(x, norms.post, eps), () => rmsnormAsync(x, norms.post, eps)));
       const gate = keep(yield* this.linear(`${p}mlp.gate_proj`, h2, hooks));
       const up = keep(yield* this.linear(`${p}mlp.up_proj`, h2, hooks));
       yield* step(() => silu(gate, { out: gate }), () => siluAsync(gate, { out: gate }));
@@ -323,7 +370,7 @@ export class LlamaModel {
       if (offset + tokens.length > max)
         throw ntError('NT_VALUE', `[model.${op}] ${sequences.length > 1 ? `sequence ${b}: ` : ''}${offset > 0 ? `${offset} cached + ` : ''}${tokens.length} tokens exceed max_position_embeddings ${max}`);
       // a sequence with no tokens this call (a finished one in batched decode) takes no rows
-      if (tokens.length > 0) segments.push({ start: rows, n: tokens.length, offset, cache, sequence: b });
+      if (tokens.length > 0) segments.push({ start: rows, n: tokens.length, offset, cache, sequence: b, invFreq: this.invFreq });
       rows += tokens.length;
     });
     if (rows === 0) throw ntError('NT_VALUE', `[model.${op}] ids is empty: give at least one token`);
@@ -338,6 +385,7 @@ export class LlamaModel {
     // the residual stream is f32 whatever the embedding table's dtype: gather converts rows
     const x = Tensor._empty(`model.${op}`, [rows, this.config.hiddenSize], 'f32');
     try {
+      for (const s of segments) s.invFreq = this.invFreqFor(s.offset + s.n);
       const q = this.qEmbed; // quantizeEmbeddings: rows dequantized straight into the f32 stream
       yield* step(
         () => (q ? gatherQuantRows(q, tokens, { out: x }) : gatherRows(this.embed, tokens, { out: x })),
@@ -352,6 +400,8 @@ export class LlamaModel {
     } catch (e) {
       x.dispose();
       throw e;
+    } finally {
+      for (const s of segments) if (s.invFreq !== this.invFreq) s.invFreq.dispose();
     }
   }
 
@@ -705,10 +755,7 @@ export class LlamaModel {
     this.disposed = true;
     for (const lin of this.linearMap.values()) lin.dispose();
     this.head.dispose();
-    for (const n of this.norms) {
-      n.input.dispose();
-      n.post.dispose();
-    }
+    for (const n of this.norms) for (const t of [n.input, n.post, n.q, n.k]) t?.dispose();
     for (const t of [this.embed, this.finalNorm, this.invFreq]) t.dispose();
     this.qEmbed?.dispose();
   }

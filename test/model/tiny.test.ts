@@ -366,10 +366,8 @@ describe('loading errors name the file and tensor', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] }, /model_type "gpt2" \(GPT2LMHeadModel\) is not a LLaMA-family model/],
       [{ hidden_act: 'gelu' }, /hidden_act "gelu" is not supported/],
-      [{ attention_bias: true }, /attention_bias = true is not supported/],
-      [{ mlp_bias: true }, /mlp_bias = true is not supported/],
-      [{ rope_scaling: { rope_type: 'yarn', factor: 4 } }, /rope_scaling type "yarn" is not supported/],
-      [{ model_type: 'mistral', sliding_window: 16 }, /sliding_window 16 shorter than max_position_embeddings 64/],
+      [{ rope_scaling: { rope_type: 'longrope', factor: 4 } }, /rope_type "longrope" is not supported/],
+      [{ partial_rotary_factor: 0.5 }, /partial_rotary_factor = 0.5 is not supported/],
     ];
     for (const [over, re] of cases) {
       const e = errorOf(() => load(folder(over)));
