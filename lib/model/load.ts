@@ -1,6 +1,7 @@
-// Loading a Hugging Face LLaMA-family folder into a LlamaModel: config.json checked against
-// the weights before any are read, float matrices kept in their stored dtype (mapped) or
-// converted, norms f32, and GPTQ tensors turned into QuantLinears.
+// Loading a Hugging Face LLaMA-family folder (llama, mistral, qwen2, qwen3, phi3) into a
+// LlamaModel: config.json checked against the weights before any are read, float matrices
+// kept in their stored dtype (mapped) or converted, norms and biases f32, GPTQ tensors turned
+// into QuantLinears, Phi-3's fused matrices split into views under the LLaMA linear names.
 import { ntError } from '../errors';
 import { loadSafetensors, loadSafetensorsAsync } from '../io';
 import { Job, runAsync, runSync, step } from '../job';
@@ -8,9 +9,9 @@ import { fromGptq } from '../quant/gptq-format';
 import { ropeInverseFrequencies } from '../ops';
 import { Tensor } from '../tensor';
 import { ModelConfig, readConfig, ropeFrequencies } from './config';
-import { LinearLike, QuantLinear } from './linear';
+import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import { LlamaModel } from './model';
-import { checkWeights, expectedTensors, linearShapes, storedTensors } from './weights';
+import { biasedLinearSuffixes, checkWeights, expectedTensors, fusedLinears, linearShapes, storedTensors } from './weights';
 
 /** In-memory dtype of the weight matrices (linears, embeddings, lm_head). */
 export type WeightDType = 'auto' | 'f32' | 'bf16' | 'f16';
@@ -64,8 +65,8 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   if (config.quantization)
     for (const name of linearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
   const packed = (n: string) => /\.(qweight|qzeros|scales|g_idx)$/.test(n);
-  // norms are tiny and the ops take them in x's dtype (f32); matrices follow `dtype`
-  const norm = (n: string) => n.endsWith('norm.weight');
+  // norms and biases are tiny and the ops take them in x's dtype (f32); matrices follow `dtype`
+  const norm = (n: string) => n.endsWith('norm.weight') || n.endsWith('.bias');
   const groups = new Map<LoadGroup['dtype'], string[]>();
   for (const n of all) {
     if (packed(n)) continue;
@@ -79,13 +80,44 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   return { dir, config, groups: [...groups].map(([d, names]) => ({ dtype: d, names })), packedNames: all.filter(packed), activations };
 }
 
-/** QuantLinears from the GPTQ tensors of a quantized folder (the tensors are consumed). */
-function quantizedLinears(c: ModelConfig, packed: Record<string, Tensor>, activations: 'f32' | 'int8'): Map<string, LinearLike> {
+/** Takes w[name] out of the record (its ownership passes to the caller). */
+function take(w: Record<string, Tensor>, name: string): Tensor | undefined {
+  const t = w[name];
+  delete w[name];
+  return t;
+}
+
+/**
+ * The linears the model cannot build from a plain '<name>.weight': QuantLinears from the
+ * GPTQ tensors of a quantized folder, and DenseLinears with their biases. Fused matrices
+ * (Phi-3) are first replaced in `w` by row-range views under the LLaMA names. Everything
+ * used is taken out of `w` and `packed`; on failure what was built is disposed.
+ */
+function prebuiltLinears(c: ModelConfig, w: Record<string, Tensor>, packed: Record<string, Tensor>, activations: 'f32' | 'int8'): Map<string, LinearLike> {
   const out = new Map<string, LinearLike>();
   const q = c.quantization;
-  if (!q) return out;
+  const biased = biasedLinearSuffixes(c);
+  // a tensor leaves `w` only once the linear owning it exists: on failure assemble disposes `w`
+  const biasName = (name: string) => (biased.has(name.replace(/^model\.layers\.\d+\./, '')) ? `${name}.bias` : undefined);
   try {
+    for (const f of fusedLinears(c)) {
+      const fused = take(w, f.stored)!;
+      try {
+        for (const part of f.parts) w[`${part.name}.weight`] = fused.slice(part.rows);
+      } finally {
+        fused.dispose(); // the views hold the storage
+      }
+    }
     for (const name of linearShapes(c).keys()) {
+      const b = biasName(name);
+      if (!q) {
+        if (b) {
+          out.set(name, new DenseLinear(w[`${name}.weight`], w[b]));
+          take(w, `${name}.weight`);
+          take(w, b);
+        }
+        continue;
+      }
       const t = (part: string) => packed[`${name}.${part}`];
       const qt = fromGptq({
         qweight: t('qweight'),
@@ -97,7 +129,13 @@ function quantizedLinears(c: ModelConfig, packed: Record<string, Tensor>, activa
         sym: q.sym,
         checkpointFormat: q.checkpointFormat,
       });
-      out.set(name, new QuantLinear(qt, { activations }));
+      try {
+        out.set(name, new QuantLinear(qt, { activations, bias: b ? w[b] : null }));
+      } catch (e) {
+        qt.dispose();
+        throw e;
+      }
+      if (b) take(w, b);
     }
     return out;
   } catch (e) {
@@ -113,7 +151,7 @@ function assemble(op: string, p: LoadPlan, w: Record<string, Tensor>, packed: Re
   let prebuilt = new Map<string, LinearLike>();
   try {
     const c = p.config;
-    prebuilt = quantizedLinears(c, packed, p.activations);
+    prebuilt = prebuiltLinears(c, w, packed, p.activations);
     inv = Tensor._wrap(ropeFrequencies(c, ropeInverseFrequencies(c.headDim, c.ropeTheta)), 'f32', [c.headDim / 2]);
     const embed = w['model.embed_tokens.weight'];
     return new LlamaModel(c, p.dir, embed, w['model.norm.weight'], c.tieWordEmbeddings ? embed : w['lm_head.weight'], inv, w, prebuilt);

@@ -90,32 +90,89 @@ export function gptqTensorShapes(q: GptqQuantization, out: number, inFeatures: n
   };
 }
 
-/** The tensors a LLaMA-family model of this config needs, with their shapes. */
+/**
+ * The decoder linears (LLaMA names, suffix after 'model.layers.N.') that carry a bias [out]
+ * '<name>.bias', as each model type's transformers class builds them: Qwen2 q/k/v always,
+ * llama and qwen3 attention_bias q/k/v/o, llama mlp_bias gate/up/down.
+ */
+export function biasedLinearSuffixes(cfg: ModelConfig): Set<string> {
+  const out = new Set<string>();
+  if (cfg.attentionBias) {
+    for (const s of ['q_proj', 'k_proj', 'v_proj']) out.add(`self_attn.${s}`);
+    if (cfg.modelType !== 'qwen2') out.add('self_attn.o_proj');
+  }
+  if (cfg.mlpBias) for (const s of ['gate_proj', 'up_proj', 'down_proj']) out.add(`mlp.${s}`);
+  return out;
+}
+
+/** A stored matrix whose row ranges are several decoder linears (Phi-3's qkv_proj, gate_up_proj). */
+export interface FusedLinear {
+  /** Stored tensor name, e.g. 'model.layers.0.self_attn.qkv_proj.weight'. */
+  stored: string;
+  /** LLaMA linear names with their row ranges [start, end) of the stored matrix. */
+  parts: { name: string; rows: [number, number] }[];
+}
+
+/**
+ * Phi-3 stores q, k, v as one qkv_proj [(hq + 2·hkv)·d, H] (rows q, then k, then v) and gate,
+ * up as one gate_up_proj [2I, H] (gate first: transformers' chunk(2) order). The loader
+ * splits them into views under the LLaMA names, so everything downstream (hooks,
+ * compression, export) sees q_proj ... up_proj.
+ */
+export function fusedLinears(cfg: ModelConfig): FusedLinear[] {
+  if (cfg.modelType !== 'phi3') return [];
+  const { numHeads: hq, numKvHeads: hkv, headDim: d, intermediateSize: I } = cfg;
+  const out: FusedLinear[] = [];
+  for (let l = 0; l < cfg.numLayers; ++l) {
+    const p = `model.layers.${l}.`;
+    out.push({
+      stored: `${p}self_attn.qkv_proj.weight`,
+      parts: [
+        { name: `${p}self_attn.q_proj`, rows: [0, hq * d] },
+        { name: `${p}self_attn.k_proj`, rows: [hq * d, (hq + hkv) * d] },
+        { name: `${p}self_attn.v_proj`, rows: [(hq + hkv) * d, (hq + 2 * hkv) * d] },
+      ],
+    });
+    out.push({
+      stored: `${p}mlp.gate_up_proj.weight`,
+      parts: [
+        { name: `${p}mlp.gate_proj`, rows: [0, I] },
+        { name: `${p}mlp.up_proj`, rows: [I, 2 * I] },
+      ],
+    });
+  }
+  return out;
+}
+
+/** The tensors a model of this config needs, with their shapes (as stored: Phi-3's fused matrices, GPTQ parts). */
 export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
-  const { hiddenSize: H, intermediateSize: I, numHeads, numKvHeads, headDim: d, vocabSize: V } = cfg;
+  const { hiddenSize: H, vocabSize: V, headDim: d } = cfg;
   const m = new Map<string, number[]>();
   m.set('model.embed_tokens.weight', [V, H]);
+  const shapes = linearShapes(cfg);
+  const biased = biasedLinearSuffixes(cfg);
   for (let l = 0; l < cfg.numLayers; ++l) {
     const p = `model.layers.${l}.`;
     m.set(`${p}input_layernorm.weight`, [H]);
-    m.set(`${p}self_attn.q_proj.weight`, [numHeads * d, H]);
-    m.set(`${p}self_attn.k_proj.weight`, [numKvHeads * d, H]);
-    m.set(`${p}self_attn.v_proj.weight`, [numKvHeads * d, H]);
-    m.set(`${p}self_attn.o_proj.weight`, [H, numHeads * d]);
     m.set(`${p}post_attention_layernorm.weight`, [H]);
-    m.set(`${p}mlp.gate_proj.weight`, [I, H]);
-    m.set(`${p}mlp.up_proj.weight`, [I, H]);
-    m.set(`${p}mlp.down_proj.weight`, [H, I]);
+    if (cfg.qkNorm) {
+      m.set(`${p}self_attn.q_norm.weight`, [d]);
+      m.set(`${p}self_attn.k_norm.weight`, [d]);
+    }
+  }
+  for (const [name, [out, inFeatures]] of shapes) {
+    if (cfg.quantization) {
+      const parts = gptqTensorShapes(cfg.quantization, out, inFeatures);
+      for (const part of ['qweight', 'qzeros', 'scales'] as const) m.set(`${name}.${part}`, parts[part]);
+    } else m.set(`${name}.weight`, [out, inFeatures]);
+    if (biased.has(name.replace(/^model\.layers\.\d+\./, ''))) m.set(`${name}.bias`, [out]);
+  }
+  for (const f of fusedLinears(cfg)) {
+    for (const part of f.parts) m.delete(`${part.name}.weight`);
+    m.set(f.stored, [f.parts[f.parts.length - 1].rows[1], H]);
   }
   m.set('model.norm.weight', [H]);
   if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, H]);
-  if (cfg.quantization) {
-    for (const [name, [out, inFeatures]] of linearShapes(cfg)) {
-      m.delete(`${name}.weight`);
-      const shapes = gptqTensorShapes(cfg.quantization, out, inFeatures);
-      for (const part of ['qweight', 'qzeros', 'scales'] as const) m.set(`${name}.${part}`, shapes[part]);
-    }
-  }
   return m;
 }
 
@@ -134,6 +191,8 @@ export function checkWeights(op: string, dir: string, cfg: ModelConfig, stored: 
     const m = /^model\.layers\.(\d+)\./.exec(name);
     if (m) storedLayers = Math.max(storedLayers, Number(m[1]) + 1);
   }
+  if (cfg.quantization && fusedLinears(cfg).length > 0)
+    throw ntError('NT_UNSUPPORTED', `[${op}] ${source}: a GPTQ-quantized ${cfg.modelType} folder (fused qkv_proj / gate_up_proj) is not supported`);
   if (cfg.numLayers > storedLayers)
     throw ntError('NT_IO', `[${op}] ${source}: config.json has num_hidden_layers = ${cfg.numLayers}, the weights hold ${storedLayers} layer(s)`);
   for (const [name, shape] of expectedTensors(cfg)) {

@@ -1,0 +1,211 @@
+// Every architecture nt.model.load runs, against transformers 5.18 itself: tiny random
+// checkpoints (fixtures/arch, made by scripts/fixtures/make_arch_fixtures.py) with the
+// logits transformers computed in f32 (eager attention), each loaded with the config.json
+// transformers 5 saved and with the transformers-4 spelling of the same config.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { tensor } from '../../lib/creation';
+import { loadSafetensors } from '../../lib/io';
+import { loadNpy } from '../../lib/io/npy';
+import { saveCompressed } from '../../lib/llm/export';
+import { DenseLinear, QuantLinear, load, loadAsync } from '../../lib/model';
+import type { LlamaModel } from '../../lib/model/model';
+import { quantize } from '../../lib/quant/quantize';
+import { memory } from '../../lib/tensor';
+import { PACKAGE_ROOT } from '../../lib/native/loader';
+import { maxAbsDiff, values } from './helpers';
+
+const ARCH = path.join(PACKAGE_ROOT, 'fixtures', 'arch');
+/** Tolerances (absolute, on logits of magnitude up to ~40). */
+const TOL = {
+  /** our f32 forward vs transformers' f32 forward: a different order of f32 roundings. */
+  logits: 1e-4,
+  /** reloaded GPTQ folder vs the quantized model it was saved from (scales stored in f16 or f32). */
+  gptqReload: 1e-4,
+};
+/** Prefill length of the fixtures' decode reference (make_arch_fixtures.py PREFILL). */
+const PREFILL = 10;
+
+/** name -> what it covers (fixtures/arch/README.md). */
+const FIXTURES: Record<string, string> = {
+  llama: 'llama, default rope',
+  llama3: 'llama3 rope scaling, theta 500000, explicit head_dim, tied embeddings',
+  linear: 'linear rope scaling, attention_bias and mlp_bias',
+  dynamic: 'dynamic NTK rope past max_position_embeddings',
+  yarn: 'yarn rope (frequency ramp and attention factor)',
+  mistral: 'mistral, sliding window 8',
+  qwen2: 'qwen2, q/k/v biases',
+  'qwen2-sw': 'qwen2, biases and a sliding window on layer 1',
+  qwen3: 'qwen3, q/k RMSNorm',
+  phi3: 'phi3, fused qkv_proj and gate_up_proj',
+};
+const STYLES = ['transformers 5', 'transformers 4'] as const;
+type Style = (typeof STYLES)[number];
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ntensor-arch-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** The fixture folder as transformers 5 saved it, or a copy with its transformers-4 config.json. */
+function folder(name: string, style: Style): string {
+  const src = path.join(ARCH, name);
+  if (style === 'transformers 5') return src;
+  const dir = path.join(tmp, `${name}-v4`);
+  if (!fs.existsSync(dir)) {
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(src, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    fs.copyFileSync(path.join(src, 'config.v4.json'), path.join(dir, 'config.json'));
+  }
+  return dir;
+}
+
+function npy(name: string, file: string): Float64Array | Int32Array {
+  const t = loadNpy(path.join(ARCH, name, file));
+  try {
+    return t.dtype === 'i32' ? (t.data as Int32Array).slice() : values(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+function logitsOf(model: LlamaModel, ids: Int32Array): Float64Array {
+  const t = model.forward(ids);
+  try {
+    return values(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+/** Prefill of ids[0, PREFILL), then one id at a time through the model's cache: the rows stacked. */
+function decodeLogits(model: LlamaModel, ids: Int32Array): Float64Array {
+  const cache = model.newCache();
+  const rows: Float64Array[] = [];
+  try {
+    for (let s = 0; s < ids.length; s = s === 0 ? PREFILL : s + 1) {
+      const t = model.forward(ids.subarray(s, s === 0 ? PREFILL : s + 1), { cache });
+      rows.push(values(t));
+      t.dispose();
+    }
+  } finally {
+    cache.dispose();
+  }
+  const out = new Float64Array(rows.reduce((n, r) => n + r.length, 0));
+  let at = 0;
+  for (const r of rows) out.set(r, (at += r.length) - r.length);
+  return out;
+}
+
+describe.each(Object.keys(FIXTURES))('%s', (name) => {
+  const ids = npy(name, 'ids.npy') as Int32Array;
+
+  test.each(STYLES)(`${FIXTURES[name]}: logits equal transformers' to 1e-4 (%s config.json)`, (style) => {
+    const base = memory().bytes;
+    const model = load(folder(name, style));
+    const got = logitsOf(model, ids);
+    const want = npy(name, 'logits.npy');
+    expect(got.length).toBe(want.length);
+    expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(TOL.logits);
+    model.dispose();
+    expect(memory().bytes).toBe(base);
+  });
+
+  test.each(STYLES)(`${FIXTURES[name]}: cached decode equals transformers' incremental decode to 1e-4 (%s config.json)`, (style) => {
+    const model = load(folder(name, style));
+    expect(maxAbsDiff(decodeLogits(model, ids), npy(name, 'decode_logits.npy'))).toBeLessThanOrEqual(TOL.logits);
+    model.dispose();
+  });
+
+  test('both config styles parse to the same ModelConfig', () => {
+    const a = load(folder(name, 'transformers 5'));
+    const b = load(folder(name, 'transformers 4'));
+    expect(b.config).toEqual(a.config);
+    a.dispose();
+    b.dispose();
+  });
+});
+
+describe('architecture specifics', () => {
+  test('the dynamic fixture reaches past max_position_embeddings, so the stretched base matters', () => {
+    const cfg = JSON.parse(fs.readFileSync(path.join(ARCH, 'dynamic', 'config.json'), 'utf8'));
+    expect((npy('dynamic', 'ids.npy') as Int32Array).length).toBeGreaterThan(cfg.max_position_embeddings);
+    const model = load(folder('dynamic', 'transformers 5'));
+    expect(model.config.ropeScaling).toEqual({ type: 'dynamic', factor: 2, originalMaxPositionEmbeddings: 16 });
+    expect(model.config.maxPositionEmbeddings).toBe(32);
+    model.dispose();
+  });
+
+  test('qwen2 and qwen2-sw: q/k/v carry biases, o_proj none; qwen2-sw windows layer 1 only', () => {
+    const model = load(folder('qwen2-sw', 'transformers 5'));
+    const lin = (s: string) => model.getLinear(`model.layers.0.${s}`) as DenseLinear;
+    for (const s of ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']) expect(lin(s).bias?.shape).toEqual([lin(s).outFeatures]);
+    for (const s of ['self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj']) expect(lin(s).bias).toBeNull();
+    expect(model.config.slidingWindows).toEqual([null, 8]);
+    model.dispose();
+  });
+
+  test('linear (llama attention_bias + mlp_bias): every decoder linear carries a bias', async () => {
+    const model = await loadAsync(folder('linear', 'transformers 4'));
+    for (const n of model.linears()) expect((model.getLinear(n) as DenseLinear).bias).not.toBeNull();
+    model.dispose();
+  });
+
+  test("phi3: qkv_proj and gate_up_proj load as views under LLaMA's names, rows q|k|v and gate|up", () => {
+    const base = memory().bytes;
+    const model = load(folder('phi3', 'transformers 5'), { dtype: 'f32' });
+    const names = model.linears().filter((n) => n.startsWith('model.layers.0.'));
+    expect(names.map((n) => n.slice('model.layers.0.'.length))).toEqual([
+      'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj',
+    ]);
+    const w = (n: string) => (model.getLinear(`model.layers.1.${n}`) as DenseLinear).weight;
+    const { numHeads: hq, numKvHeads: hkv, headDim: d, intermediateSize: I, hiddenSize: H } = model.config;
+    expect([w('self_attn.q_proj').shape, w('self_attn.k_proj').shape, w('self_attn.v_proj').shape]).toEqual([[hq * d, H], [hkv * d, H], [hkv * d, H]]);
+    expect([w('mlp.gate_proj').shape, w('mlp.up_proj').shape]).toEqual([[I, H], [I, H]]);
+    // the views are consecutive row ranges of one stored matrix
+    const qkv = [...values(w('self_attn.q_proj')), ...values(w('self_attn.k_proj')), ...values(w('self_attn.v_proj'))];
+    const raw = loadSafetensors(path.join(ARCH, 'phi3'), { names: ['model.layers.1.self_attn.qkv_proj.weight', 'model.layers.1.mlp.gate_up_proj.weight'] });
+    expect(maxAbsDiff(qkv, values(raw['model.layers.1.self_attn.qkv_proj.weight']))).toBe(0);
+    expect(maxAbsDiff([...values(w('mlp.gate_proj')), ...values(w('mlp.up_proj'))], values(raw['model.layers.1.mlp.gate_up_proj.weight']))).toBe(0);
+    for (const t of Object.values(raw)) t.dispose();
+    // replacing one view leaves its siblings intact; dispose releases the shared storage
+    model.setLinear('model.layers.1.self_attn.q_proj', new DenseLinear(tensor(new Float32Array(hq * d * H), { shape: [hq * d, H] }))).dispose();
+    expect(maxAbsDiff(values(w('self_attn.k_proj')), qkv.slice(hq * d * H, (hq + hkv) * d * H))).toBe(0);
+    model.dispose();
+    expect(memory().bytes).toBe(base);
+  });
+});
+
+describe('GPTQ folders of these architectures (saveCompressed, then nt.model.load)', () => {
+  test.each([
+    ['qwen2', 6],
+    ['qwen3', 0],
+    ['linear', 14],
+  ] as const)('%s (%d biased linears): the reloaded int4 folder gives the logits of the quantized model it was saved from', (name, biasCount) => {
+    const base = memory().bytes;
+    const model = load(folder(name, 'transformers 5'), { dtype: 'f32' });
+    const biased = model.linears().filter((n) => (model.getLinear(n) as DenseLinear).bias !== null);
+    expect(biased.length).toBe(biasCount);
+    for (const n of model.linears()) {
+      const old = model.getLinear(n) as DenseLinear;
+      const bias = old.bias ? tensor(Float32Array.from(old.bias.data as Float32Array), { shape: old.bias.shape.slice() }) : null;
+      model.setLinear(n, new QuantLinear(quantize(old.weight, { bits: 4, groupSize: 32 }), { bias })).dispose();
+    }
+    const ids = npy(name, 'ids.npy') as Int32Array;
+    const inMemory = logitsOf(model, ids);
+    // quantization moved the logits, so the comparison below is not vacuous
+    expect(maxAbsDiff(inMemory, npy(name, 'logits.npy'))).toBeGreaterThan(1e-2);
+    const out = path.join(tmp, `${name}-gptq`);
+    expect(saveCompressed(model, out).quantizedLinears).toBe(model.linears().length);
+    model.dispose();
+    const reloaded = load(out);
+    expect(reloaded.config.quantization).toMatchObject({ bits: 4, groupSize: 32 });
+    for (const n of reloaded.linears()) expect(reloaded.getLinear(n)).toBeInstanceOf(QuantLinear);
+    expect(reloaded.linears().filter((n) => (reloaded.getLinear(n) as QuantLinear).bias !== null)).toEqual(biased);
+    expect(maxAbsDiff(logitsOf(reloaded, ids), inMemory)).toBeLessThanOrEqual(TOL.gptqReload);
+    reloaded.dispose();
+    expect(memory().bytes).toBe(base);
+  });
+});
