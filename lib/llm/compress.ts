@@ -30,6 +30,8 @@ export interface CompressOptions {
   groupSize?: GroupSizeOption;
   /** 'rtn' (default) or 'gptq'. */
   quantizer?: 'rtn' | 'gptq';
+  /** Symmetric grid (zero 2^(bits−1)), as llama.cpp's Q4_0 / Q8_0 need (default false). */
+  symmetric?: boolean;
   /** '2:4' structured sparsity (pruned before quantizing), or null (default). */
   sparsity?: '2:4' | null;
   /** Pruning criterion (default 'sparsegpt'). */
@@ -91,6 +93,7 @@ interface Plan {
   bits: 2 | 3 | 4 | 8 | null;
   groupSize: GroupSizeOption;
   quantizer: 'rtn' | 'gptq';
+  symmetric: boolean;
   sparsity: '2:4' | null;
   pruneMethod: 'magnitude' | 'wanda' | 'sparsegpt';
   method: CompensationMethod | 'none';
@@ -114,6 +117,7 @@ function plan(model: LlamaModel, options: CompressOptions): Plan {
     bits: pick('bits', o.bits, [2, 3, 4, 8, null] as const, 4),
     groupSize: pick('groupSize', o.groupSize, [32, 64, 128, 'row'] as const, 128),
     quantizer: pick('quantizer', o.quantizer, ['rtn', 'gptq'] as const, 'rtn'),
+    symmetric: pick('symmetric', o.symmetric, [false, true] as const, false),
     sparsity: pick('sparsity', o.sparsity, ['2:4', null] as const, null),
     pruneMethod: pick('pruneMethod', o.pruneMethod, ['magnitude', 'wanda', 'sparsegpt'] as const, 'sparsegpt'),
     method: pick('method', o.method, ['eora', 'svd', 'act-s', 'none'] as const, 'eora'),
@@ -160,7 +164,7 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: { cov: Tensor;
     }
     const source = pruned ?? W;
     if (p.bits !== null) {
-      const o = p.quantizer === 'gptq' ? { bits: p.bits, groupSize: p.groupSize, method: 'gptq' as const, hessian: stats.hessian } : { bits: p.bits, groupSize: p.groupSize };
+      const o = p.quantizer === 'gptq' ? { bits: p.bits, groupSize: p.groupSize, symmetric: p.symmetric, method: 'gptq' as const, hessian: stats.hessian } : { bits: p.bits, groupSize: p.groupSize, symmetric: p.symmetric };
       q = yield* step(() => quantize(source, o), () => quantizeAsync(source, o));
     }
     const Wc = q ? dequantize(q) : source;
@@ -252,6 +256,7 @@ function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
       bits: p.bits,
       groupSize: p.groupSize,
       quantizer: p.quantizer,
+      symmetric: p.symmetric,
       sparsity: p.sparsity,
       pruneMethod: p.pruneMethod,
       method: p.method,
