@@ -42,6 +42,7 @@ const FIXTURES: Record<string, string> = {
 };
 const STYLES = ['transformers 5', 'transformers 4'] as const;
 type Style = (typeof STYLES)[number];
+type Cfg = Record<string, unknown>;
 
 let tmp: string;
 beforeAll(() => {
@@ -129,6 +130,28 @@ describe.each(Object.keys(FIXTURES))('%s', (name) => {
 });
 
 describe('architecture specifics', () => {
+  // without the feature the same weights give other logits, so the comparisons above are not vacuous
+  test.each([
+    ['llama3', 'rope type default', (c: Cfg) => (c.rope_parameters = { rope_type: 'default', rope_theta: 500000 })],
+    ['linear', 'rope type default', (c: Cfg) => (c.rope_parameters = { rope_type: 'default', rope_theta: 10000 })],
+    ['dynamic', 'rope type default, max_position_embeddings 32', (c: Cfg) => ((c.rope_parameters = { rope_type: 'default', rope_theta: 10000 }), (c.max_position_embeddings = 32))],
+    ['yarn', 'rope type default', (c: Cfg) => (c.rope_parameters = { rope_type: 'default', rope_theta: 10000 })],
+    ['yarn', "yarn's attention factor 1", (c: Cfg) => ((c.rope_parameters as Cfg).attention_factor = 1)],
+    ['mistral', 'no sliding window', (c: Cfg) => (c.sliding_window = null)],
+    ['qwen2-sw', 'no sliding window', (c: Cfg) => ((c.use_sliding_window = false), (c.layer_types = ['full_attention', 'full_attention']))],
+    ['qwen3', 'no q/k norm (read as a llama)', (c: Cfg) => (c.model_type = 'llama')],
+  ])('%s with %s differs from transformers by > 1e-2', (name, _what, edit) => {
+    const dir = path.join(tmp, `${name}-without-${_what.replace(/\W+/g, '-')}`);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(ARCH, name, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(ARCH, name, 'config.json'), 'utf8')) as Cfg;
+    edit(cfg);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+    const model = load(dir);
+    expect(maxAbsDiff(logitsOf(model, npy(name, 'ids.npy') as Int32Array), npy(name, 'logits.npy'))).toBeGreaterThan(1e-2);
+    model.dispose();
+  });
+
   test('the dynamic fixture reaches past max_position_embeddings, so the stretched base matters', () => {
     const cfg = JSON.parse(fs.readFileSync(path.join(ARCH, 'dynamic', 'config.json'), 'utf8'));
     expect((npy('dynamic', 'ids.npy') as Int32Array).length).toBeGreaterThan(cfg.max_position_embeddings);
