@@ -405,6 +405,57 @@ export class LlamaModel {
     }
   }
 
+  /** Segments of independent sequences of the given lengths stacked from row 0, each from position 0. */
+  private segmentsOf(op: string, x: unknown, lengths: unknown): Segment[] {
+    if (!(x instanceof Tensor) || x.ndim !== 2 || x.dtype !== 'f32' || x.shape[1] !== this.config.hiddenSize || !x.isContiguous)
+      throw ntError('NT_VALUE', `[model.${op}] x must be a contiguous f32 [rows, ${this.config.hiddenSize}] tensor (from model.embedSequences)`);
+    if (!Array.isArray(lengths) || lengths.length === 0 || lengths.some((n) => !Number.isInteger(n) || n < 1 || n > this.config.maxPositionEmbeddings))
+      throw ntError('NT_VALUE', `[model.${op}] lengths must be a non-empty array of sequence lengths in [1, ${this.config.maxPositionEmbeddings}]`);
+    const total = (lengths as number[]).reduce((a, b) => a + b, 0);
+    if (total !== x.shape[0]) throw ntError('NT_SHAPE', `[model.${op}] lengths sum to ${total}, x has ${x.shape[0]} rows`);
+    let start = 0;
+    return (lengths as number[]).map((n, b) => {
+      const s: Segment = { start, n, offset: 0, cache: undefined, sequence: b, invFreq: this.invFreqFor(n) };
+      start += n;
+      return s;
+    });
+  }
+
+  private *layerJob(op: string, layer: unknown, x: unknown, lengths: unknown, hooks: ModelHooks | undefined): Job<void> {
+    this.check(op);
+    const L = this.config.numLayers;
+    if (!Number.isInteger(layer) || (layer as number) < 0 || (layer as number) >= L) throw ntError('NT_VALUE', `[model.${op}] layer must be an integer in [0, ${L}), got ${String(layer)}`);
+    const segments = this.segmentsOf(op, x, lengths);
+    try {
+      yield* this.layer(layer as number, x as Tensor, segments, { hooks });
+    } finally {
+      for (const s of segments) if (s.invFreq !== this.invFreq) s.invFreq.dispose();
+    }
+  }
+
+  /**
+   * The embedding rows of independent sequences, stacked: [Σ lengths, hiddenSize] f32 (the
+   * caller owns it). With runLayer, a layer-by-layer pass over calibration data: each layer's
+   * output is the next one's input, so the model runs once in total.
+   */
+  embedSequences(sequences: readonly (Int32Array | readonly number[])[]): Tensor {
+    this.check('embedSequences');
+    if (!Array.isArray(sequences) || sequences.length === 0) throw ntError('NT_VALUE', '[model.embedSequences] sequences must be a non-empty array of token-id arrays');
+    const rows = sequences.map((ids, b) => this.tokenIds(`embedSequences: sequence ${b}`, ids));
+    const stream = runSync(this.streamJob('embedSequences', rows, [], { layers: 0 }));
+    return stream.x;
+  }
+
+  /** Runs decoder layer `layer` over x (from embedSequences or the previous runLayer) in place: sequences of `lengths`, each from position 0. */
+  runLayer(layer: number, x: Tensor, lengths: readonly number[], opts: { hooks?: ModelHooks } = {}): void {
+    runSync(this.layerJob('runLayer', layer, x, lengths, opts?.hooks));
+  }
+
+  /** runLayer with every op on a libuv worker (hooks still run on the main thread). */
+  runLayerAsync(layer: number, x: Tensor, lengths: readonly number[], opts: { hooks?: ModelHooks } = {}): Promise<void> {
+    return runAsync(this.layerJob('runLayerAsync', layer, x, lengths, opts?.hooks));
+  }
+
   private options<T extends object>(op: string, options: unknown): T {
     if (options !== undefined && (options === null || typeof options !== 'object')) throw ntError('NT_VALUE', `[model.${op}] options must be an object`);
     return (options ?? {}) as T;

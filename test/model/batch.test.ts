@@ -142,6 +142,31 @@ describe.each([
     }
   });
 
+  test('embedSequences + runLayer layer by layer equals hidden(layers) of each sequence', async () => {
+    const seqs = rows([9, 17, 4], vocab, 31);
+    const x = model.embedSequences(seqs);
+    expect(x.shape).toEqual([30, model.config.hiddenSize]);
+    // every layer but the last (hidden with layers = L would add the final norm)
+    const layers = model.config.numLayers - 1;
+    for (let l = 0; l < layers; ++l) {
+      if (l % 2) await model.runLayerAsync(l, x, [9, 17, 4]);
+      else model.runLayer(l, x, [9, 17, 4]);
+    }
+    const got = values(x);
+    let start = 0;
+    for (const seq of seqs) {
+      const want = model.hidden(seq, { layers });
+      const H = model.config.hiddenSize;
+      try {
+        expect(relDiff(got.subarray(start * H, (start + seq.length) * H), values(want))).toBeLessThanOrEqual(1e-6);
+      } finally {
+        want.dispose();
+      }
+      start += seq.length;
+    }
+    x.dispose();
+  });
+
   test('calibration in batches accumulates the same statistics', () => {
     const ids = Int32Array.from(rows([197], vocab, 9)[0]);
     const modules = ['model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.down_proj'];
@@ -195,6 +220,12 @@ describe('batch input errors', () => {
     ['perplexity batchSize 0', () => model.perplexity([1, 2, 3], { batchSize: 0 }), 'NT_VALUE', /batchSize must be an integer >= 1/],
     ['calibrate batchSize 1.5', () => calibrate(model, [1, 2, 3], { batchSize: 1.5 }), 'NT_VALUE', /batchSize must be an integer >= 1/],
     ['newBatchCache(0)', () => model.newBatchCache(0), 'NT_VALUE', /batch must be an integer >= 1/],
+    ['embedSequences([])', () => model.embedSequences([]), 'NT_VALUE', /non-empty array/],
+    ['embedSequences with a bad id', () => model.embedSequences([[1], [-1]]), 'NT_VALUE', /sequence 1\] ids\[0\] = -1/],
+    ['runLayer past the last layer', () => model.runLayer(2, null as never, [1]), 'NT_VALUE', /layer must be an integer in \[0, 2\)/],
+    ['runLayer on a non-tensor', () => model.runLayer(0, [1] as never, [1]), 'NT_VALUE', /contiguous f32 \[rows, 16\]/],
+    ['runLayer lengths not matching x', () => { const x = model.embedSequences([[1, 2, 3]]); try { model.runLayer(0, x, [2]); } finally { x.dispose(); } }, 'NT_SHAPE', /sum to 2, x has 3 rows/],
+    ['runLayer with an empty length', () => { const x = model.embedSequences([[1]]); try { model.runLayer(0, x, [1, 0]); } finally { x.dispose(); } }, 'NT_VALUE', /lengths must be/],
   ])('%s', (_name, fn, code, message) => {
     const e = errorOf(fn);
     expect(e.code).toBe(code);
