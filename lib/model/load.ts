@@ -11,6 +11,7 @@ import { Tensor } from '../tensor';
 import { ModelConfig, readConfig, ropeFrequencies } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import { LlamaModel } from './model';
+import { isGgufPath, loadGguf } from './load-gguf';
 import { biasedLinearSuffixes, checkWeights, expectedTensors, fusedLinears, linearShapes, storedTensors } from './weights';
 
 /** In-memory dtype of the weight matrices (linears, embeddings, lm_head). */
@@ -195,6 +196,7 @@ function* readWeights(p: LoadPlan): Job<{ w: Record<string, Tensor>; packed: Rec
  * mapped from the files (see LoadOptions.dtype). Batch 1.
  */
 export function load(dir: string, opts?: LoadOptions): LlamaModel {
+  if (isGgufPath(dir)) return loadGguf(dir, opts);
   const p = plan('model.load', dir, opts);
   let r;
   try {
@@ -207,6 +209,7 @@ export function load(dir: string, opts?: LoadOptions): LlamaModel {
 
 /** load with the weight reading on libuv workers. */
 export async function loadAsync(dir: string, opts?: LoadOptions): Promise<LlamaModel> {
+  if (isGgufPath(dir)) return loadGguf(dir, opts);
   const p = plan('model.loadAsync', dir, opts);
   let r;
   try {
