@@ -6,15 +6,15 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { tensor } from '../../lib/creation';
-import { loadSafetensors } from '../../lib/io';
+import { loadSafetensors, saveSafetensors } from '../../lib/io';
 import { loadNpy } from '../../lib/io/npy';
 import { saveCompressed } from '../../lib/llm/export';
 import { DenseLinear, QuantLinear, load, loadAsync } from '../../lib/model';
 import type { LlamaModel } from '../../lib/model/model';
 import { quantize } from '../../lib/quant/quantize';
-import { memory } from '../../lib/tensor';
+import { memory, Tensor } from '../../lib/tensor';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
-import { maxAbsDiff, values } from './helpers';
+import { errorOf, maxAbsDiff, values } from './helpers';
 
 const ARCH = path.join(PACKAGE_ROOT, 'fixtures', 'arch');
 /** Tolerances (absolute, on logits of magnitude up to ~40). */
@@ -170,9 +170,13 @@ describe('architecture specifics', () => {
     model.dispose();
   });
 
-  test('linear (llama attention_bias + mlp_bias): every decoder linear carries a bias', async () => {
+  test('linear (llama attention_bias + mlp_bias): every decoder linear carries a bias; forwardAsync adds them on workers, equal to forward', async () => {
     const model = await loadAsync(folder('linear', 'transformers 4'));
     for (const n of model.linears()) expect((model.getLinear(n) as DenseLinear).bias).not.toBeNull();
+    const ids = npy('linear', 'ids.npy') as Int32Array;
+    const t = await model.forwardAsync(ids);
+    expect(maxAbsDiff(values(t), logitsOf(model, ids))).toBe(0);
+    t.dispose();
     model.dispose();
   });
 
@@ -229,6 +233,92 @@ describe('GPTQ folders of these architectures (saveCompressed, then nt.model.loa
     expect(reloaded.linears().filter((n) => (reloaded.getLinear(n) as QuantLinear).bias !== null)).toEqual(biased);
     expect(maxAbsDiff(logitsOf(reloaded, ids), inMemory)).toBeLessThanOrEqual(TOL.gptqReload);
     reloaded.dispose();
+    expect(memory().bytes).toBe(base);
+  });
+});
+
+describe('loading errors of the new tensors', () => {
+  /** A copy of a fixture with some tensors dropped, renamed or reshaped, and config edits. */
+  function broken(name: string, edit: (t: Record<string, Tensor>) => void, cfgEdit: (c: Cfg) => void = () => {}): string {
+    const dir = fs.mkdtempSync(path.join(tmp, `${name}-broken-`));
+    const t = loadSafetensors(path.join(ARCH, name), { dtype: 'f32' });
+    try {
+      edit(t);
+      saveSafetensors(path.join(dir, 'model.safetensors'), t);
+    } finally {
+      for (const x of Object.values(t)) x.dispose();
+    }
+    const cfg = JSON.parse(fs.readFileSync(path.join(ARCH, name, 'config.json'), 'utf8')) as Cfg;
+    cfgEdit(cfg);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+    return dir;
+  }
+  const drop = (n: string) => (t: Record<string, Tensor>) => {
+    t[n].dispose();
+    delete t[n];
+  };
+
+  test.each([
+    ['qwen2', 'model.layers.1.self_attn.k_proj.bias'],
+    ['linear', 'model.layers.0.mlp.down_proj.bias'],
+    ['qwen3', 'model.layers.1.self_attn.q_norm.weight'],
+    ['phi3', 'model.layers.0.self_attn.qkv_proj.weight'],
+    ['phi3', 'model.layers.1.mlp.gate_up_proj.weight'],
+  ])('%s without %s: NT_IO naming the tensor, nothing leaked', (name, tensorName) => {
+    const dir = broken(name, drop(tensorName));
+    const base = memory().bytes;
+    const e = errorOf(() => load(dir));
+    expect(e.code).toBe('NT_IO');
+    expect(e.message).toContain(`tensor '${tensorName}' is missing`);
+    expect(memory().bytes).toBe(base);
+  });
+
+  test('a bias or fused matrix of the wrong shape is NT_SHAPE', () => {
+    const reshape = (n: string, shape: number[]) => (t: Record<string, Tensor>) => {
+      const old = t[n];
+      t[n] = tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), { shape });
+      old.dispose();
+    };
+    let e = errorOf(() => load(broken('qwen2', reshape('model.layers.0.self_attn.q_proj.bias', [63]))));
+    expect(e).toMatchObject({ code: 'NT_SHAPE', message: expect.stringMatching(/'model\.layers\.0\.self_attn\.q_proj\.bias' has shape \[63\], config\.json implies \[64\]/) });
+    e = errorOf(() => load(broken('phi3', reshape('model.layers.0.self_attn.qkv_proj.weight', [64 * 3, 64]))));
+    expect(e).toMatchObject({ code: 'NT_SHAPE', message: expect.stringMatching(/qkv_proj\.weight' has shape \[192, 64\], config\.json implies \[128, 64\]/) });
+  });
+
+  test('a GPTQ phi3 folder (fused qkv_proj / gate_up_proj) is NT_UNSUPPORTED', () => {
+    const dir = broken('phi3', () => {}, (c) => (c.quantization_config = { quant_method: 'gptq', bits: 4, group_size: 32 }));
+    expect(errorOf(() => load(dir))).toMatchObject({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/GPTQ-quantized phi3 folder \(fused qkv_proj \/ gate_up_proj\) is not supported/) });
+  });
+
+  test('DenseLinear and QuantLinear check their bias: f32 [out], a Tensor, owned (disposed with the layer)', () => {
+    const base = memory().bytes;
+    const temps: Tensor[] = [];
+    const t = (data: number[] | Float32Array, shape: number[], dtype?: 'f16') => {
+      const x = tensor(Float32Array.from(data), { shape, dtype });
+      temps.push(x);
+      return x;
+    };
+    const xs = [1, 2, 3, 4, -1, 0, 1, 0.5];
+    const x = t(xs, [2, 4]);
+    const lin = new DenseLinear(tensor(new Float32Array(12).map((_, i) => i - 5), { shape: [3, 4] }), tensor(new Float32Array([0.5, -1, 2]), { shape: [3] }));
+    // y = x Wᵀ + b, by hand
+    const want = [0, 1].flatMap((r) => [0, 1, 2].map((o) => [0, 1, 2, 3].reduce((s, k) => s + xs[r * 4 + k] * (o * 4 + k - 5), 0) + [0.5, -1, 2][o]));
+    const y = lin.forward(x);
+    expect(maxAbsDiff(values(y), want)).toBeLessThanOrEqual(1e-6);
+    y.dispose();
+    const w2 = t(new Float32Array(12), [3, 4]);
+    expect(errorOf(() => new DenseLinear(w2, t([0, 0, 0, 0], [4])))).toMatchObject({ code: 'NT_SHAPE', message: expect.stringMatching(/\[DenseLinear\] bias must be \[3\] \(out features\), got \[4\]/) });
+    expect(errorOf(() => new DenseLinear(w2, t([0, 0, 0], [3], 'f16')))).toMatchObject({ code: 'NT_DTYPE', message: expect.stringMatching(/bias must be f32/) });
+    expect(errorOf(() => new DenseLinear(w2, [1, 2, 3] as never))).toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/bias must be a Tensor or null, got object/) });
+    const q = quantize(t(new Float32Array(3 * 32).map((_, i) => Math.sin(i)), [3, 32]), { bits: 4, groupSize: 32 });
+    expect(errorOf(() => new QuantLinear(q, { bias: t([0, 0], [2]) }))).toMatchObject({ code: 'NT_SHAPE', message: expect.stringMatching(/\[QuantLinear\] bias must be \[3\]/) });
+    const ql = new QuantLinear(q, { bias: tensor(new Float32Array([1, 2, 3]), { shape: [3] }) });
+    const yq = ql.forward(t(new Float32Array(32), [1, 32]));
+    expect(values(yq)).toEqual(Float64Array.from([1, 2, 3]));
+    yq.dispose();
+    lin.dispose();
+    ql.dispose();
+    for (const x of temps) x.dispose();
     expect(memory().bytes).toBe(base);
   });
 });
