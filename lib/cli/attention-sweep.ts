@@ -4,16 +4,16 @@
 // sparsity (skipped / total multiply-adds of the out-of-window scores), the attention-output error
 // (‖delta − dense‖ / ‖dense‖ over every layer, dense computed from the same q, k, v) and the
 // perplexity against the dense run.
-import * as fs from 'fs';
 import type { Command } from 'commander';
 import type { Tensor } from '../tensor';
 import type { CliContext } from './context';
 import { keyValues, table } from './format';
-import { UsageError, defaultModelDir, intOption } from './model-args';
+import { UsageError, addTokenOptions, defaultModelDir, intOption, readTokens } from './model-args';
 
 interface SweepOptions {
   model?: string;
   text?: string;
+  ids?: string;
   thresholds?: string;
   window?: string;
   ctx?: string;
@@ -58,11 +58,11 @@ function logSoftmaxNll(logits: Float32Array, vocab: number, row: number, target:
 }
 
 export function registerAttentionSweep(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('attention-sweep')
     .description('replace the model\'s softmax attention by delta attention and print sparsity vs attention-output error vs perplexity for a range of thresholds')
-    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
-    .option('--text <file>', 'text file, tokenized as UTF-8 bytes (models with a 256-byte vocabulary)')
+    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)');
+  addTokenOptions(cmd, 'the text the sweep scores')
     .option('--thresholds <list>', 'comma-separated θ values (default 0,0.05,0.1,0.2,0.5,1,2,5)')
     .option('--window <n>', 'keys per query scored exactly by delta attention (default 64)')
     .option('--ctx <n>', 'tokens predicted per forward window (default min(max_position_embeddings - 1, 256))')
@@ -70,8 +70,8 @@ export function registerAttentionSweep(program: Command, ctx: CliContext): void 
     .option('--json', 'print the result as JSON')
     .action((opts: SweepOptions) => {
       try {
-        if (opts.text === undefined) {
-          ctx.fail('attention-sweep', 'give --text FILE', 'NT_VALUE');
+        if ((opts.text === undefined) === (opts.ids === undefined)) {
+          ctx.fail('attention-sweep', 'give exactly one of --text FILE or --ids FILE', 'NT_VALUE');
           return;
         }
         const thresholds = parseThresholds(opts.thresholds);
@@ -81,18 +81,11 @@ export function registerAttentionSweep(program: Command, ctx: CliContext): void 
         const nt = ctx.library('attention-sweep');
         if (!nt) return;
         const dir = opts.model ?? defaultModelDir();
-        let text: Buffer;
-        try {
-          text = fs.readFileSync(opts.text);
-        } catch (e) {
-          throw Object.assign(new Error(`${opts.text}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`), { code: 'NT_IO' });
-        }
         const model = nt.model.load(dir);
         try {
-          if (model.config.vocabSize !== 256)
-            throw Object.assign(new Error(`the model's vocabulary has ${model.config.vocabSize} tokens; --text tokenizes bytes (256)`), { code: 'NT_VALUE' });
-          const ids = Int32Array.from(text.subarray(0, limit));
-          if (ids.length < 2) throw Object.assign(new Error(`${opts.text}: needs at least 2 tokens, has ${ids.length}`), { code: 'NT_VALUE' });
+          const source = (opts.text ?? opts.ids)!;
+          const ids = readTokens(nt, opts, { dir, vocabSize: model.config.vocabSize }).subarray(0, limit);
+          if (ids.length < 2) throw Object.assign(new Error(`${source}: needs at least 2 tokens, has ${ids.length}`), { code: 'NT_VALUE' });
           const W = Math.min(ctxArg ?? 256, model.config.maxPositionEmbeddings - 1);
           const vocab = model.config.vocabSize;
           const starts: number[] = [];
@@ -148,7 +141,7 @@ export function registerAttentionSweep(program: Command, ctx: CliContext): void 
             });
           }
           bar.done();
-          const report: SweepReport = { model: dir, text: opts.text, tokens: ids.length - 1, context: W, window, rows };
+          const report: SweepReport = { model: dir, text: source, tokens: ids.length - 1, context: W, window, rows };
           if (opts.json) {
             ctx.out(JSON.stringify(report, null, 2) + '\n');
             return;

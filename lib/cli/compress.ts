@@ -1,11 +1,11 @@
 // `ntensor compress`: int4 (RTN or GPTQ) and/or 2:4 compression of every decoder linear with a
 // low-rank correction (EoRA, svd or act-s), written as a GPTQ-format folder plus a PEFT LoRA
 // adapter (see nt.llm.saveCompressed). Progress per linear; a table of each layer's error.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { CompressOptions, CompressionReport } from '../llm/compress';
 import type { CliContext } from './context';
 import { formatBytes, keyValues, table } from './format';
-import { UsageError, defaultModelDir, intOption, textTokens } from './model-args';
+import { UsageError, addTokenOptions, defaultModelDir, intOption, readTokens, takeDeprecated } from './model-args';
 
 interface CompressCliOptions {
   model?: string;
@@ -16,6 +16,9 @@ interface CompressCliOptions {
   prune: string;
   method: string;
   rank: string;
+  text?: string;
+  ids?: string;
+  /** deprecated names of --text / --ids */
   calib?: string;
   calibIds?: string;
   calibTokens?: string;
@@ -72,7 +75,7 @@ export function layerTable(report: CompressionReport, ctx: CliContext): string {
 }
 
 export function registerCompress(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('compress')
     .description('compress a model to int4 and/or 2:4 with an EoRA (or svd / act-s) low-rank correction; writes a GPTQ folder + PEFT adapter')
     .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
@@ -82,16 +85,18 @@ export function registerCompress(program: Command, ctx: CliContext): void {
     .option('--quantizer <q>', 'rtn or gptq', 'rtn')
     .option('--prune <criterion>', 'magnitude, wanda or sparsegpt', 'sparsegpt')
     .option('--method <m>', 'eora, svd, act-s or none', 'eora')
-    .option('--rank <r>', 'adapter rank', '64')
-    .option('--calib <file>', 'calibration text (byte tokens)')
-    .option('--calib-ids <file>', 'calibration token ids instead: .npy (int32/int64) or .json')
+    .option('--rank <r>', 'adapter rank', '64');
+  addTokenOptions(cmd, 'calibration text')
+    .addOption(new Option('--calib <file>', 'deprecated name of --text').hideHelp())
+    .addOption(new Option('--calib-ids <file>', 'deprecated name of --ids').hideHelp())
     .option('--calib-tokens <n>', 'use the first n calibration tokens (default 8192)')
     .option('--window <n>', 'tokens per calibration forward (default 256)')
     .option('--out <dir>', 'output folder (config.json + model.safetensors + adapter/)')
     .option('--json', 'print the report as JSON')
     .action((o: CompressCliOptions) => {
       try {
-        if ((o.calib === undefined) === (o.calibIds === undefined)) throw new UsageError('give exactly one of --calib FILE or --calib-ids FILE');
+        takeDeprecated(o, { calib: 'text', calibIds: 'ids' }, (line) => ctx.output.err(`ntensor compress: ${line}\n`));
+        if ((o.text === undefined) === (o.ids === undefined)) throw new UsageError('give exactly one of --text FILE or --ids FILE');
         if (o.out === undefined) throw new UsageError('--out DIR is required');
         const opts = compressOptionsFrom(o);
         const calibTokens = intOption('--calib-tokens', o.calibTokens, 1) ?? 8192;
@@ -100,7 +105,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
         const dir = o.model ?? defaultModelDir();
         const model = nt.model.load(dir);
         try {
-          const all = o.calib !== undefined ? textTokens(o.calib, model.config.vocabSize) : nt.model.loadTokenIds(o.calibIds!);
+          const all = readTokens(nt, o, { dir, vocabSize: model.config.vocabSize });
           const calibration = all.subarray(0, calibTokens);
           const bar = ctx.progress('compress', model.linears().length);
           const report = nt.llm.compressModel(model, { ...opts, calibration, onProgress: (_d, _t, l) => bar.tick(1, l.name.replace(/^model\./, '')) });

@@ -8,12 +8,13 @@ import type { Command } from 'commander';
 import type { CompressOptions } from '../llm/compress';
 import type { CliContext } from './context';
 import { keyValues, table } from './format';
-import { UsageError, defaultModelDir, intListOption, intOption, textTokens } from './model-args';
+import { UsageError, defaultModelDir, intListOption, intOption, readTokens } from './model-args';
 import { lineChartSvg } from './plot';
 
 interface DemoCliOptions {
   model?: string;
   text?: string;
+  ids?: string;
   ranks?: string;
   bits: string;
   calibTokens?: string;
@@ -42,7 +43,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
     .command('demo')
     .description('int4 + EoRA on the bundled model: held-out perplexity for f32, int4, int4+svd and int4+EoRA at several ranks, 2:4+int4; an SVG plot')
     .option('--model <dir>', 'Hugging Face model folder with a 256-byte vocabulary (default: the bundled fixtures/tinyllama-fortunes)')
-    .option('--text <file>', 'held-out text (default: heldout.txt of the model folder)')
+    .option('--text <file>', "held-out text, tokenized with the model's tokenizer (default: heldout.txt of the model folder)")
+    .option('--ids <file>', 'held-out text as token ids instead: a .npy (int32/int64) or .json array')
     .option('--ranks <list>', 'adapter ranks', '8,16,32,64')
     .option('--bits <n>', 'quantization bits: 3 or 4', '4')
     .option('--calib-tokens <n>', 'calibration tokens (default 4096)')
@@ -60,10 +62,17 @@ export function registerDemo(program: Command, ctx: CliContext): void {
         const nt = ctx.library('demo');
         if (!nt) return;
         const dir = o.model ?? defaultModelDir();
-        const textFile = o.text ?? path.join(dir, 'heldout.txt');
-        if (!fs.existsSync(textFile)) throw new UsageError(`${textFile} not found: give --text FILE`);
+        if (o.text !== undefined && o.ids !== undefined) throw new UsageError('give exactly one of --text FILE or --ids FILE');
+        const textFile = o.ids ?? o.text ?? path.join(dir, 'heldout.txt');
+        if (!fs.existsSync(textFile)) throw new UsageError(`${textFile} not found: give --text FILE or --ids FILE`);
         const probe = nt.model.load(dir);
-        const tokens = textTokens(textFile, probe.config.vocabSize);
+        let tokens: Int32Array;
+        try {
+          tokens = readTokens(nt, o.ids !== undefined ? { ids: o.ids } : { text: textFile }, { dir, vocabSize: probe.config.vocabSize });
+        } catch (e) {
+          probe.dispose();
+          throw e;
+        }
         const start = Math.floor(tokens.length * CALIBRATION_OFFSET_FRACTION);
         if (tokens.length < evalTokens || start + calibTokens > tokens.length) {
           probe.dispose();

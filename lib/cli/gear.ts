@@ -3,12 +3,11 @@
 // ‖X − X̂‖/‖X‖ of K and V (captured with hooks.onAttentionInputs on the first --limit tokens),
 // attention-output error against the exact cache, held-out perplexity decoding through the
 // cache in blocks of n_b tokens, and single-token decode speed.
-import * as fs from 'fs';
 import type { Command } from 'commander';
 import type { CliContext } from './context';
 import { formatBytes, table } from './format';
 import { sumNll } from '../model/nll';
-import { UsageError, defaultModelDir, intOption, numberOption } from './model-args';
+import { UsageError, addTokenOptions, defaultModelDir, intOption, numberOption, readTokens } from './model-args';
 
 type Library = typeof import('../index');
 type Model = ReturnType<Library['model']['load']>;
@@ -236,6 +235,7 @@ export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: Gear
 interface GearCliOptions {
   model?: string;
   text?: string;
+  ids?: string;
   bits?: string;
   rank?: string;
   outliers?: string;
@@ -250,11 +250,11 @@ interface GearCliOptions {
 }
 
 export function registerGear(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('gear')
     .description('GEAR KV-cache compression on a model: bytes, K/V and attention error, perplexity and decode speed for f32 / KIVI / GEAR-L / GEAR caches')
-    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
-    .option('--text <file>', 'held-out text, tokenized as UTF-8 bytes (models with a 256-byte vocabulary)')
+    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)');
+  addTokenOptions(cmd, 'held-out text')
     .option('--bits <b>', 'code width 2 or 4 (default 4)')
     .option('--rank <r>', 'low-rank residual rank of GEAR-L and GEAR (default 4)')
     .option('--outliers <s>', 'outlier ratio s of GEAR (default 0.02)')
@@ -268,8 +268,8 @@ export function registerGear(program: Command, ctx: CliContext): void {
     .option('--json', 'print the report as JSON')
     .action((opts: GearCliOptions) => {
       try {
-        if (opts.text === undefined) {
-          ctx.fail('gear', 'give --text FILE (held-out text)', 'NT_VALUE');
+        if ((opts.text === undefined) === (opts.ids === undefined)) {
+          ctx.fail('gear', 'give exactly one of --text FILE or --ids FILE (held-out text)', 'NT_VALUE');
           return;
         }
         const bits = intOption('--bits', opts.bits, 2) ?? 4;
@@ -289,15 +289,7 @@ export function registerGear(program: Command, ctx: CliContext): void {
         const dir = opts.model ?? defaultModelDir();
         const model = nt.model.load(dir);
         try {
-          if (model.config.vocabSize !== 256)
-            throw Object.assign(new Error(`the model's vocabulary has ${model.config.vocabSize} tokens; --text tokenizes bytes (256)`), { code: 'NT_VALUE' });
-          let text: Buffer;
-          try {
-            text = fs.readFileSync(opts.text);
-          } catch (e) {
-            throw Object.assign(new Error(`${opts.text}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`), { code: 'NT_IO' });
-          }
-          const ids = Int32Array.from(text);
+          const ids = readTokens(nt, opts, { dir, vocabSize: model.config.vocabSize });
           const steps = 5;
           const bar = opts.json ? undefined : ctx.progress('gear', steps);
           const report = evaluateGear(nt, model, ids, {

@@ -1,18 +1,22 @@
 // `ntensor lolcats`: LoLCATs stage 1 (attention transfer) on a model folder. Trains every
-// layer's Hedgehog maps and γ on calibration text (bytes = tokens for the byte-level
-// fixture tokenizer), writes the maps (safetensors), the loss curves (SVG) and a summary
+// layer's Hedgehog maps and γ on calibration text (--text, the model's tokenizer) or token ids
+// (--ids), writes the maps (safetensors), the loss curves (SVG) and a summary
 // (JSON), and prints the held-out attention-transfer loss before/after training and the
 // held-out perplexity with softmax, untrained hybrid (initial maps) and trained hybrid attention.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { CliContext } from './context';
 import { keyValues, table } from './format';
+import { addTokenOptions, readTokens, takeDeprecated } from './model-args';
 import { lineChartSvg } from './plot';
 
 interface LolcatsFlags {
   model: string;
-  calib: string;
+  text?: string;
+  ids?: string;
+  /** deprecated name of --text */
+  calib?: string;
   out: string;
   steps: string;
   window: string;
@@ -39,11 +43,12 @@ function numFlag(name: string, text: string): number {
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(4));
 
 export function registerLolcats(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('lolcats')
     .description('LoLCATs attention transfer: train Hedgehog feature maps + window factor per layer, report MSE and perplexity')
-    .requiredOption('--model <dir>', 'Hugging Face LLaMA-family model folder')
-    .requiredOption('--calib <file>', 'calibration text (UTF-8 bytes are the tokens of the byte-level tokenizer)')
+    .requiredOption('--model <dir>', 'Hugging Face LLaMA-family model folder');
+  addTokenOptions(cmd, 'calibration text (the held-out tokens follow the training sequences)')
+    .addOption(new Option('--calib <file>', 'deprecated name of --text').hideHelp())
     .requiredOption('--out <dir>', 'output folder: lolcats_maps.safetensors, loss.svg, summary.json')
     .option('--steps <n>', 'Adam steps per layer', '100')
     .option('--window <n>', 'sliding-window length of the hybrid attention', '64')
@@ -67,14 +72,11 @@ export function registerLolcats(program: Command, ctx: CliContext): void {
         const lr = numFlag('lr', flags.lr);
         const evalTokens = intFlag('eval-tokens', flags.evalTokens, 2);
         const pplWindow = flags.pplWindow === undefined ? seqLen : intFlag('ppl-window', flags.pplWindow, 1);
-        let text: string;
-        try {
-          text = fs.readFileSync(flags.calib, 'utf8');
-        } catch (e) {
-          throw Object.assign(new Error(`${flags.calib}: ${(e as Error).message}`), { code: 'NT_IO' });
-        }
+        takeDeprecated(flags, { calib: 'text' }, (line) => ctx.output.err(`ntensor lolcats: ${line}\n`));
+        if ((flags.text === undefined) === (flags.ids === undefined)) throw Object.assign(new Error('give exactly one of --text FILE or --ids FILE'), { code: 'NT_VALUE' });
         model = nt.model.load(flags.model);
-        const ids = nt.model.encodeBytes(text);
+        // the vocabulary check the command lacked: a 32k-vocabulary model got byte ids here
+        const ids = readTokens(nt, flags, { dir: flags.model, vocabSize: model.config.vocabSize });
         const { numLayers, numHeads, headDim } = model.config;
         const bar = ctx.progress('attention transfer', steps * numLayers);
         const result = nt.llm.lolcats.transfer(model, ids, {
@@ -119,7 +121,7 @@ export function registerLolcats(program: Command, ctx: CliContext): void {
         const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
         const summary = {
           model: flags.model,
-          calib: flags.calib,
+          calib: flags.text ?? flags.ids,
           steps,
           window,
           features,

@@ -1,14 +1,14 @@
 // `ntensor mnn`: the Matrix Nuclear-Norm of a model's final hidden states on a text, beside the
 // exact nuclear norm of the same (centred, row-normalised) matrix, with the time of each.
-import * as fs from 'fs';
 import type { Command } from 'commander';
 import type { CliContext } from './context';
 import { keyValues } from './format';
-import { UsageError, defaultModelDir, intOption } from './model-args';
+import { UsageError, addTokenOptions, defaultModelDir, intOption, readTokens } from './model-args';
 
 interface MnnCliOptions {
   model?: string;
   text?: string;
+  ids?: string;
   tokens?: string;
   json?: boolean;
 }
@@ -31,37 +31,27 @@ function seconds(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** Reads a text file as byte tokens (NT_IO when missing). */
-export function readTextTokens(file: string): Int32Array {
-  let text: Buffer;
-  try {
-    text = fs.readFileSync(file);
-  } catch (e) {
-    throw Object.assign(new Error(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`), { code: 'NT_IO' });
-  }
-  return Int32Array.from(text);
-}
-
 export function registerMnn(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('mnn')
     .description("Matrix Nuclear-Norm of a model's final hidden states on a text, vs the exact nuclear norm (SVD), with timings")
-    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
-    .requiredOption('--text <file>', 'text file, tokenized as UTF-8 bytes')
+    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)');
+  addTokenOptions(cmd, 'the text whose hidden states are measured')
     .option('--tokens <n>', 'use the first n tokens (default: min(file, max_position_embeddings))')
     .option('--json', 'print the result as JSON')
     .action((opts: MnnCliOptions) => {
       try {
+        if ((opts.text === undefined) === (opts.ids === undefined)) throw new UsageError('give exactly one of --text FILE or --ids FILE');
         const limit = intOption('--tokens', opts.tokens, 1);
         const nt = ctx.library('mnn');
         if (!nt) return;
         const dir = opts.model ?? defaultModelDir();
         const model = nt.model.load(dir);
         try {
-          if (model.config.vocabSize !== 256) throw new UsageError(`the model's vocabulary has ${model.config.vocabSize} tokens; --text tokenizes bytes (256)`);
-          let ids = readTextTokens(opts.text!);
+          const source = (opts.text ?? opts.ids)!;
+          let ids = readTokens(nt, opts, { dir, vocabSize: model.config.vocabSize });
           ids = ids.subarray(0, Math.min(limit ?? Infinity, model.config.maxPositionEmbeddings));
-          if (ids.length === 0) throw new UsageError(`${opts.text} is empty`);
+          if (ids.length === 0) throw new UsageError(`${source} is empty`);
           const hidden = model.hidden(ids);
           try {
             let t = process.hrtime.bigint();
@@ -72,7 +62,7 @@ export function registerMnn(program: Command, ctx: CliContext): void {
             const nuclearSeconds = seconds(t);
             const report: MnnReport = {
               model: dir,
-              text: opts.text!,
+              text: source,
               tokens: ids.length,
               hiddenSize: hidden.shape[1],
               mnn,

@@ -1,10 +1,11 @@
 // What the model commands (ppl, generate, compress, demo, gear, mnn, ...) share: the default
 // model folder (the committed fixture, found from the package root, not the working
-// directory), numeric option parsing, and reading a text or token-id file as token ids.
+// directory), numeric option parsing, and the one path from --text / --ids to token ids.
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from 'commander';
 import type { LlamaModel, LoadOptions } from '../model';
+import type { Tokenizer } from '../tokenizer';
 import { packageRoot } from './context';
 
 /** fixtures/tinyllama-fortunes of this package. */
@@ -50,13 +51,88 @@ export function readFileOrFail(file: string): Buffer {
   }
 }
 
-/** A text file as byte tokens, for models with a 256-token byte vocabulary. */
-export function textTokens(file: string, vocabSize: number): Int32Array {
-  if (vocabSize !== 256)
-    throw Object.assign(new Error(`the model's vocabulary has ${vocabSize} tokens; text is tokenized as bytes (256): pass token ids (--ids FILE)`), {
+/** Where a command's tokens come from: --text FILE (tokenized for the model) or --ids FILE (pre-tokenized). */
+export interface TokenFlags {
+  text?: string;
+  ids?: string;
+}
+
+/** The model side of readTokens: its folder (for the tokenizer files) and embedding size. */
+export interface TokenTarget {
+  dir: string;
+  vocabSize: number;
+  /** An already loaded tokenizer (undefined: read from dir; null: the folder has none). */
+  tokenizer?: Tokenizer | null;
+}
+
+/** --text FILE and --ids FILE with the same words in every command; `what` says what the tokens are for. */
+export function addTokenOptions(cmd: Command, what = 'text'): Command {
+  return cmd
+    .option('--text <file>', `${what}: a UTF-8 text file, tokenized with the model's tokenizer.json (or as bytes for a 256-token byte vocabulary)`)
+    .option('--ids <file>', `${what} as token ids instead: a .npy (int32/int64) or .json array`);
+}
+
+/**
+ * Deprecated flag names (compress --calib / --calib-ids, lolcats --calib): moves their value to
+ * the current flag with a warning on stderr; both given is a usage error.
+ */
+export function takeDeprecated<T extends object>(flags: T, renames: Partial<Record<keyof T, keyof T>>, warn: (line: string) => void): void {
+  const f = flags as Record<string, unknown>;
+  for (const [old, now] of Object.entries(renames) as [string, string][]) {
+    if (f[old] === undefined) continue;
+    const dash = (k: string) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+    if (f[now] !== undefined) throw new UsageError(`give ${dash(now)} only (${dash(old)} is its deprecated name)`);
+    warn(`${dash(old)} is deprecated: use ${dash(now)}`);
+    f[now] = f[old];
+    delete f[old];
+  }
+}
+
+/**
+ * The one text-to-ids path of every command. --text: the model folder's tokenizer.json, or
+ * UTF-8 bytes for a 256-token byte vocabulary without one (the file's bytes exactly); a folder
+ * with neither refuses text. --ids: the file's ids. Either way every id must index the model's
+ * embedding, and a tokenizer larger than the embedding is refused (NT_VALUE): a mismatch is
+ * an error, never ids that mean something else. A tokenizer smaller than the embedding is
+ * fine (Qwen2 pads its embedding past the tokenizer's 151,665 tokens).
+ */
+export function readTokens(nt: typeof import('../index'), flags: TokenFlags, target: TokenTarget): Int32Array {
+  if ((flags.text === undefined) === (flags.ids === undefined)) throw new UsageError('give exactly one of --text FILE or --ids FILE');
+  const V = target.vocabSize;
+  if (flags.ids !== undefined) {
+    const ids = nt.tokenizer.loadTokenIds(flags.ids);
+    checkIdsInVocab(ids, V, flags.ids);
+    return ids;
+  }
+  const file = flags.text!;
+  const tokenizer = target.tokenizer !== undefined ? target.tokenizer : nt.tokenizer.loadTokenizer(target.dir);
+  if (tokenizer === null)
+    throw Object.assign(new Error(`${target.dir} has no tokenizer.json and its vocabulary has ${V} tokens (not the 256-token byte vocabulary): pass token ids (--ids FILE)`), {
       code: 'NT_VALUE',
     });
-  return Int32Array.from(readFileOrFail(file));
+  if (tokenizer.vocabSize > V)
+    throw Object.assign(new Error(`the tokenizer of ${target.dir} has ${tokenizer.vocabSize} tokens but the model's embedding ${V}: its ids would index past the embedding`), {
+      code: 'NT_VALUE',
+    });
+  const bytes = readFileOrFail(file);
+  // the byte vocabulary takes the file's bytes as they are (a file need not be valid UTF-8)
+  if (tokenizer.kind === 'bytes') return Int32Array.from(bytes);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw Object.assign(new Error(`${file} is not UTF-8 text: --text needs UTF-8 for a tokenizer.json`), { code: 'NT_VALUE' });
+  }
+  const ids = tokenizer.encode(text);
+  checkIdsInVocab(ids, V, file);
+  return ids;
+}
+
+/** Every id indexes the embedding (NT_VALUE naming the first that does not). */
+export function checkIdsInVocab(ids: Int32Array, vocabSize: number, source: string): void {
+  for (let i = 0; i < ids.length; ++i)
+    if (ids[i] < 0 || ids[i] >= vocabSize)
+      throw Object.assign(new Error(`${source}: token id ${ids[i]} at position ${i} is outside the model's vocabulary (0..${vocabSize - 1})`), { code: 'NT_VALUE' });
 }
 
 /** How a command loads its model: --dtype, --activations, --head-bits (see addModelLoadOptions). */

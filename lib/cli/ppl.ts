@@ -1,9 +1,9 @@
-// `ntensor ppl`: perplexity of a model on a text (byte-level tokens) or a token-id file, over
+// `ntensor ppl`: perplexity of a model on a text (its tokenizer) or a token-id file, over
 // non-overlapping windows (see model.perplexity), with a progress bar on stderr.
 import type { Command } from 'commander';
 import type { CliContext } from './context';
 import { keyValues } from './format';
-import { ModelLoadFlags, addModelLoadOptions, defaultModelDir, intOption, textTokens, loadModelWith, modelLoadChoice } from './model-args';
+import { ModelLoadFlags, addModelLoadOptions, addTokenOptions, defaultModelDir, intOption, loadModelWith, modelLoadChoice, readTokens } from './model-args';
 
 interface PplOptions extends ModelLoadFlags {
   model?: string;
@@ -28,12 +28,11 @@ export interface PplReport {
 }
 
 export function registerPpl(program: Command, ctx: CliContext): void {
-  addModelLoadOptions(program.command('ppl'))
-    .description('perplexity of a LLaMA-family model on a text file (byte tokens) or a token-id file, over non-overlapping windows')
+  const cmd = addModelLoadOptions(program.command('ppl'))
+    .description("perplexity of a LLaMA-family model on a text file (the model's tokenizer) or a token-id file, over non-overlapping windows")
     .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
-    .option('--adapter <dir>', 'a PEFT LoRA folder (e.g. the adapter written by ntensor compress) applied to the model')
-    .option('--text <file>', 'text file, tokenized as UTF-8 bytes (models with a 256-byte vocabulary)')
-    .option('--ids <file>', 'token ids instead of text: a .npy (int32/int64) or .json array')
+    .option('--adapter <dir>', 'a PEFT LoRA folder (e.g. the adapter written by ntensor compress) applied to the model');
+  addTokenOptions(cmd, 'the text to score')
     .option('--window <n>', 'tokens predicted per window (default: min(max_position_embeddings - 1, 2048))')
     .option('--limit <n>', 'use only the first n tokens')
     .option('--json', 'print the result as JSON')
@@ -51,7 +50,7 @@ export function registerPpl(program: Command, ctx: CliContext): void {
         const model = loadModelWith(nt, dir, modelLoadChoice(opts));
         try {
           if (opts.adapter !== undefined) nt.llm.applyAdapter(model, opts.adapter);
-          let ids = opts.text !== undefined ? textTokens(opts.text, model.config.vocabSize) : nt.model.loadTokenIds(opts.ids!);
+          let ids = readTokens(nt, opts, { dir, vocabSize: model.config.vocabSize });
           if (limit !== undefined) ids = ids.subarray(0, limit);
           const start = Date.now();
           let bar: ReturnType<CliContext['progress']> | undefined;

@@ -7,13 +7,13 @@ import * as path from 'path';
 import type { Command } from 'commander';
 import type { CliContext } from './context';
 import { formatBytes, table } from './format';
-import { readTextTokens } from './mnn';
 import { lineChartSvg } from './plot';
-import { UsageError, defaultModelDir, intOption, numberOption } from './model-args';
+import { UsageError, addTokenOptions, defaultModelDir, intOption, numberOption, readTokens } from './model-args';
 
 interface TrainCompareCliOptions {
   model?: string;
-  text: string;
+  text?: string;
+  ids?: string;
   steps: string;
   out: string;
   tokens?: string;
@@ -24,11 +24,11 @@ interface TrainCompareCliOptions {
 }
 
 export function registerTrainCompare(program: Command, ctx: CliContext): void {
-  program
+  const cmd = program
     .command('train-compare')
     .description("train a model's last MLP + final norm + lm_head with Adam, 8-bit Adam, GaLore and GradNormLoRP (+8-bit): loss curves and optimizer-state bytes")
-    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
-    .requiredOption('--text <file>', 'training text (UTF-8 bytes); the tokens after the training window are the held-out set')
+    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)');
+  addTokenOptions(cmd, 'training text (the tokens after the training window are the held-out set)')
     .requiredOption('--steps <n>', 'optimizer steps per method')
     .requiredOption('--out <dir>', 'folder for loss.svg and results.json (created)')
     .option('--tokens <n>', 'training tokens per step (default 256, at most max_position_embeddings - 1)')
@@ -38,6 +38,7 @@ export function registerTrainCompare(program: Command, ctx: CliContext): void {
     .option('--json', 'print the results as JSON')
     .action(async (opts: TrainCompareCliOptions) => {
       try {
+        if ((opts.text === undefined) === (opts.ids === undefined)) throw new UsageError('give exactly one of --text FILE or --ids FILE');
         const steps = intOption('--steps', opts.steps, 1)!;
         const tokens = intOption('--tokens', opts.tokens, 2) ?? 256;
         const lr = numberOption('--lr', opts.lr, 0) ?? 1e-3;
@@ -51,10 +52,9 @@ export function registerTrainCompare(program: Command, ctx: CliContext): void {
         const model = nt.model.load(dir);
         const owned: { dispose(): void }[] = [];
         try {
-          if (model.config.vocabSize !== 256) throw new UsageError(`the model's vocabulary has ${model.config.vocabSize} tokens; --text tokenizes bytes (256)`);
           const n = Math.min(tokens, model.config.maxPositionEmbeddings - 1);
-          const ids = readTextTokens(opts.text);
-          if (ids.length < n + 2) throw new UsageError(`${opts.text} has ${ids.length} bytes; --tokens ${n} needs at least ${n + 2}`);
+          const ids = readTokens(nt, opts, { dir, vocabSize: model.config.vocabSize });
+          if (ids.length < n + 2) throw new UsageError(`${opts.text ?? opts.ids} has ${ids.length} tokens; --tokens ${n} needs at least ${n + 2}`);
           const evalN = Math.min(n, ids.length - n - 2);
           const h = train.lastMlpResidual(model, ids.subarray(0, n));
           owned.push(h);
@@ -82,7 +82,7 @@ export function registerTrainCompare(program: Command, ctx: CliContext): void {
           const adam = runs.find((r) => r.method === 'Adam')?.stateBytes ?? NaN;
           const results = {
             model: dir,
-            text: opts.text,
+            text: opts.text ?? opts.ids,
             tokens: n,
             evalTokens: evalN,
             steps,

@@ -19,7 +19,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('ntensor compress', () => {
   test('writes a GPTQ folder and a PEFT adapter that `ppl --adapter` evaluates', async () => {
     const out = path.join(tmp, 'c');
-    const r = await cli(['compress', '--calib', HELDOUT, '--calib-tokens', '512', '--rank', '4', '--out', out]);
+    const r = await cli(['compress', '--text', HELDOUT, '--calib-tokens', '512', '--rank', '4', '--out', out]);
     expect(r.stderr).toMatch(/compress 100% 28\/28/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/layers\.0\.self_attn\.q_proj\s+256×256/);
@@ -40,14 +40,14 @@ describe('ntensor compress', () => {
 
   test('errors are one coded line and exit code 1', async () => {
     const cases: [string[], RegExp][] = [
-      [['compress', '--out', tmp], /give exactly one of --calib FILE or --calib-ids FILE \(NT_VALUE\)/],
-      [['compress', '--calib', HELDOUT], /--out DIR is required \(NT_VALUE\)/],
-      [['compress', '--calib', HELDOUT, '--out', tmp, '--bits', '5'], /--bits must be one of 2, 3, 4, 8, none, got '5' \(NT_VALUE\)/],
-      [['compress', '--calib', HELDOUT, '--out', tmp, '--method', 'lora'], /--method must be one of eora, svd, act-s, none/],
-      [['compress', '--calib', HELDOUT, '--out', tmp, '--rank', '0'], /--rank must be an integer >= 1, got '0'/],
-      [['compress', '--calib', path.join(tmp, 'none.txt'), '--out', tmp], /none\.txt: no such file \(NT_IO\)/],
-      [['compress', '--calib', HELDOUT, '--out', tmp, '--sparsity', '2:4', '--quantizer', 'gptq'], /2:4 sparsity with the GPTQ quantizer is not supported.*\(NT_UNSUPPORTED\)/],
-      [['compress', '--model', path.join(tmp, 'nope'), '--calib', HELDOUT, '--out', tmp], /no such model folder \(NT_IO\)/],
+      [['compress', '--out', tmp], /give exactly one of --text FILE or --ids FILE \(NT_VALUE\)/],
+      [['compress', '--text', HELDOUT], /--out DIR is required \(NT_VALUE\)/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--bits', '5'], /--bits must be one of 2, 3, 4, 8, none, got '5' \(NT_VALUE\)/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--method', 'lora'], /--method must be one of eora, svd, act-s, none/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--rank', '0'], /--rank must be an integer >= 1, got '0'/],
+      [['compress', '--text', path.join(tmp, 'none.txt'), '--out', tmp], /none\.txt: no such file \(NT_IO\)/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--sparsity', '2:4', '--quantizer', 'gptq'], /2:4 sparsity with the GPTQ quantizer is not supported.*\(NT_UNSUPPORTED\)/],
+      [['compress', '--model', path.join(tmp, 'nope'), '--text', HELDOUT, '--out', tmp], /no such model folder \(NT_IO\)/],
     ];
     for (const [args, re] of cases) {
       const r = await cli(args);

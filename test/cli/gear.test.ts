@@ -57,7 +57,7 @@ describe('ntensor gear', () => {
 
   test('bad arguments fail with one line and a code', async () => {
     const cases: [string[], RegExp][] = [
-      [['gear', '--model', MODEL], /give --text FILE/],
+      [['gear', '--model', MODEL], /give exactly one of --text FILE or --ids FILE/],
       [['gear', '--model', MODEL, '--text', TEXT, '--bits', '3'], /--bits must be 2 or 4, got '3'/],
       [['gear', '--model', MODEL, '--text', TEXT, '--outliers', '1.5'], /--outliers must be a number in \[0, 1\)/],
       [['gear', '--model', MODEL, '--text', path.join(MODEL, 'missing.txt')], /missing\.txt: no such file \(NT_IO\)/],

@@ -21,7 +21,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('ntensor lolcats', () => {
   it('trains, writes maps + loss curve + summary, and reports MSE and three perplexities', async () => {
     const out = path.join(tmp, 'out');
-    const r = await cli(['lolcats', '--model', MODEL, '--calib', calib, '--steps', '12', '--window', '16', '--features', '16', '--seq-len', '64', '--eval-tokens', '128', '--out', out]);
+    const r = await cli(['lolcats', '--model', MODEL, '--text', calib, '--steps', '12', '--window', '16', '--features', '16', '--seq-len', '64', '--eval-tokens', '128', '--out', out]);
     expect(r.stderr).toMatch(/attention transfer/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/layer\s+MSE before \(x1000\)\s+MSE after \(x1000\)\s+mean gamma/);
@@ -44,16 +44,16 @@ describe('ntensor lolcats', () => {
 
   it('fails with one coded line on bad flags and a missing calibration file', async () => {
     const out = path.join(tmp, 'bad');
-    const steps = await cli(['lolcats', '--model', MODEL, '--calib', calib, '--steps', 'many', '--out', out]);
+    const steps = await cli(['lolcats', '--model', MODEL, '--text', calib, '--steps', 'many', '--out', out]);
     expect(steps.code).toBe(1);
     expect(steps.stderr).toMatch(/ntensor lolcats: --steps must be an integer >= 0, got 'many' \(NT_VALUE\)/);
-    const missing = await cli(['lolcats', '--model', MODEL, '--calib', path.join(tmp, 'nope.txt'), '--out', out]);
+    const missing = await cli(['lolcats', '--model', MODEL, '--text', path.join(tmp, 'nope.txt'), '--out', out]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/nope\.txt: .*\(NT_IO\)/);
-    const short = await cli(['lolcats', '--model', MODEL, '--calib', calib, '--seq-len', '1000', '--out', out]);
+    const short = await cli(['lolcats', '--model', MODEL, '--text', calib, '--seq-len', '1000', '--out', out]);
     expect(short.code).toBe(1);
     expect(short.stderr).toMatch(/at least 2 are needed \(train \+ held out\) \(NT_VALUE\)/);
-    const noModel = await cli(['lolcats', '--calib', calib, '--out', out]);
+    const noModel = await cli(['lolcats', '--text', calib, '--out', out]);
     expect(noModel.code).toBe(1);
     expect(noModel.stderr).toMatch(/--model/);
   });

@@ -118,6 +118,10 @@ describe('ntensor generate', () => {
     }
     const missing = await cli(['generate']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/required option '--prompt <text>'/);
+    expect(missing.stderr).toMatch(/give exactly one of --prompt TEXT, --text FILE or --ids FILE \(NT_VALUE\)/);
+    // the fixture has a byte vocabulary and no chat template
+    const chat = await cli(['generate', '--prompt', 'x', '--chat']);
+    expect(chat.code).toBe(1);
+    expect(chat.stderr).toMatch(/no chat template.*\(NT_UNSUPPORTED\)/);
   });
 });
