@@ -110,6 +110,9 @@ const MODEL_TYPES: Record<string, { maxPositionEmbeddings: number; rmsNormEps: n
   phi3: { maxPositionEmbeddings: 4096, rmsNormEps: 1e-5, headDim: null },
 };
 
+/** Far above any released model (hundreds of layers); bounds the per-layer lists of a hostile config. */
+const MAX_LAYERS = 65536;
+
 type Code = 'NT_IO' | 'NT_VALUE' | 'NT_UNSUPPORTED';
 
 function fail(code: Code, op: string, file: string, msg: string): never {
@@ -356,6 +359,8 @@ export function parseConfig(op: string, file: string, raw: unknown): ModelConfig
   }
   if (headDim % 2 !== 0) fail('NT_IO', op, file, `head_dim must be even for rotary embeddings, got ${headDim}`);
   const numLayers = posInt(op, file, c, 'num_hidden_layers');
+  // per-layer lists (slidingWindows) are built here, before the weights can refute the count
+  if (numLayers > MAX_LAYERS) fail('NT_IO', op, file, `num_hidden_layers must be at most ${MAX_LAYERS}, got ${numLayers}`);
   const configMaxPos = posInt(op, file, c, 'max_position_embeddings', defaults.maxPositionEmbeddings);
   const rope = parseRope(op, file, c, configMaxPos);
   const maxPositionEmbeddings = rope.scaling?.type === 'dynamic' ? Math.floor(configMaxPos * rope.scaling.factor) : configMaxPos;

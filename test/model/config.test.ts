@@ -241,6 +241,9 @@ describe('model types and their keys', () => {
     expectError({ head_dim: 3 }, 'NT_IO', /head_dim must be a positive integer|head_dim must be even/);
     expectError({ hidden_size: 66, head_dim: undefined }, 'NT_IO', /hidden_size \(66\) is not a multiple of num_attention_heads \(4\) and head_dim is not given/);
     expect(errorOf(() => parseConfig('t', 'config.json', [1])).message).toMatch(/is not a JSON object/);
+    // per-layer lists are built from the config alone: an absurd layer count is refused first
+    expectError({ num_hidden_layers: 1e308 }, 'NT_IO', /num_hidden_layers must be at most 65536, got 1e\+308/);
+    expect(parse({ num_hidden_layers: 65536 }).slidingWindows.length).toBe(65536);
   });
 });
 
