@@ -11,6 +11,7 @@ import * as nt from '../../lib';
 import { loadSafetensors } from '../../lib/io';
 import { DenseLinear, QuantLinear, load, loadAsync } from '../../lib/model';
 import { GGUF_ARCHITECTURES, ggufConfigObject, unpermuteRowOrder } from '../../lib/model/load-gguf';
+import { ggufTokenizer } from '../../lib/model/gguf-vocab';
 import type { LlamaModel } from '../../lib/model/model';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
 import { memory } from '../../lib/tensor';
@@ -136,5 +137,60 @@ describe('GGUF model errors', () => {
     expect((await failure(() => load(path.join(FIX, 'tiny-llama-q4_0.gguf'), { dtype: 'f64' as never }))).code).toBe('NT_DTYPE');
     expect((await failure(() => load(path.join(dir, 'absent.gguf')))).code).toBe('NT_IO');
     expect((await failure(() => load(path.join(FIX, 'types.gguf')))).code).toBe('NT_IO'); // no llama.* keys
+  });
+});
+
+const TOKENIZERS = path.join(PACKAGE_ROOT, 'fixtures', 'tokenizers');
+const TEXT = fs.readFileSync(path.join(TOKENIZERS, 'texts.txt'), 'utf8').split('\n');
+
+function mismatches(tok: nt.tokenizer.Tokenizer, want: number[][]): string[] {
+  const bad: string[] = [];
+  want.forEach((ids, i) => {
+    const got = Array.from(tok.encode(TEXT[i]));
+    if (got.length !== ids.length || got.some((v, k) => v !== ids[k])) bad.push(`line ${i} ${JSON.stringify(TEXT[i])}: [${got}] vs [${ids}]`);
+  });
+  return bad;
+}
+
+describe('the tokenizer of a GGUF vocabulary', () => {
+  test('"llama" (SentencePiece, written by llama.cpp\'s converter): ids equal sentencepiece\'s own on every line of the text set, decodes round-trip', () => {
+    const g = nt.io.readGguf(path.join(FIX, 'vocab-spm.gguf'));
+    const tok = ggufTokenizer(g)!;
+    const want: number[][] = JSON.parse(fs.readFileSync(path.join(FIX, 'vocab-spm.expected.json'), 'utf8')).lines;
+    expect(want.length).toBe(TEXT.length);
+    // sentencepiece's encode reads "<s>" in text as characters; the tokenizer (like transformers'
+    // and llama.cpp's with special parsing) as the control token: those lines are compared apart
+    const control = /<s>|<\/s>|<unk>/;
+    const plain = want.map((ids, i) => (control.test(TEXT[i]) ? null : ids));
+    expect(plain.filter((x) => x === null).length).toBe(5);
+    expect(mismatches(tok, plain.map((ids, i) => ids ?? Array.from(tok.encode(TEXT[i]))))).toEqual([]);
+    expect(Array.from(tok.encode('<s> hello </s>'))).toEqual([1, 1, ...Array.from(tok.encode(' hello ')).slice(1), 2]);
+    expect(tok.bosTokenId).toBe(1);
+    expect(tok.eosTokenIds).toEqual([2]);
+    // printable-ASCII lines come back exactly (the decoder strips the one prefix space it added)
+    const ascii = TEXT.filter((t) => /^[\x20-\x7e]+$/.test(t) && !control.test(t));
+    expect(ascii.length).toBeGreaterThan(50);
+    for (const t of ascii) expect(tok.decode(tok.encode(t), { skipSpecialTokens: true })).toBe(t);
+  });
+
+  test.each(['gpt2', 'llama3', 'qwen2'])('"gpt2" BPE (%s, llama.cpp\'s converter): ids equal Python tokenizers on the source tokenizer.json', (family) => {
+    const g = nt.io.readGguf(path.join(FIX, `vocab-${family}.gguf`));
+    const tok = ggufTokenizer(g)!;
+    const exp = JSON.parse(fs.readFileSync(path.join(TOKENIZERS, family, 'expected.json'), 'utf8')) as { lines: { ids: number[] }[] };
+    expect(mismatches(tok, exp.lines.map((l) => l.ids))).toEqual([]);
+  });
+
+  test('the tiny model\'s GGUF carries a tokenizer; a file without one gives null; an unknown pre is NT_UNSUPPORTED', async () => {
+    const g = nt.io.readGguf(path.join(FIX, 'tiny-llama-q4_0.gguf'));
+    const tok = ggufTokenizer(g)!;
+    expect(tok.encode('hello').length).toBeGreaterThan(1);
+    expect(ggufTokenizer(nt.io.readGguf(path.join(FIX, 'types.gguf')))).toBeNull();
+    const b = fs.readFileSync(path.join(FIX, 'vocab-qwen2.gguf'));
+    const at = b.indexOf(Buffer.from('qwen2', 'latin1'), b.indexOf(Buffer.from('tokenizer.ggml.pre')));
+    Buffer.from('qwenX').copy(b, at);
+    const p = path.join(dir, 'pre.gguf');
+    fs.writeFileSync(p, b);
+    const f = await failure(() => ggufTokenizer(nt.io.readGguf(p)));
+    expect(f).toMatchObject({ code: 'NT_UNSUPPORTED', message: expect.stringContaining('tokenizer.ggml.pre "qwenX"') });
   });
 });
