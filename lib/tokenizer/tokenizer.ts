@@ -36,6 +36,8 @@ export interface TokenizerSources {
   name?: string;
 }
 
+const PROBE_TEXT = "Hello, wörld! It's 1234 \u65e5\u672c \ud83d\ude00  \n\tend";
+
 interface Backend {
   encode(text: string, addSpecialTokens: boolean): number[] | Int32Array;
   decode(ids: number[], skipSpecialTokens: boolean): string;
@@ -115,13 +117,24 @@ export class Tokenizer {
     let lib: HfTokenizer;
     try {
       lib = new HfTokenizer(tokenizerJson as object, libConfig);
+      // some parts are only checked when first used (a Split pattern compiles lazily): one encode
+      // and decode here makes a broken file fail at load, naming the file, not at the first prompt
+      lib.decode(lib.encode(PROBE_TEXT).ids.concat(0));
     } catch (e) {
       throw ntError('NT_IO', `[tokenizer] ${tjName}: @huggingface/tokenizers cannot build it: ${(e as Error).message}`);
     }
+    // the library's own errors after a load that passed the probe are its bugs: coded, not raw
+    const guard = <T>(op: string, f: () => T): T => {
+      try {
+        return f();
+      } catch (e) {
+        throw ntError('NT_INTERNAL', `[tokenizer.${op}] @huggingface/tokenizers failed on ${tjName}: ${(e as Error).message}`);
+      }
+    };
     const backend: Backend = {
-      encode: (text, addSpecialTokens) => lib.encode(text, { add_special_tokens: addSpecialTokens }).ids,
+      encode: (text, addSpecialTokens) => guard('encode', () => lib.encode(text, { add_special_tokens: addSpecialTokens }).ids),
       // the library refuses an empty list; the empty text is what every tokenizer decodes it to
-      decode: (ids, skip) => (ids.length === 0 ? '' : lib.decode(ids, { skip_special_tokens: skip })),
+      decode: (ids, skip) => (ids.length === 0 ? '' : guard('decode', () => lib.decode(ids, { skip_special_tokens: skip }))),
       tokenToId: (t) => lib.token_to_id(t),
     };
 
@@ -134,12 +147,13 @@ export class Tokenizer {
     // ids: generation_config.json first (what generation uses), then config.json, then the token strings
     const gen = sourceObject(sources.generationConfig, `${name}/generation_config.json`);
     const cfg = sourceObject(sources.modelConfig, `${name}/config.json`);
-    const bosIds =
-      idList(gen.bos_token_id, `${name}/generation_config.json: bos_token_id`, vocabSize) ??
-      idList(cfg.bos_token_id, `${name}/config.json: bos_token_id`, vocabSize);
-    const eosIds =
-      idList(gen.eos_token_id, `${name}/generation_config.json: eos_token_id`, vocabSize) ??
-      idList(cfg.eos_token_id, `${name}/config.json: eos_token_id`, vocabSize);
+    // every source is checked, also those a higher one overrides
+    const genBos = idList(gen.bos_token_id, `${name}/generation_config.json: bos_token_id`, vocabSize);
+    const cfgBos = idList(cfg.bos_token_id, `${name}/config.json: bos_token_id`, vocabSize);
+    const genEos = idList(gen.eos_token_id, `${name}/generation_config.json: eos_token_id`, vocabSize);
+    const cfgEos = idList(cfg.eos_token_id, `${name}/config.json: eos_token_id`, vocabSize);
+    const bosIds = genBos ?? cfgBos;
+    const eosIds = genEos ?? cfgEos;
     const bosFromConfig = tokenId(specials.bos_token, 'bos_token');
     const eosFromConfig = tokenId(specials.eos_token, 'eos_token');
     const bosTokenId = bosIds?.[0] ?? bosFromConfig;
