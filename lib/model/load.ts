@@ -12,7 +12,7 @@ import { ModelConfig, readConfig, ropeFrequencies } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import { LlamaModel } from './model';
 import { isGgufPath, loadGguf } from './load-gguf';
-import { biasedLinearSuffixes, checkWeights, expectedTensors, fusedLinears, linearShapes, storedTensors } from './weights';
+import { biasedLinearSuffixes, checkWeights, expectedTensors, fusedLinears, linearShapes, storedLinearShapes, storedTensors } from './weights';
 
 /** In-memory dtype of the weight matrices (linears, embeddings, lm_head). */
 export type WeightDType = 'auto' | 'f32' | 'bf16' | 'f16';
@@ -64,7 +64,7 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   checkWeights(op, dir, config, stored);
   const all = [...expectedTensors(config).keys()];
   if (config.quantization)
-    for (const name of linearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
+    for (const name of storedLinearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
   const packed = (n: string) => /\.(qweight|qzeros|scales|g_idx)$/.test(n);
   // norms and biases are tiny and the ops take them in x's dtype (f32); matrices follow `dtype`
   const norm = (n: string) => n.endsWith('norm.weight') || n.endsWith('.bias');
@@ -102,7 +102,30 @@ function prebuiltLinears(c: ModelConfig, w: Record<string, Tensor>, packed: Reco
   const biasName = (name: string) => (biased.has(name.replace(/^model\.layers\.\d+\./, '')) ? `${name}.bias` : undefined);
   try {
     for (const f of fusedLinears(c)) {
-      const fused = take(w, f.stored)!;
+      if (q) {
+        // GPTQ tensors run along out features by column: qweight [K·bits/32, N], qzeros
+        // [G, N·bits/32], scales [G, N]; g_idx [K] is shared (checkWeights checked that the
+        // splits fall on qzeros word boundaries)
+        const per = 32 / q.bits;
+        for (const part of f.parts) {
+          const [a, b] = part.rows;
+          const cut = (name: string, range: [number, number]) => {
+            const view = packed[`${f.stored}.${name}`].slice(null, range);
+            try {
+              packed[`${part.name}.${name}`] = view.clone();
+            } finally {
+              view.dispose();
+            }
+          };
+          cut('qweight', [a, b]);
+          cut('qzeros', [a / per, b / per]);
+          cut('scales', [a, b]);
+          const g = packed[`${f.stored}.g_idx`];
+          if (g) packed[`${part.name}.g_idx`] = g.clone();
+        }
+        continue;
+      }
+      const fused = take(w, `${f.stored}.weight`)!;
       try {
         for (const part of f.parts) w[`${part.name}.weight`] = fused.slice(part.rows);
       } finally {

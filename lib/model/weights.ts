@@ -107,8 +107,10 @@ export function biasedLinearSuffixes(cfg: ModelConfig): Set<string> {
 
 /** A stored matrix whose row ranges are several decoder linears (Phi-3's qkv_proj, gate_up_proj). */
 export interface FusedLinear {
-  /** Stored tensor name, e.g. 'model.layers.0.self_attn.qkv_proj.weight'. */
+  /** Stored module name, e.g. 'model.layers.0.self_attn.qkv_proj' (tensors '<stored>.weight', or its GPTQ parts). */
   stored: string;
+  /** [out, in] of the stored matrix. */
+  shape: [number, number];
   /** LLaMA linear names with their row ranges [start, end) of the stored matrix. */
   parts: { name: string; rows: [number, number] }[];
 }
@@ -116,17 +118,18 @@ export interface FusedLinear {
 /**
  * Phi-3 stores q, k, v as one qkv_proj [(hq + 2·hkv)·d, H] (rows q, then k, then v) and gate,
  * up as one gate_up_proj [2I, H] (gate first: transformers' chunk(2) order). The loader
- * splits them into views under the LLaMA names, so everything downstream (hooks,
- * compression, export) sees q_proj ... up_proj.
+ * splits them under the LLaMA names (row-range views of a dense matrix, column ranges of
+ * GPTQ tensors), so everything downstream (hooks, compression, export) sees q_proj ... up_proj.
  */
 export function fusedLinears(cfg: ModelConfig): FusedLinear[] {
   if (cfg.modelType !== 'phi3') return [];
-  const { numHeads: hq, numKvHeads: hkv, headDim: d, intermediateSize: I } = cfg;
+  const { numHeads: hq, numKvHeads: hkv, headDim: d, intermediateSize: I, hiddenSize: H } = cfg;
   const out: FusedLinear[] = [];
   for (let l = 0; l < cfg.numLayers; ++l) {
     const p = `model.layers.${l}.`;
     out.push({
-      stored: `${p}self_attn.qkv_proj.weight`,
+      stored: `${p}self_attn.qkv_proj`,
+      shape: [(hq + 2 * hkv) * d, H],
       parts: [
         { name: `${p}self_attn.q_proj`, rows: [0, hq * d] },
         { name: `${p}self_attn.k_proj`, rows: [hq * d, (hq + hkv) * d] },
@@ -134,7 +137,8 @@ export function fusedLinears(cfg: ModelConfig): FusedLinear[] {
       ],
     });
     out.push({
-      stored: `${p}mlp.gate_up_proj.weight`,
+      stored: `${p}mlp.gate_up_proj`,
+      shape: [2 * I, H],
       parts: [
         { name: `${p}mlp.gate_proj`, rows: [0, I] },
         { name: `${p}mlp.up_proj`, rows: [I, 2 * I] },
@@ -144,12 +148,21 @@ export function fusedLinears(cfg: ModelConfig): FusedLinear[] {
   return out;
 }
 
+/** The decoder linears as the checkpoint stores them, [out, in]: linearShapes with fused parts replaced by their fused matrix. */
+export function storedLinearShapes(cfg: ModelConfig): Map<string, [number, number]> {
+  const m = linearShapes(cfg);
+  for (const f of fusedLinears(cfg)) {
+    for (const part of f.parts) m.delete(part.name);
+    m.set(f.stored, f.shape);
+  }
+  return m;
+}
+
 /** The tensors a model of this config needs, with their shapes (as stored: Phi-3's fused matrices, GPTQ parts). */
 export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
   const { hiddenSize: H, vocabSize: V, headDim: d } = cfg;
   const m = new Map<string, number[]>();
   m.set('model.embed_tokens.weight', [V, H]);
-  const shapes = linearShapes(cfg);
   const biased = biasedLinearSuffixes(cfg);
   for (let l = 0; l < cfg.numLayers; ++l) {
     const p = `model.layers.${l}.`;
@@ -160,16 +173,12 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
       m.set(`${p}self_attn.k_norm.weight`, [d]);
     }
   }
-  for (const [name, [out, inFeatures]] of shapes) {
+  for (const [name, [out, inFeatures]] of storedLinearShapes(cfg)) {
     if (cfg.quantization) {
       const parts = gptqTensorShapes(cfg.quantization, out, inFeatures);
       for (const part of ['qweight', 'qzeros', 'scales'] as const) m.set(`${name}.${part}`, parts[part]);
     } else m.set(`${name}.weight`, [out, inFeatures]);
     if (biased.has(name.replace(/^model\.layers\.\d+\./, ''))) m.set(`${name}.bias`, [out]);
-  }
-  for (const f of fusedLinears(cfg)) {
-    for (const part of f.parts) m.delete(`${part.name}.weight`);
-    m.set(f.stored, [f.parts[f.parts.length - 1].rows[1], H]);
   }
   m.set('model.norm.weight', [H]);
   if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, H]);
@@ -191,8 +200,11 @@ export function checkWeights(op: string, dir: string, cfg: ModelConfig, stored: 
     const m = /^model\.layers\.(\d+)\./.exec(name);
     if (m) storedLayers = Math.max(storedLayers, Number(m[1]) + 1);
   }
-  if (cfg.quantization && fusedLinears(cfg).length > 0)
-    throw ntError('NT_UNSUPPORTED', `[${op}] ${source}: a GPTQ-quantized ${cfg.modelType} folder (fused qkv_proj / gate_up_proj) is not supported`);
+  if (cfg.quantization)
+    for (const f of fusedLinears(cfg))
+      for (const { rows } of f.parts)
+        if ((rows[0] * cfg.quantization.bits) % 32 !== 0)
+          throw ntError('NT_UNSUPPORTED', `[${op}] ${source}: '${f.stored}' splits at row ${rows[0]}, inside a packed ${cfg.quantization.bits}-bit qzeros word: its GPTQ tensors cannot be split into ${f.parts.map((p) => p.name.slice(p.name.lastIndexOf('.') + 1)).join(', ')}`);
   if (cfg.numLayers > storedLayers)
     throw ntError('NT_IO', `[${op}] ${source}: config.json has num_hidden_layers = ${cfg.numLayers}, the weights hold ${storedLayers} layer(s)`);
   for (const [name, shape] of expectedTensors(cfg)) {
@@ -207,7 +219,7 @@ export function checkWeights(op: string, dir: string, cfg: ModelConfig, stored: 
   }
   if (cfg.quantization) {
     // g_idx is optional (absent: plain groups), but when present it must fit
-    for (const [name, [, inFeatures]] of linearShapes(cfg)) {
+    for (const [name, [, inFeatures]] of storedLinearShapes(cfg)) {
       const g = stored.get(`${name}.g_idx`);
       if (g && (g.shape.length !== 1 || g.shape[0] !== inFeatures || g.fileDtype !== 'I32'))
         throw ntError('NT_SHAPE', `[${op}] ${g.file}: tensor '${name}.g_idx' must be I32 [${inFeatures}], got ${g.fileDtype} [${g.shape.join(', ')}]`);

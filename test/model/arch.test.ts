@@ -11,6 +11,7 @@ import { loadNpy } from '../../lib/io/npy';
 import { saveCompressed } from '../../lib/llm/export';
 import { DenseLinear, QuantLinear, load, loadAsync } from '../../lib/model';
 import type { LlamaModel } from '../../lib/model/model';
+import { toGptq } from '../../lib/quant/gptq-format';
 import { quantize } from '../../lib/quant/quantize';
 import { memory, Tensor } from '../../lib/tensor';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
@@ -237,6 +238,65 @@ describe('GPTQ folders of these architectures (saveCompressed, then nt.model.loa
   });
 });
 
+/** Column-wise concatenation of contiguous 2-D tensors (GPTQ tensors of fused linears run along out features by column). */
+function concatColumns(parts: Tensor[]): Tensor {
+  const R = parts[0].shape[0];
+  const C = parts.reduce((n, t) => n + t.shape[1], 0);
+  const Ctor = parts[0].data.constructor as new (n: number) => Int32Array;
+  const out = new Ctor(R * C);
+  for (let r = 0, at = 0; r < R; ++r)
+    for (const t of parts) {
+      const c = t.shape[1];
+      out.set((t.data as Int32Array).subarray(r * c, (r + 1) * c), at);
+      at += c;
+    }
+  return tensor(out, { shape: [R, C], dtype: parts[0].dtype });
+}
+
+test('phi3: a GPTQ folder with fused qkv_proj / gate_up_proj (as AutoGPTQ writes them) loads, split by columns, to the logits of the quantized model', () => {
+  const base = memory().bytes;
+  const model = load(folder('phi3', 'transformers 5'), { dtype: 'f32' });
+  for (const n of model.linears())
+    model.setLinear(n, new QuantLinear(quantize((model.getLinear(n) as DenseLinear).weight, { bits: 4, groupSize: 32 }))).dispose();
+  const ids = npy('phi3', 'ids.npy') as Int32Array;
+  const inMemory = logitsOf(model, ids);
+  const tensors: Record<string, Tensor> = loadSafetensors(path.join(ARCH, 'phi3'), { dtype: 'f32' });
+  const gptq = (n: string) => toGptq((model.getLinear(n) as QuantLinear).q);
+  for (let l = 0; l < model.config.numLayers; ++l) {
+    const p = `model.layers.${l}.`;
+    for (const [fused, parts] of [
+      ['self_attn.qkv_proj', ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj']],
+      ['mlp.gate_up_proj', ['mlp.gate_proj', 'mlp.up_proj']],
+      ['self_attn.o_proj', ['self_attn.o_proj']],
+      ['mlp.down_proj', ['mlp.down_proj']],
+    ] as const) {
+      const g = parts.map((s) => gptq(p + s));
+      tensors[`${p + fused}.weight`].dispose();
+      delete tensors[`${p + fused}.weight`];
+      for (const k of ['qweight', 'qzeros', 'scales'] as const) tensors[`${p + fused}.${k}`] = concatColumns(g.map((x) => x[k]));
+      tensors[`${p + fused}.g_idx`] = g[0].g_idx.clone();
+      for (const x of g) for (const t of Object.values(x)) t.dispose();
+    }
+  }
+  const dir = path.join(tmp, 'phi3-gptq-fused');
+  fs.mkdirSync(dir);
+  saveSafetensors(path.join(dir, 'model.safetensors'), tensors);
+  for (const t of Object.values(tensors)) t.dispose();
+  const cfg = JSON.parse(fs.readFileSync(path.join(ARCH, 'phi3', 'config.json'), 'utf8'));
+  cfg.quantization_config = { quant_method: 'gptq', bits: 4, group_size: 32, sym: true, desc_act: false };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+  model.dispose();
+  const reloaded = load(dir);
+  expect(reloaded.linears().filter((n) => n.startsWith('model.layers.0.')).map((n) => n.slice(15))).toEqual([
+    'self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj',
+  ]);
+  for (const n of reloaded.linears()) expect(reloaded.getLinear(n)).toBeInstanceOf(QuantLinear);
+  expect(maxAbsDiff(logitsOf(reloaded, ids), inMemory)).toBeLessThanOrEqual(TOL.gptqReload);
+  expect(maxAbsDiff(inMemory, npy('phi3', 'logits.npy'))).toBeGreaterThan(1e-2);
+  reloaded.dispose();
+  expect(memory().bytes).toBe(base);
+});
+
 describe('loading errors of the new tensors', () => {
   /** A copy of a fixture with some tensors dropped, renamed or reshaped, and config edits. */
   function broken(name: string, edit: (t: Record<string, Tensor>) => void, cfgEdit: (c: Cfg) => void = () => {}): string {
@@ -285,9 +345,13 @@ describe('loading errors of the new tensors', () => {
     expect(e).toMatchObject({ code: 'NT_SHAPE', message: expect.stringMatching(/qkv_proj\.weight' has shape \[192, 64\], config\.json implies \[128, 64\]/) });
   });
 
-  test('a GPTQ phi3 folder (fused qkv_proj / gate_up_proj) is NT_UNSUPPORTED', () => {
-    const dir = broken('phi3', () => {}, (c) => (c.quantization_config = { quant_method: 'gptq', bits: 4, group_size: 32 }));
-    expect(errorOf(() => load(dir))).toMatchObject({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/GPTQ-quantized phi3 folder \(fused qkv_proj \/ gate_up_proj\) is not supported/) });
+  test('a GPTQ phi3 folder whose fused split falls inside a packed qzeros word is NT_UNSUPPORTED', () => {
+    // head_dim 12 at 3 bits: q ends at row 48, bit 144 of a qzeros row, mid-word
+    const dir = broken('phi3', () => {}, (c) => ((c.head_dim = 12), (c.quantization_config = { quant_method: 'gptq', bits: 3, group_size: 32 })));
+    expect(errorOf(() => load(dir))).toMatchObject({
+      code: 'NT_UNSUPPORTED',
+      message: expect.stringMatching(/'model\.layers\.0\.self_attn\.qkv_proj' splits at row 48, inside a packed 3-bit qzeros word: its GPTQ tensors cannot be split into q_proj, k_proj, v_proj/),
+    });
   });
 
   test('DenseLinear and QuantLinear check their bias: f32 [out], a Tensor, owned (disposed with the layer)', () => {
