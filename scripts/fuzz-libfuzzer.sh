@@ -4,6 +4,7 @@
 #   npy          parse_npy_buffer + conversion + header round trip
 #   json         the JSON DOM parser (config.json, adapter/quantize configs, indexes)
 #   index        read_safetensors_index on a file (model.safetensors.index.json)
+#   gguf         parse_gguf_buffer + block dequantization / Q4_0-Q8_0 repacking
 # Each runs ONE job under `nice -n 19` (the machine is shared) for FUZZ_SECONDS (default 600),
 # starting from test/corpus (the malformed-file corpus) plus the committed corpus
 # test/fuzz/corpus/<parser>/, which is then replaced by the -merge=1 minimization of both
@@ -18,10 +19,10 @@ OUT="$ROOT/build-libfuzzer"
 SECONDS_PER="${FUZZ_SECONDS:-600}"
 MAX_LEN="${FUZZ_MAX_LEN:-8192}"
 PARSERS=("$@")
-[ ${#PARSERS[@]} -eq 0 ] && PARSERS=(safetensors npy json index)
+[ ${#PARSERS[@]} -eq 0 ] && PARSERS=(safetensors npy json index gguf)
 
 target_id() {
-  case "$1" in safetensors) echo 1 ;; npy) echo 2 ;; json) echo 3 ;; index) echo 4 ;; *) echo "unknown parser $1" >&2; exit 2 ;; esac
+  case "$1" in safetensors) echo 1 ;; npy) echo 2 ;; json) echo 3 ;; index) echo 4 ;; gguf) echo 5 ;; *) echo "unknown parser $1" >&2; exit 2 ;; esac
 }
 
 # ---- clang with libFuzzer ----
@@ -71,6 +72,7 @@ seed_dir() {
     npy) pattern='*.npy' ;;
     json) pattern='*.json' ;;
     index) pattern='model.safetensors.index.json' ;;
+    gguf) pattern='*.gguf' ;;
   esac
   # flattened names: many corpus files share a base name (config.json, gptq.safetensors)
   find "$ROOT/test/corpus" -name "$pattern" ! -name manifest.json -size -64k | sort | while read -r f; do

@@ -1,7 +1,7 @@
 // libFuzzer-compatible harness over the file parsers of native/io (no Node-API): every input
 // is fed to the safetensors parser, the .npy parser, the JSON DOM parser and the shard-index
 // reader (through a file, as nt.model.load meets it). NT_FUZZ_TARGET picks one parser per
-// libFuzzer binary (1 safetensors, 2 npy, 3 json, 4 index; scripts/fuzz-libfuzzer.sh), so each
+// libFuzzer binary (1 safetensors, 2 npy, 3 json, 4 index, 5 gguf; scripts/fuzz-libfuzzer.sh), so each
 // grows its own coverage-guided corpus; 0 (the default, scripts/fuzz.js) runs all four. Parsers may
 // only answer with nt::Error; anything else (another exception, a crash, a sanitizer report)
 // is a finding. Accepted inputs are pushed further: their elements are converted into every
@@ -9,6 +9,7 @@
 // which must reproduce them exactly.
 //   clang++ -fsanitize=fuzzer,address,undefined -DNT_FUZZ_TARGET=1 test/fuzz/fuzz_parsers.cc <io+core+cpu .cc>
 // or, without clang, test/fuzz/driver.cc (scripts/fuzz.js) replays the corpora and mutates.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,6 +21,8 @@
 
 #include "core/error.h"
 #include "io/element.h"
+#include "io/gguf.h"
+#include "io/gguf_decode.h"
 #include "io/json.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
@@ -188,6 +191,46 @@ void fuzz_index(const uint8_t* data, size_t size) {
   }
 }
 
+// GGUF: accepted headers must describe tensors inside the buffer, aligned and disjoint; their
+// blocks are then decoded (dequantized, and repacked for Q4_0 / Q8_0) as the loader does.
+void fuzz_gguf(const uint8_t* data, size_t size) {
+  GgufFile g;
+  try {
+    g = parse_gguf_buffer(data, size);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::IO) finding("GGUF parser failed with a code other than NT_IO");
+    return;
+  }
+  if (g.alignment == 0 || (g.alignment & (g.alignment - 1)) != 0) finding("GGUF alignment not a power of two");
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const GgufTensorInfo& t : g.tensors) {
+    const GgmlType* info = ggml_type_info(t.type);
+    if (!info) finding("GGUF tensor of an unknown type accepted");
+    if (t.offset % g.alignment != 0) finding("GGUF tensor offset not aligned");
+    if (t.dims.empty() || t.dims.size() > kGgufMaxDims) finding("GGUF rank out of range accepted");
+    if (g.data_start + t.offset + t.bytes > size) finding("GGUF tensor data past the buffer accepted");
+    ranges.emplace_back(t.offset, t.offset + t.bytes);
+    uint64_t n = 1;
+    for (uint64_t d : t.dims) n *= d;
+    if (n / info->block_size * info->type_size != t.bytes) finding("GGUF tensor size disagrees with its shape");
+    if (n > kMaxConvert || !gguf_can_dequantize(t.type)) continue;
+    // aligned copy, as the mapped views are
+    std::vector<uint64_t> src((t.bytes + 7) / 8 + 1);
+    std::memcpy(src.data(), data + g.data_start + t.offset, t.bytes);
+    std::vector<float> out(n);
+    gguf_dequantize(t.type, reinterpret_cast<const uint8_t*>(src.data()), static_cast<int64_t>(n), out.data());
+    if (gguf_can_repack(t.type)) {
+      const int64_t cols = static_cast<int64_t>(t.dims[0]), rows = static_cast<int64_t>(n) / cols;
+      std::vector<uint8_t> codes(t.type == 2 ? n / 2 : n), zeros(n / 32);
+      std::vector<uint16_t> scales(n / 32);
+      gguf_repack(t.type, reinterpret_cast<const uint8_t*>(src.data()), rows, cols, codes.data(), scales.data(), zeros.data());
+    }
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ranges[i - 1].second) finding("GGUF overlapping tensors accepted");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -202,6 +245,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 2) fuzz_npy(p, size);
     if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 3) fuzz_json(p, size);
     if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 4) fuzz_index(p, size);
+    if (NT_FUZZ_TARGET == 0 || NT_FUZZ_TARGET == 5) fuzz_gguf(p, size);
   } catch (const std::bad_alloc&) {
     finding("std::bad_alloc escaped a parser (a size from the file reached an allocation)");
   } catch (const std::exception& e) {
