@@ -92,6 +92,23 @@ describe('nt.model.load of llama.cpp GGUFs', () => {
     expect(memory().bytes).toBe(base);
   });
 
+  test('a GGUF without output.weight ties the head to token_embd: logits of its tied HF folder and of torch float64', () => {
+    const base = memory().bytes;
+    const e = loadSafetensors(path.join(FIX, 'tiny-llama-tied.expected.safetensors'), { map: false });
+    const tids = Array.from(e.ids.data as Int32Array);
+    const g = load(path.join(FIX, 'tiny-llama-tied-q8_0.gguf'));
+    expect(g.config.tieWordEmbeddings).toBe(true);
+    const h = load(path.join(FIX, 'tiny-llama-tied-hf'));
+    const y = g.forward(tids);
+    const yh = h.forward(tids);
+    expect(maxAbsDiff(y.data as Float32Array, e.logits_q8_0.data as Float32Array)).toBeLessThan(TOL.float64);
+    expect(maxAbsDiff(yh.data as Float32Array, e.logits_f32.data as Float32Array)).toBeLessThan(TOL.float64);
+    for (const t of [y, yh, ...Object.values(e)]) t.dispose();
+    g.dispose();
+    h.dispose();
+    expect(memory().bytes).toBe(base);
+  });
+
   test("dtype: 'bf16' converts the float weights (and leaves the quantized ones)", () => {
     const m = load(path.join(FIX, 'tiny-llama-f32.gguf'), { dtype: 'bf16' });
     expect((m.getLinear('model.layers.1.self_attn.k_proj') as DenseLinear).weight.dtype).toBe('bf16');
