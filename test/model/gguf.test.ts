@@ -210,4 +210,21 @@ describe('the tokenizer of a GGUF vocabulary', () => {
     const f = await failure(() => ggufTokenizer(nt.io.readGguf(p)));
     expect(f).toMatchObject({ code: 'NT_UNSUPPORTED', message: expect.stringContaining('tokenizer.ggml.pre "qwenX"') });
   });
+
+  test('a 256-token byte vocabulary ("gpt2" without merges, token i = GPT-2\'s unicode for byte i) encodes text as its UTF-8 bytes', () => {
+    const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    let k = 0;
+    const tokens = Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : 256 + k++));
+    const md = (key: string, type: string, value: unknown) => ({ key, type, value });
+    const g = new nt.io.GgufFile('bytes.gguf', {
+      version: 3, alignment: 32, dataStart: 0, fileBytes: 0, tensors: [],
+      metadata: [md('tokenizer.ggml.model', 'string', 'gpt2'), md('tokenizer.ggml.pre', 'string', 'smollm'), md('tokenizer.ggml.tokens', 'array', tokens),
+        md('tokenizer.ggml.token_type', 'array', new Array(256).fill(1)), md('tokenizer.ggml.merges', 'array', [])],
+    });
+    const tok = ggufTokenizer(g)!;
+    for (const t of TEXT.slice(0, 120)) {
+      expect(Array.from(tok.encode(t))).toEqual(Array.from(Buffer.from(t, 'utf8')));
+      expect(tok.decode(tok.encode(t))).toBe(t);
+    }
+  });
 });
