@@ -9,7 +9,7 @@
 // batching gives the same sums up to rounding.
 import { ntError } from '../errors';
 import { checkOptions, describe } from '../ops/common';
-import { div, mul, sqrt } from '../ops';
+import { div, divAsync, mul, sqrt } from '../ops';
 import { accumulateCovariance, accumulateCovarianceAsync, type CovarianceState } from '../quant/calibration';
 import { Tensor } from '../tensor';
 
@@ -106,9 +106,26 @@ export class CovarianceAccumulator {
     return div(this.gram(`${OP}.mean`), this.tokens);
   }
 
+  /** mean() with the dim² division on a worker thread (awaits any pending updateAsync first). */
+  async meanAsync(): Promise<Tensor> {
+    await this.tail;
+    return divAsync(this.gram(`${OP}.meanAsync`), this.tokens);
+  }
+
   /** H = 2XᵀX / n, f32 [dim, dim] (a new tensor): the Hessian GPTQ and SparseGPT take. */
   hessian(): Tensor {
     const m = div(this.gram(`${OP}.hessian`), this.tokens / 2);
+    try {
+      return m.astype('f32');
+    } finally {
+      m.dispose();
+    }
+  }
+
+  /** hessian() with the division on a worker thread (the f64 → f32 copy stays on this one). */
+  async hessianAsync(): Promise<Tensor> {
+    await this.tail;
+    const m = await divAsync(this.gram(`${OP}.hessianAsync`), this.tokens / 2);
     try {
       return m.astype('f32');
     } finally {

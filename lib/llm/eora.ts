@@ -20,8 +20,9 @@ import { eigh, eighAsync } from '../linalg/eigh';
 import { matmul, matmulAsync } from '../linalg/matmul';
 import { rsvd, rsvdAsync } from '../linalg/rsvd';
 import { svd, svdAsync } from '../linalg/svd';
-import { mul, sub } from '../ops/binary';
+import { mul, mulAsync, sub, subAsync } from '../ops/binary';
 import { checkOptions, checkTensor, describe } from '../ops/common';
+import { sum, sumAsync } from '../ops/reduce';
 import { dequantize } from '../quant/dequantize';
 import { quantize } from '../quant/quantize';
 import { shapeString } from '../shape';
@@ -47,10 +48,25 @@ export interface EoraOptions {
   eigenFloor?: number;
 }
 
+/** The f64 eigendecomposition C = Q diag(λ) Qᵀ of a calibration covariance (see covarianceEigen). */
+export interface CovarianceEigen {
+  /** λ, f64 [d_in]. */
+  values: Tensor;
+  /** Q, f64 [d_in, d_in], eigenvectors in the columns (vectors[:, i] pairs with values[i]). */
+  vectors: Tensor;
+  dispose(): void;
+}
+
 export interface CompensationOptions extends EoraOptions {
   method: CompensationMethod;
-  /** XᵀX / n [d_in, d_in] (any float dtype; eigendecomposed in f64): needed by 'eora'. */
+  /** XᵀX / n [d_in, d_in] (any float dtype; eigendecomposed in f64): 'eora' needs it or `eigen`. */
   covariance?: Tensor;
+  /**
+   * 'eora': the covariance already decomposed (covarianceEigen), instead of `covariance`.
+   * Linears fed the same input (q/k/v, gate/up) share one covariance: decomposing it once
+   * saves an O(d_in³) f64 eigh per extra linear, and gives the same adapters.
+   */
+  eigen?: CovarianceEigen;
   /** mean_t |x_tj| [d_in]: needed by 'act-s'. */
   meanAbs?: Tensor;
 }
@@ -85,6 +101,7 @@ interface Plan {
   randomized: boolean;
   opts: EoraOptions;
   covariance?: Tensor;
+  eigen?: CovarianceEigen;
   meanAbs?: Tensor;
 }
 
@@ -110,13 +127,18 @@ function plan(op: string, W: unknown, Wc: unknown, o: CompensationOptions): Plan
   if (o.factorBits !== undefined && ![2, 3, 4, 8].includes(o.factorBits))
     throw ntError('NT_VALUE', `[${op}] factorBits must be 2, 3, 4 or 8, got ${describe(o.factorBits)}`);
   let covariance: Tensor | undefined;
+  let eigen: CovarianceEigen | undefined;
   let meanAbs: Tensor | undefined;
   if (o.method === 'eora') {
-    if (o.covariance === undefined) throw ntError('NT_VALUE', `[${op}] method 'eora' needs the calibration covariance`);
-    covariance = checkTensor(op, o.covariance, 'covariance');
-    if (covariance.ndim !== 2 || covariance.shape[0] !== dIn || covariance.shape[1] !== dIn)
-      throw ntError('NT_SHAPE', `[${op}] covariance must be [${dIn}, ${dIn}] (d_in × d_in), got ${shapeString(covariance.shape)}`);
-  }
+    if (o.covariance !== undefined && o.eigen !== undefined) throw ntError('NT_VALUE', `[${op}] give the covariance or its eigen decomposition, not both`);
+    if (o.eigen !== undefined) eigen = checkEigen(op, o.eigen, dIn);
+    else {
+      if (o.covariance === undefined) throw ntError('NT_VALUE', `[${op}] method 'eora' needs the calibration covariance (or its eigen decomposition)`);
+      covariance = checkTensor(op, o.covariance, 'covariance');
+      if (covariance.ndim !== 2 || covariance.shape[0] !== dIn || covariance.shape[1] !== dIn)
+        throw ntError('NT_SHAPE', `[${op}] covariance must be [${dIn}, ${dIn}] (d_in × d_in), got ${shapeString(covariance.shape)}`);
+    }
+  } else if (o.eigen !== undefined) throw ntError('NT_VALUE', `[${op}] eigen is used by method 'eora' only, got method '${o.method}'`);
   if (o.method === 'act-s') {
     if (o.meanAbs === undefined) throw ntError('NT_VALUE', `[${op}] method 'act-s' needs meanAbs (mean |x| per input column)`);
     meanAbs = checkTensor(op, o.meanAbs, 'meanAbs');
@@ -124,7 +146,50 @@ function plan(op: string, W: unknown, Wc: unknown, o: CompensationOptions): Plan
       throw ntError('NT_SHAPE', `[${op}] meanAbs must be [${dIn}], got ${shapeString(meanAbs.shape)}`);
   }
   const randomized = o.svd === undefined ? maxRank > 1024 : o.svd === 'randomized';
-  return { W: w, Wc: wc, method: o.method, rank: o.rank, randomized, opts: o, covariance, meanAbs };
+  return { W: w, Wc: wc, method: o.method, rank: o.rank, randomized, opts: o, covariance, eigen, meanAbs };
+}
+
+function checkEigen(op: string, e: unknown, dIn: number): CovarianceEigen {
+  if (e === null || typeof e !== 'object') throw ntError('NT_VALUE', `[${op}] eigen must be { values, vectors } (from covarianceEigen), got ${describe(e)}`);
+  const { values, vectors } = e as CovarianceEigen;
+  const v = checkTensor(op, values, 'eigen.values');
+  const q = checkTensor(op, vectors, 'eigen.vectors');
+  if (v.ndim !== 1 || v.shape[0] !== dIn || q.ndim !== 2 || q.shape[0] !== dIn || q.shape[1] !== dIn)
+    throw ntError('NT_SHAPE', `[${op}] eigen must hold values [${dIn}] and vectors [${dIn}, ${dIn}], got ${shapeString(v.shape)} and ${shapeString(q.shape)}`);
+  for (const [t, name] of [[v, 'values'], [q, 'vectors']] as const)
+    if (t.dtype !== 'f64') throw ntError('NT_DTYPE', `[${op}] eigen.${name} must be f64 (covarianceEigen's output), got ${t.dtype}`);
+  return e as CovarianceEigen;
+}
+
+const EIGEN_OP = 'llm.covarianceEigen';
+
+function* eigenSteps(cov: unknown): Job<CovarianceEigen> {
+  const c = checkTensor(EIGEN_OP, cov, 'covariance');
+  if (c.ndim !== 2 || c.shape[0] !== c.shape[1]) throw ntError('NT_SHAPE', `[${EIGEN_OP}] covariance must be square [d_in, d_in], got ${shapeString(c.shape)}`);
+  const c64 = c.dtype === 'f64' ? c : c.astype('f64');
+  try {
+    const { values, vectors } = yield* step(() => eigh(c64), () => eighAsync(c64));
+    return {
+      values,
+      vectors,
+      dispose() {
+        values.dispose();
+        vectors.dispose();
+      },
+    };
+  } finally {
+    dropIfNew(c64, c);
+  }
+}
+
+/** The f64 eigendecomposition of a covariance, for compensate's `eigen` (one per shared input). */
+export function covarianceEigen(covariance: Tensor): CovarianceEigen {
+  return runSync(eigenSteps(covariance));
+}
+
+/** covarianceEigen with the eigh on a worker thread. */
+export function covarianceEigenAsync(covariance: Tensor): Promise<CovarianceEigen> {
+  return runAsync(eigenSteps(covariance));
 }
 
 const f32 = (t: Tensor): Tensor => (t.dtype === 'f32' ? t : t.astype('f32'));
@@ -150,18 +215,21 @@ function fromNumbers(values: Float64Array, shape: number[]): Tensor {
 }
 
 /** Eigen-scaling of the covariance: Q·diag(√λ) and Q·diag(1/√λ) (f32), with the guard applied. */
-function* eigenScaling(cov: Tensor, floor: number): Job<{ scaled: Tensor; inverseScaled: Tensor; dropped: number; droppedEnergy: number }> {
-  const c64 = cov.dtype === 'f64' ? cov : cov.astype('f64');
-  const { values, vectors } = yield* step(() => eigh(c64), () => eighAsync(c64));
-  dropIfNew(c64, cov);
-  const lambda = numbers(values);
-  values.dispose();
-  const n = lambda.length;
-  if (lambda.some((l) => !Number.isFinite(l))) {
-    vectors.dispose();
-    throw ntError('NT_VALUE', `[${OP}] the covariance has non-finite eigenvalues`);
+function* eigenScaling(p: Plan, floor: number): Job<{ scaled: Tensor; inverseScaled: Tensor; dropped: number; droppedEnergy: number }> {
+  const given = p.eigen; // the caller's: read, never disposed here
+  const e = given ?? (yield* eigenSteps(p.covariance!));
+  let q: Tensor;
+  let lambda: Float64Array;
+  try {
+    lambda = numbers(e.values);
+    if (lambda.some((l) => !Number.isFinite(l))) throw ntError('NT_VALUE', `[${OP}] the covariance has non-finite eigenvalues`);
+    q = e.vectors.astype('f32');
+  } finally {
+    if (!given) e.dispose();
   }
-  const lambdaMax = n > 0 ? lambda[n - 1] : 0;
+  const n = lambda.length;
+  // eigh sorts ascending; a max that does not rely on it keeps a caller's eigen safe too
+  const lambdaMax = lambda.reduce((m, l) => Math.max(m, l), n > 0 ? lambda[0] : 0);
   const cutoff = Math.max(lambdaMax, 0) * floor;
   const root = new Float64Array(n);
   const inverseRoot = new Float64Array(n);
@@ -179,8 +247,6 @@ function* eigenScaling(cov: Tensor, floor: number): Job<{ scaled: Tensor; invers
     }
   }
   const droppedEnergy = energy > 0 ? droppedSum / energy : 0;
-  const q = vectors.astype('f32');
-  vectors.dispose();
   const r = fromNumbers(root, [1, n]);
   const ir = fromNumbers(inverseRoot, [1, n]);
   const scaled = mul(q, r);
@@ -240,7 +306,7 @@ function* compensationSteps(p: Plan): Job<Compensation> {
   let droppedEnergy = 0;
   try {
     if (p.method === 'eora') {
-      const e = yield* eigenScaling(p.covariance!, p.opts.eigenFloor ?? DEFAULT_EIGEN_FLOOR);
+      const e = yield* eigenScaling(p, p.opts.eigenFloor ?? DEFAULT_EIGEN_FLOOR);
       dropped = e.dropped;
       droppedEnergy = e.droppedEnergy;
       target = yield* step(() => matmul(delta, e.scaled), () => matmulAsync(delta, e.scaled));
@@ -336,55 +402,89 @@ export async function eoraAsync(W: Tensor, Wc: Tensor, covariance: Tensor, opts:
 /**
  * The activation-weighted error ‖E Xᵀ‖_F / √n = √trace(E C Eᵀ) of E = W − Wc − BA (pass no
  * adapter for the compression error alone), from the covariance C = XᵀX / n. Float64 throughout.
+ * Wc = null measures the signal ‖W Xᵀ‖_F / √n itself.
  */
-export function activationError(W: Tensor, Wc: Tensor, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): number {
+export function activationError(W: Tensor, Wc: Tensor | null, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): number {
+  return runSync(activationErrorSteps(W, Wc, covariance, adapter));
+}
+
+/** activationError with the f64 GEMM (d_out·d_in² multiply-adds) on a worker thread. */
+export function activationErrorAsync(W: Tensor, Wc: Tensor | null, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): Promise<number> {
+  return runAsync(activationErrorSteps(W, Wc, covariance, adapter));
+}
+
+function* activationErrorSteps(W: Tensor, Wc: Tensor | null, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): Job<number> {
   const op = 'llm.activationError';
-  const e = residual(op, W, Wc, adapter);
-  const c = checkTensor(op, covariance, 'covariance').astype('f64');
-  if (c.ndim !== 2 || c.shape[0] !== e.shape[1] || c.shape[1] !== e.shape[1]) {
-    c.dispose();
+  const e = yield* residualSteps(op, W, Wc, adapter);
+  const given = checkTensor(op, covariance, 'covariance');
+  if (given.ndim !== 2 || given.shape[0] !== e.shape[1] || given.shape[1] !== e.shape[1]) {
     e.dispose();
     throw ntError('NT_SHAPE', `[${op}] covariance must be [${e.shape[1]}, ${e.shape[1]}], got ${shapeString(covariance.shape)}`);
   }
-  const ec = matmul(e, c);
-  const prod = mul(ec, e);
-  const total = numbers(prod).reduce((a, b) => a + b, 0);
-  for (const t of [c, ec, prod, e]) t.dispose();
-  return Math.sqrt(Math.max(total, 0));
+  const c = given.dtype === 'f64' ? given : given.astype('f64');
+  const owned: Tensor[] = [e];
+  if (c !== given) owned.push(c);
+  try {
+    const ec = yield* step(() => matmul(e, c), () => matmulAsync(e, c));
+    owned.push(ec);
+    yield* step(() => mul(ec, e, { out: ec }), () => mulAsync(ec, e, { out: ec }));
+    const sumT = yield* step(() => sum(ec), () => sumAsync(ec));
+    owned.push(sumT);
+    const total = (sumT.data as Float64Array)[0];
+    return Math.sqrt(Math.max(total, 0));
+  } finally {
+    owned.forEach((t) => t.dispose());
+  }
 }
 
 /** ‖W − Wc − BA‖_F in float64. */
 export function weightError(W: Tensor, Wc: Tensor, adapter?: { A: Tensor; B: Tensor }): number {
-  const e = residual('llm.weightError', W, Wc, adapter);
+  const e = runSync(residualSteps('llm.weightError', W, Wc, adapter));
   const total = (e.data as Float64Array).reduce((a, v) => a + v * v, 0);
   e.dispose();
   return Math.sqrt(total);
 }
 
-function residual(op: string, W: Tensor, Wc: Tensor, adapter?: { A: Tensor; B: Tensor }): Tensor {
+/** E = W − Wc − BA in f64 (W itself when Wc is null and there is no adapter). */
+function* residualSteps(op: string, W: Tensor, Wc: Tensor | null, adapter?: { A: Tensor; B: Tensor }): Job<Tensor> {
   const w = checkTensor(op, W, 'W').astype('f64');
-  const wc = checkTensor(op, Wc, 'Wc').astype('f64');
-  if (w.ndim !== 2 || wc.ndim !== 2 || w.shape[0] !== wc.shape[0] || w.shape[1] !== wc.shape[1]) {
-    w.dispose();
-    wc.dispose();
-    throw ntError('NT_SHAPE', `[${op}] W and Wc must be 2-D of one shape, got ${shapeString(W.shape)} and ${shapeString(Wc.shape)}`);
-  }
-  let e = sub(w, wc);
-  w.dispose();
-  wc.dispose();
-  if (adapter) {
-    const a = checkTensor(op, adapter.A, 'A').astype('f64');
-    const b = checkTensor(op, adapter.B, 'B').astype('f64');
-    if (a.ndim !== 2 || b.ndim !== 2 || b.shape[0] !== e.shape[0] || a.shape[1] !== e.shape[1] || a.shape[0] !== b.shape[1]) {
-      a.dispose();
-      b.dispose();
-      e.dispose();
-      throw ntError('NT_SHAPE', `[${op}] adapter must be B [${e.shape[0]}, r], A [r, ${e.shape[1]}], got B ${shapeString(adapter.B.shape)}, A ${shapeString(adapter.A.shape)}`);
+  if (Wc !== null && Wc !== undefined) {
+    const wc = checkTensor(op, Wc, 'Wc').astype('f64');
+    if (w.ndim !== 2 || wc.ndim !== 2 || w.shape[0] !== wc.shape[0] || w.shape[1] !== wc.shape[1]) {
+      w.dispose();
+      wc.dispose();
+      throw ntError('NT_SHAPE', `[${op}] W and Wc must be 2-D of one shape, got ${shapeString(W.shape)} and ${shapeString(Wc.shape)}`);
     }
-    const ba = matmul(b, a);
-    const next = sub(e, ba);
-    for (const t of [a, b, ba, e]) t.dispose();
-    e = next;
+    try {
+      yield* step(() => sub(w, wc, { out: w }), () => subAsync(w, wc, { out: w }));
+    } catch (err) {
+      w.dispose();
+      throw err;
+    } finally {
+      wc.dispose();
+    }
+  } else if (w.ndim !== 2) {
+    w.dispose();
+    throw ntError('NT_SHAPE', `[${op}] W must be 2-D, got ${shapeString(W.shape)}`);
   }
-  return e;
+  if (!adapter) return w;
+  const a = checkTensor(op, adapter.A, 'A').astype('f64');
+  const b = checkTensor(op, adapter.B, 'B').astype('f64');
+  try {
+    if (a.ndim !== 2 || b.ndim !== 2 || b.shape[0] !== w.shape[0] || a.shape[1] !== w.shape[1] || a.shape[0] !== b.shape[1])
+      throw ntError('NT_SHAPE', `[${op}] adapter must be B [${w.shape[0]}, r], A [r, ${w.shape[1]}], got B ${shapeString(adapter.B.shape)}, A ${shapeString(adapter.A.shape)}`);
+    const ba = yield* step(() => matmul(b, a), () => matmulAsync(b, a));
+    try {
+      yield* step(() => sub(w, ba, { out: w }), () => subAsync(w, ba, { out: w }));
+    } finally {
+      ba.dispose();
+    }
+    return w;
+  } catch (err) {
+    w.dispose();
+    throw err;
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
 }

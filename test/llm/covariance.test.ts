@@ -221,6 +221,27 @@ describe('nt.llm.covariance', () => {
       acc.dispose();
     });
 
+    it('meanAsync and hessianAsync equal mean and hessian, wait for pending updates, and refuse what those refuse', async () => {
+      const x = nt.randn([257, 45], { seed: 12 });
+      const acc = nt.llm.covariance(45);
+      await expect(acc.meanAsync()).rejects.toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/\[llm\.covariance\.meanAsync\] no tokens accumulated yet/) });
+      const pending = acc.updateAsync(x);
+      const [mean, hessian] = [await acc.meanAsync(), await acc.hessianAsync()]; // after the queued update
+      await pending;
+      expect(acc.count).toBe(257);
+      const sync = [acc.mean(), acc.hessian()];
+      expect([mean.dtype, hessian.dtype]).toEqual(['f64', 'f32']);
+      expect(values(mean)).toEqual(values(sync[0]));
+      expect(values(hessian)).toEqual(values(sync[1]));
+      [mean, hessian, ...sync].forEach((t) => t.dispose());
+      const columns = nt.llm.covariance(45, { gram: false }).update(x);
+      await expect(columns.hessianAsync()).rejects.toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/created with \{ gram: false \}/) });
+      columns.dispose();
+      acc.dispose();
+      await expect(acc.meanAsync()).rejects.toMatchObject({ code: 'NT_DISPOSED' });
+      x.dispose();
+    });
+
     it('rejects bad input without stopping the queue, and after dispose', async () => {
       const acc = nt.llm.covariance(2);
       const bad = acc.updateAsync(nt.tensor([[NaN, 1]]));

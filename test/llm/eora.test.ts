@@ -1,7 +1,7 @@
 // EoRA and its baselines (ALGORITHMS.md §1): the invariants that define them, on seeded data
 // whose input columns have very different energies (where EoRA and plain SVD disagree).
 import * as nt from '../../lib';
-import { activationError, compensate, compensateAsync, eora, weightError } from '../../lib/llm/eora';
+import { activationError, activationErrorAsync, compensate, compensateAsync, covarianceEigen, covarianceEigenAsync, eora, weightError } from '../../lib/llm/eora';
 import type { Tensor } from '../../lib';
 
 const TOL = {
@@ -11,6 +11,8 @@ const TOL = {
   closedForm: 1e-4,
   /** randomized vs exact SVD on a fast-decaying spectrum */
   randomized: 1e-3,
+  /** activationError (f64 throughout) vs the same norm summed from X in f64, relative */
+  activation: 1e-10,
 };
 
 interface Layer {
@@ -208,6 +210,91 @@ describe('llm.eora', () => {
     L.dispose();
   });
 
+  test('one eigendecomposition shared by the linears of one input gives the adapters each would get alone (q/k/v share theirs)', async () => {
+    const L = layer(19, 26, 120, 81);
+    // three "linears" fed the same input: different W and Wc, one covariance
+    const others = [layer(11, 26, 120, 82), layer(30, 26, 120, 83)];
+    const eigen = covarianceEigen(L.cov);
+    expect(eigen.values.dtype).toBe('f64');
+    expect(eigen.vectors.shape).toEqual([26, 26]);
+    const before = nt.memory();
+    for (const [W, Wc] of [[L.W, L.Wc], ...others.map((o) => [o.W, o.Wc] as const)]) {
+      for (const opts of [{ rank: 5 }, { rank: 3, eigenFloor: 0.05 }]) {
+        const alone = compensate(W, Wc, { method: 'eora', covariance: L.cov, ...opts });
+        const shared = compensate(W, Wc, { method: 'eora', eigen, ...opts });
+        // the same eigh output goes through the same steps: bit for bit the same factors
+        expect(Array.from(shared.A.data as Float32Array)).toEqual(Array.from(alone.A.data as Float32Array));
+        expect(Array.from(shared.B.data as Float32Array)).toEqual(Array.from(alone.B.data as Float32Array));
+        expect(shared.droppedDirections).toBe(alone.droppedDirections);
+        expect(shared.droppedEnergy).toBe(alone.droppedEnergy);
+        alone.dispose();
+        shared.dispose();
+        const sharedAsync = await compensateAsync(W, Wc, { method: 'eora', eigen, ...opts });
+        const again = compensate(W, Wc, { method: 'eora', eigen, ...opts });
+        expect(Array.from(sharedAsync.A.data as Float32Array)).toEqual(Array.from(again.A.data as Float32Array));
+        sharedAsync.dispose();
+        again.dispose();
+      }
+    }
+    // the caller's decomposition is read, never disposed
+    expect(eigen.values.isDisposed || eigen.vectors.isDisposed).toBe(false);
+    expect(nt.memory()).toEqual(before);
+    const viaAsync = await covarianceEigenAsync(L.cov);
+    expect(Array.from(viaAsync.values.data as Float64Array)).toEqual(Array.from(eigen.values.data as Float64Array));
+    expect(Array.from(viaAsync.vectors.data as Float64Array)).toEqual(Array.from(eigen.vectors.data as Float64Array));
+    viaAsync.dispose();
+    eigen.dispose();
+    others.forEach((o) => o.dispose());
+    L.dispose();
+  });
+
+  test('activationError is ‖(W − Wc − BA) Xᵀ‖_F / √n of the data itself; Wc = null gives ‖W Xᵀ‖_F / √n; the async form agrees', async () => {
+    const L = layer(13, 21, 77, 91);
+    const c = eora(L.W, L.Wc, L.cov, { rank: 3 });
+    // reference: E and X in f64, ‖E Xᵀ‖_F summed directly (no covariance)
+    const n = 77;
+    const direct = (E: Float64Array, dOut: number) => {
+      const x = L.X.astype('f64');
+      const xs = x.data as Float64Array;
+      let total = 0;
+      for (let t = 0; t < n; ++t)
+        for (let i = 0; i < dOut; ++i) {
+          let dot = 0;
+          for (let j = 0; j < 21; ++j) dot += E[i * 21 + j] * xs[t * 21 + j];
+          total += dot * dot;
+        }
+      x.dispose();
+      return Math.sqrt(total / n);
+    };
+    const w = Float64Array.from(L.W.data as Float32Array);
+    const wc = Float64Array.from(L.Wc.data as Float32Array);
+    const a = Float64Array.from(c.A.data as Float32Array);
+    const b = Float64Array.from(c.B.data as Float32Array);
+    const residual = w.map((v, k) => {
+      const i = Math.floor(k / 21);
+      const j = k % 21;
+      let ba = 0;
+      for (let r = 0; r < 3; ++r) ba += b[i * 3 + r] * a[r * 21 + j];
+      return v - wc[k] - ba;
+    });
+    const cases: [number, number][] = [
+      [activationError(L.W, null, L.cov), direct(w, 13)],
+      [activationError(L.W, L.Wc, L.cov), direct(w.map((v, k) => v - wc[k]), 13)],
+      [activationError(L.W, L.Wc, L.cov, c), direct(residual, 13)],
+    ];
+    for (const [got, want] of cases) expect(Math.abs(got - want)).toBeLessThanOrEqual(TOL.activation * want);
+    const small = nt.zeros([3, 3], 'f64');
+    const before = nt.memory();
+    expect(await activationErrorAsync(L.W, L.Wc, L.cov, c)).toBe(activationError(L.W, L.Wc, L.cov, c));
+    expect(await activationErrorAsync(L.W, null, L.cov)).toBe(activationError(L.W, null, L.cov));
+    expect(nt.memory()).toEqual(before);
+    await expect(activationErrorAsync(L.W, L.Wc, small)).rejects.toMatchObject({ code: 'NT_SHAPE', message: expect.stringMatching(/covariance must be \[21, 21\]/) });
+    expect(nt.memory()).toEqual(before);
+    small.dispose();
+    c.dispose();
+    L.dispose();
+  });
+
   describe('errors', () => {
     const L = layer(6, 8, 20, 71);
     afterAll(() => L.dispose());
@@ -225,6 +312,14 @@ describe('llm.eora', () => {
       ['bad svd option', () => eora(L.W, L.Wc, L.cov, { rank: 1, svd: 'fast' as never }), 'NT_VALUE', /svd must be 'exact' or 'randomized'/],
       ['bad factor bits', () => eora(L.W, L.Wc, L.cov, { rank: 1, factorBits: 5 as never }), 'NT_VALUE', /factorBits must be 2, 3, 4 or 8/],
       ['negative meanAbs', () => compensate(L.W, L.Wc, { method: 'act-s', rank: 1, meanAbs: nt.full([8], -1) }), 'NT_VALUE', /meanAbs must be finite and non-negative/],
+      ['covariance and eigen both', () => compensate(L.W, L.Wc, { method: 'eora', rank: 1, covariance: L.cov, eigen: covarianceEigen(L.cov) }), 'NT_VALUE', /give the covariance or its eigen decomposition, not both/],
+      ['eigen for svd', () => compensate(L.W, L.Wc, { method: 'svd', rank: 1, eigen: covarianceEigen(L.cov) }), 'NT_VALUE', /eigen is used by method 'eora' only, got method 'svd'/],
+      ['eigen not an object', () => compensate(L.W, L.Wc, { method: 'eora', rank: 1, eigen: 3 as never }), 'NT_VALUE', /eigen must be \{ values, vectors \}/],
+      ['eigen of another width', () => compensate(L.W, L.Wc, { method: 'eora', rank: 1, eigen: covarianceEigen(nt.eye(5, 'f64')) }), 'NT_SHAPE', /eigen must hold values \[8\] and vectors \[8, 8\], got \[5\] and \[5,5\]/],
+      ['eigen in f32', () => compensate(L.W, L.Wc, { method: 'eora', rank: 1, eigen: { values: nt.zeros([8]), vectors: nt.zeros([8, 8]), dispose() {} } }), 'NT_DTYPE', /eigen\.values must be f64/],
+      ['covarianceEigen of a non-square matrix', () => covarianceEigen(nt.zeros([3, 4])), 'NT_SHAPE', /\[llm\.covarianceEigen\] covariance must be square/],
+      ['activationError with a Wc of another shape', () => activationError(L.W, nt.zeros([6, 7]), L.cov), 'NT_SHAPE', /W and Wc must be 2-D of one shape/],
+      ['activationError with a bad adapter', () => activationError(L.W, L.Wc, L.cov, { A: nt.zeros([2, 8]), B: nt.zeros([6, 3]) }), 'NT_SHAPE', /adapter must be B \[6, r\], A \[r, 8\]/],
     ];
     test.each(cases)('%s', (_name, fn, code, message) => {
       expect(fn).toThrow(message);
