@@ -108,7 +108,14 @@ export function registerCompress(program: Command, ctx: CliContext): void {
           const all = readTokens(nt, o, { dir, vocabSize: model.config.vocabSize });
           const calibration = all.subarray(0, calibTokens);
           const bar = ctx.progress('compress', model.linears().length);
-          const report = nt.llm.compressModel(model, { ...opts, calibration, onProgress: (_d, _t, l) => bar.tick(1, l.name.replace(/^model\./, '')) });
+          // the table and the JSON report print every linear's activation error: measure them
+          const report = nt.llm.compressModel(model, {
+            ...opts,
+            calibration,
+            measureErrors: true,
+            onProgress: (_d, _t, l, p) =>
+              bar.tick(1, `${l.name.replace(/^model\./, '')} (layer ${p.layer + 1}/${p.layers}${Number.isFinite(p.etaSeconds) ? `, ~${p.etaSeconds.toFixed(0)}s left by layer time` : ''})`),
+          });
           bar.done();
           const saved = nt.llm.saveCompressed(model, o.out, {
             metadata: { method: String(report.options.method), rank: String(report.options.rank), calibration_tokens: String(calibration.length) },

@@ -98,7 +98,8 @@ export function registerDemo(program: Command, ctx: CliContext): void {
               let error: number | null = null;
               if (c.opts) {
                 const t = Date.now();
-                const report = nt.llm.compressModel(model, { bits, groupSize: 128, quantizer: 'rtn', calibration, ...c.opts });
+                // measureErrors: the table's "mean layer error" column
+                const report = nt.llm.compressModel(model, { bits, groupSize: 128, quantizer: 'rtn', calibration, measureErrors: true, ...c.opts });
                 compressSeconds = (Date.now() - t) / 1000;
                 error = report.layers.reduce((a, l) => a + l.relativeCompensated, 0) / report.layers.length;
               }

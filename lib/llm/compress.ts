@@ -4,23 +4,41 @@
 // is replaced by a QuantLinear (fused int4 kernel) or a dense pruned one, wrapped in a
 // LoraLinear when an adapter is fitted.
 //
-// Calibration is sequential, as GPTQ's reference does: layer l's inputs are captured on the
-// model whose layers 0 … l−1 are already compressed, so each layer compensates the error that
-// actually reaches it. Statistics are streamed (XᵀX, column norms, mean |x|); activations are
-// never stored. Cost: one calibration forward per decoder layer.
+// One sequential pass, as GPTQ's reference runs it: the calibration windows are embedded once
+// and their hidden states [tokens, hidden] f32 are carried from layer to layer. Layer l runs
+// twice: once with its original weights on a copy of the stream, to capture the inputs of its
+// 7 linears, and once compressed, to produce layer l+1's inputs (so each layer compensates
+// the error that actually reaches it). Within layer l, o_proj's and down_proj's inputs come
+// from the uncompressed q/k/v and gate/up of that same capture pass (AutoGPTQ's order without
+// true-sequential; the quadratic per-layer recalibration this replaces did the same). Linears
+// fed one tensor (q/k/v, gate/up) share one accumulator and one set of derived statistics: one
+// XᵀX, one f64 eigendecomposition. Statistics are streamed (XᵀX, column norms, mean |x|) and
+// only those the options use are kept; activations are never stored beyond one layer's inputs.
+// Cost: 2·L − 1 layer passes over the calibration tokens in all (the last layer's output is
+// not needed), plus per shared input one XᵀX and at most one eigh; the three f64 activation
+// errors per linear run only with measureErrors.
 import { ntError } from '../errors';
 import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../model/linear';
 import type { LlamaModel } from '../model/model';
 import { checkOptions, describe } from '../ops/common';
-import { dequantize } from '../quant/dequantize';
+import { dequantize, dequantizeAsync } from '../quant/dequantize';
 import type { GroupSizeOption } from '../quant/options';
 import { prune24, prune24Async } from '../quant/prune';
 import type { QTensor } from '../quant/qtensor';
 import { quantize, quantizeAsync } from '../quant/quantize';
-import { zeros } from '../creation';
 import type { Tensor } from '../tensor';
-import { calibrate } from './calibrate';
-import { Compensation, CompensationMethod, activationError, compensate, compensateAsync } from './eora';
+import { CovarianceAccumulator, covariance } from './covariance';
+import {
+  Compensation,
+  CompensationMethod,
+  CovarianceEigen,
+  activationError,
+  activationErrorAsync,
+  compensate,
+  compensateAsync,
+  covarianceEigen,
+  covarianceEigenAsync,
+} from './eora';
 import { Job, inline, runAsync, runSync, step } from '../job';
 
 export interface CompressOptions {
@@ -46,18 +64,38 @@ export interface CompressOptions {
   factorBits?: 2 | 3 | 4 | 8;
   /** EoRA's eigenvalue cutoff relative to λ_max (default 1e-8; see nt.llm.eora). */
   eigenFloor?: number;
-  /** Calibration token ids (required unless method is 'none'/'svd' with RTN and no data-aware pruning). */
+  /**
+   * Calibration token ids (required). Not read when no option uses them: RTN with method 'none'
+   * or 'svd', no or magnitude pruning, and measureErrors false compress without running the model.
+   */
   calibration?: Int32Array | readonly number[];
-  /** Tokens per calibration forward (default 256). */
+  /** Tokens per calibration sequence (default 256, at most max_position_embeddings); a shorter last window is its own sequence. */
   calibrationWindow?: number;
-  /** Called after every linear: done and total linears, and what was done. */
-  onProgress?(done: number, total: number, layer: LayerReport): void;
+  /**
+   * Measure each linear's activation errors (LayerReport's error fields; default false). Three
+   * f64 products of d_out·d_in² each per linear (about 9 TFLOP per Llama-3-8B layer): without
+   * it those fields are NaN.
+   */
+  measureErrors?: boolean;
+  /** Called after every linear: done and total linears, what was done, and where the pass stands. */
+  onProgress?(done: number, total: number, layer: LayerReport, progress: CompressProgress): void;
+}
+
+export interface CompressProgress {
+  /** The decoder layer of this linear (0-based), of `layers`. */
+  layer: number;
+  layers: number;
+  /**
+   * Seconds left: the mean time per finished decoder layer times the layers not finished,
+   * less the time already spent in the current one (at least 0); NaN until a layer finishes.
+   */
+  etaSeconds: number;
 }
 
 export interface LayerReport {
   name: string;
   shape: [number, number];
-  /** ‖(W − Wc) Xᵀ‖_F / √n on the calibration data (NaN without calibration). */
+  /** ‖(W − Wc) Xᵀ‖_F / √n on the calibration data (this and the next three: NaN unless measureErrors). */
   errorCompressed: number;
   /** ‖(W − Wc − BA) Xᵀ‖_F / √n (equals errorCompressed without an adapter). */
   errorCompensated: number;
@@ -70,6 +108,7 @@ export interface LayerReport {
   /** Weight bytes as stored after compression (packed codes + scales + zeros, or dense f32). */
   weightBytes: number;
   adapterBytes: number;
+  /** Time on this linear; the first linear of a shared input (q_proj, gate_proj) includes the shared statistics. */
   seconds: number;
 }
 
@@ -88,6 +127,8 @@ export interface CompressionReport {
 }
 
 const OP = 'llm.compressModel';
+/** Calibration rows per stream chunk: bounds a layer pass's intermediates (gate/up: rows × d_ff f32) whatever the calibration size. */
+const CHUNK_TOKENS = 2048;
 
 interface Plan {
   bits: 2 | 3 | 4 | 8 | null;
@@ -101,8 +142,9 @@ interface Plan {
   svd?: 'exact' | 'randomized';
   factorBits?: 2 | 3 | 4 | 8;
   eigenFloor?: number;
-  calibration: Int32Array | null;
-  window?: number;
+  calibration: Int32Array;
+  window: number;
+  measureErrors: boolean;
   onProgress?: CompressOptions['onProgress'];
 }
 
@@ -125,40 +167,109 @@ function plan(model: LlamaModel, options: CompressOptions): Plan {
     svd: o.svd,
     factorBits: o.factorBits,
     eigenFloor: o.eigenFloor,
-    calibration: o.calibration === undefined ? null : Int32Array.from(o.calibration as ArrayLike<number>),
-    window: o.calibrationWindow,
+    calibration: o.calibration === undefined ? new Int32Array(0) : Int32Array.from(o.calibration as ArrayLike<number>),
+    window: o.calibrationWindow ?? Math.min(256, model.config.maxPositionEmbeddings),
+    measureErrors: pick('measureErrors', o.measureErrors, [false, true] as const, false),
     onProgress: o.onProgress,
   };
+  const maxWindow = model.config.maxPositionEmbeddings;
+  if (!Number.isInteger(p.window) || p.window < 1 || p.window > maxWindow)
+    throw ntError('NT_VALUE', `[${OP}] calibrationWindow must be an integer in [1, ${maxWindow}], got ${describe(o.calibrationWindow)}`);
+  if (p.onProgress !== undefined && typeof p.onProgress !== 'function') throw ntError('NT_VALUE', `[${OP}] onProgress must be a function, got ${describe(p.onProgress)}`);
   if (!Number.isInteger(p.rank) || p.rank < 1) throw ntError('NT_VALUE', `[${OP}] rank must be a positive integer, got ${describe(o.rank)}`);
   if (p.bits === null && p.sparsity === null) throw ntError('NT_VALUE', `[${OP}] nothing to do: give bits and/or sparsity '2:4'`);
   if (p.sparsity && p.bits !== null && p.quantizer === 'gptq')
     throw ntError('NT_UNSUPPORTED', `[${OP}] 2:4 sparsity with the GPTQ quantizer is not supported (GPTQ's updates would refill pruned weights); use quantizer 'rtn' after pruning`);
-  if (p.calibration === null || p.calibration.length === 0) throw ntError('NT_VALUE', `[${OP}] calibration token ids are required (they also measure every layer's error)`);
+  if (p.calibration.length === 0) throw ntError('NT_VALUE', `[${OP}] calibration token ids are required (they also measure every layer's error)`);
+  const V = model.config.vocabSize;
+  const bad = p.calibration.findIndex((t) => t < 0 || t >= V);
+  if (bad >= 0) throw ntError('NT_VALUE', `[${OP}] calibration[${bad}] = ${p.calibration[bad]} is not a token id of this vocabulary (0..${V - 1})`);
   for (const name of model.linears())
     if (!(model.getLinear(name) instanceof DenseLinear))
       throw ntError('NT_VALUE', `[${OP}] '${name}' is already replaced (${model.getLinear(name).constructor.name}); load a fresh model`);
   return p;
 }
 
-/** ‖W Xᵀ‖_F / √n: the scale the layer errors are relative to. */
-function activationSignal(W: Tensor, cov: Tensor): number {
-  const zero = zeros(W.shape, W.dtype);
+/** Which input statistics the options use (only those are accumulated and derived). */
+interface Needs {
+  /** XᵀX at all (anything below but the column statistics). */
+  gram: boolean;
+  /** C = XᵀX / n kept for the error measurements. */
+  covariance: boolean;
+  eigen: boolean;
+  hessian: boolean;
+  norms: boolean;
+  meanAbs: boolean;
+}
+
+function needsOf(p: Plan): Needs {
+  const hessian = (p.bits !== null && p.quantizer === 'gptq') || (p.sparsity !== null && p.pruneMethod === 'sparsegpt');
+  const eigen = p.method === 'eora';
+  const covariance = p.measureErrors;
+  return { gram: hessian || eigen || covariance, covariance, eigen, hessian, norms: p.sparsity !== null && p.pruneMethod === 'wanda', meanAbs: p.method === 'act-s' };
+}
+
+/** The statistics derived once from one shared input (q/k/v's, gate/up's, o's, down's). */
+interface InputStats {
+  covariance?: Tensor;
+  eigen?: CovarianceEigen;
+  hessian?: Tensor;
+  norms?: Tensor;
+  meanAbs?: Tensor;
+}
+
+function disposeStats(s: InputStats): void {
+  s.covariance?.dispose();
+  s.eigen?.dispose();
+  s.hessian?.dispose();
+  s.norms?.dispose();
+  s.meanAbs?.dispose();
+}
+
+function* inputStats(acc: CovarianceAccumulator, need: Needs): Job<InputStats> {
+  const s: InputStats = {};
   try {
-    return activationError(W, zero, cov);
-  } finally {
-    zero.dispose();
+    if (need.covariance || need.eigen) {
+      const cov = yield* step(() => acc.mean(), () => acc.meanAsync());
+      try {
+        if (need.eigen) s.eigen = yield* step(() => covarianceEigen(cov), () => covarianceEigenAsync(cov));
+      } finally {
+        if (need.covariance) s.covariance = cov;
+        else cov.dispose();
+      }
+    }
+    if (need.hessian) s.hessian = yield* step(() => acc.hessian(), () => acc.hessianAsync());
+    if (need.norms) s.norms = acc.inputNorms(); // O(d_in)
+    if (need.meanAbs) s.meanAbs = acc.meanAbs();
+    return s;
+  } catch (e) {
+    disposeStats(s);
+    throw e;
   }
 }
 
-function* compressLinear(p: Plan, name: string, W: Tensor, stats: { cov: Tensor; hessian: Tensor; norms: Tensor; meanAbs: Tensor }): Job<{ linear: LinearLike; report: LayerReport }> {
-  const started = Date.now();
+interface Measured {
+  signal: number;
+  before: number;
+  after: number;
+}
+
+function* measure(W: Tensor, Wc: Tensor, cov: Tensor, comp: Compensation | null): Job<Measured> {
+  const error = (wc: Tensor | null, adapter?: Compensation) => step(() => activationError(W, wc, cov, adapter), () => activationErrorAsync(W, wc, cov, adapter));
+  const signal = yield* error(null); // ‖W Xᵀ‖_F / √n: the scale the errors are relative to
+  const before = yield* error(Wc);
+  const after = comp ? yield* error(Wc, comp) : before;
+  return { signal, before, after };
+}
+
+function* compressLinear(p: Plan, name: string, W: Tensor, stats: InputStats): Job<{ linear: LinearLike; report: LayerReport }> {
   const owned: Tensor[] = [];
   let q: QTensor | null = null;
   let comp: Compensation | null = null;
   try {
     let pruned: Tensor | null = null;
     if (p.sparsity) {
-      const o = { method: p.pruneMethod, hessian: p.pruneMethod === 'sparsegpt' ? stats.hessian : undefined, inputNorms: p.pruneMethod === 'wanda' ? stats.norms : undefined };
+      const o = { method: p.pruneMethod, hessian: stats.hessian, inputNorms: stats.norms };
       pruned = yield* step(() => prune24(W, o), () => prune24Async(W, o));
       owned.push(pruned);
     }
@@ -167,21 +278,16 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: { cov: Tensor;
       const o = p.quantizer === 'gptq' ? { bits: p.bits, groupSize: p.groupSize, symmetric: p.symmetric, method: 'gptq' as const, hessian: stats.hessian } : { bits: p.bits, groupSize: p.groupSize, symmetric: p.symmetric };
       q = yield* step(() => quantize(source, o), () => quantizeAsync(source, o));
     }
-    const Wc = q ? dequantize(q) : source;
-    if (q) owned.push(Wc);
+    const qt = q;
+    const Wc = qt ? yield* step(() => dequantize(qt), () => dequantizeAsync(qt)) : source;
+    if (qt) owned.push(Wc);
     const [dOut, dIn] = W.shape as [number, number];
     const rank = Math.min(p.rank, dOut, dIn);
     if (p.method !== 'none') {
-      const o = { method: p.method, rank, covariance: stats.cov, meanAbs: stats.meanAbs, svd: p.svd, factorBits: p.factorBits, eigenFloor: p.eigenFloor };
+      const o = { method: p.method, rank, eigen: stats.eigen, meanAbs: stats.meanAbs, svd: p.svd, factorBits: p.factorBits, eigenFloor: p.eigenFloor };
       comp = yield* step(() => compensate(W, Wc, o), () => compensateAsync(W, Wc, o));
     }
-    const c = comp;
-    const measure = yield* inline(() => ({
-      signal: activationSignal(W, stats.cov),
-      before: activationError(W, Wc, stats.cov),
-      after: c ? activationError(W, Wc, stats.cov, c) : NaN,
-    }));
-    if (!c) measure.after = measure.before;
+    const m: Measured = p.measureErrors ? yield* measure(W, Wc, stats.covariance!, comp) : { signal: NaN, before: NaN, after: NaN };
     const base: LinearLike = q ? new QuantLinear(q) : new DenseLinear(pruned!);
     if (!q) owned.splice(owned.indexOf(pruned!), 1); // the DenseLinear owns it now
     q = null;
@@ -190,15 +296,15 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: { cov: Tensor;
     const report: LayerReport = {
       name,
       shape: [dOut, dIn],
-      errorCompressed: measure.before,
-      errorCompensated: measure.after,
-      relativeCompressed: measure.before / measure.signal,
-      relativeCompensated: measure.after / measure.signal,
+      errorCompressed: m.before,
+      errorCompensated: m.after,
+      relativeCompressed: m.before / m.signal,
+      relativeCompensated: m.after / m.signal,
       droppedDirections: comp?.droppedDirections ?? 0,
       droppedEnergy: comp?.droppedEnergy ?? 0,
       weightBytes,
       adapterBytes: comp?.bytes ?? 0,
-      seconds: (Date.now() - started) / 1000,
+      seconds: 0, // set by the caller, which also counts the shared statistics
     };
     comp = null;
     return { linear, report };
@@ -209,20 +315,126 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: { cov: Tensor;
   }
 }
 
+/** A slice of the calibration stream: independent sequences stacked as rows [Σ lengths, hidden] f32. */
+interface Chunk {
+  x: Tensor;
+  lengths: number[];
+}
+
+/** The calibration ids cut into windows (the last shorter one its own sequence), embedded, in chunks of about CHUNK_TOKENS rows. */
+function embedChunks(model: LlamaModel, p: Plan): Chunk[] {
+  const ids = p.calibration;
+  const groups: Int32Array[][] = [];
+  let group: Int32Array[] = [];
+  let rows = 0;
+  for (let s = 0; s < ids.length; s += p.window) {
+    const w = ids.subarray(s, Math.min(s + p.window, ids.length));
+    if (group.length > 0 && rows + w.length > CHUNK_TOKENS) {
+      groups.push(group);
+      group = [];
+      rows = 0;
+    }
+    group.push(w);
+    rows += w.length;
+  }
+  groups.push(group);
+  const chunks: Chunk[] = [];
+  try {
+    for (const g of groups) chunks.push({ x: model.embedSequences(g), lengths: g.map((w) => w.length) });
+  } catch (e) {
+    chunks.forEach((c) => c.x.dispose());
+    throw e;
+  }
+  return chunks;
+}
+
+/**
+ * Runs layer l (weights as they are) over a copy of every chunk and accumulates the inputs of
+ * its linears; the stream is left unchanged. One accumulator per distinct input tensor.
+ */
+function* captureLayer(model: LlamaModel, l: number, chunks: readonly Chunk[], need: Needs): Job<Map<string, CovarianceAccumulator>> {
+  const inputs = new Map<string, CovarianceAccumulator>();
+  const owned: CovarianceAccumulator[] = [];
+  try {
+    for (const c of chunks) {
+      // within this pass: the tensor a linear received → the accumulator that already holds it
+      const seen = new Map<Tensor, CovarianceAccumulator>();
+      // x is valid only during the hook: a copy is accumulated after the pass, which lets the
+      // async driver run the XᵀX products on a worker instead of in the hook
+      const pending: [CovarianceAccumulator, Tensor][] = [];
+      const hooks = {
+        onLinearInput(name: string, x: Tensor): void {
+          const shared = seen.get(x);
+          if (shared) {
+            if (!inputs.has(name)) inputs.set(name, shared);
+            return;
+          }
+          let acc = inputs.get(name);
+          if (!acc) {
+            acc = covariance(x.shape[x.ndim - 1], { gram: need.gram });
+            owned.push(acc);
+            inputs.set(name, acc);
+          }
+          seen.set(x, acc);
+          pending.push([acc, x.clone()]);
+        },
+      };
+      const scratch = c.x.clone();
+      try {
+        yield* step(() => model.runLayer(l, scratch, c.lengths, { hooks }), () => model.runLayerAsync(l, scratch, c.lengths, { hooks }));
+        scratch.dispose();
+        for (const [acc, x] of pending) {
+          yield* step(() => acc.update(x), () => acc.updateAsync(x));
+          x.dispose();
+        }
+      } finally {
+        scratch.dispose();
+        for (const [, x] of pending) x.dispose();
+      }
+    }
+    return inputs;
+  } catch (e) {
+    owned.forEach((a) => a.dispose());
+    throw e;
+  }
+}
+
 function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
   const started = Date.now();
   const names = model.linears();
+  const L = model.config.numLayers;
+  const need = needsOf(p);
+  // RTN with no adapter or the plain-SVD one, magnitude or no pruning, no measurements: the
+  // calibration data is not used, and the model does not need to run at all
+  const dataAware = need.gram || need.norms || need.meanAbs;
   const layers: LayerReport[] = [];
   let bytesBefore = 0;
   let bytesAfter = 0;
-  for (let l = 0; l < model.config.numLayers; ++l) {
-    const mine = names.filter((n) => n.startsWith(`model.layers.${l}.`));
-    const calib = yield* inline(() => calibrate(model, p.calibration!, { window: p.window, modules: mine }));
-    try {
-      for (const name of mine) {
-        const acc = calib.inputs.get(name)!;
-        const stats = { cov: acc.mean(), hessian: acc.hessian(), norms: acc.inputNorms(), meanAbs: acc.meanAbs() };
-        try {
+  let finishedSeconds = 0;
+  const chunks = dataAware ? yield* inline(() => embedChunks(model, p)) : [];
+  try {
+    for (let l = 0; l < L; ++l) {
+      const layerStarted = Date.now();
+      const mine = names.filter((n) => n.startsWith(`model.layers.${l}.`));
+      const inputs = dataAware ? yield* captureLayer(model, l, chunks, need) : new Map<string, CovarianceAccumulator>();
+      // statistics derived once per shared input, freed after its last linear
+      const users = new Map<CovarianceAccumulator, number>();
+      for (const acc of inputs.values()) users.set(acc, (users.get(acc) ?? 0) + 1);
+      const derived = new Map<CovarianceAccumulator, InputStats>();
+      try {
+        for (const name of mine) {
+          const linearStarted = Date.now();
+          const acc = inputs.get(name);
+          let stats: InputStats = {};
+          if (acc) {
+            const known = derived.get(acc);
+            if (known) stats = known;
+            else {
+              stats = yield* inputStats(acc, need);
+              derived.set(acc, stats);
+              acc.dispose(); // XᵀX is no longer needed: free its d_in² f64 before the linear's own work
+            }
+          }
           // quantizers, pruners and EoRA work on f32 (a bf16/f16 model holds 16-bit weights)
           const stored = (model.getLinear(name) as DenseLinear).weight;
           const W = stored.dtype === 'f32' ? stored : stored.astype('f32');
@@ -234,23 +446,40 @@ function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
           }
           const { linear, report } = compressed;
           model.setLinear(name, linear).dispose();
+          if (acc) {
+            const left = users.get(acc)! - 1;
+            users.set(acc, left);
+            if (left === 0) {
+              disposeStats(stats);
+              derived.delete(acc);
+            }
+          }
+          report.seconds = (Date.now() - linearStarted) / 1000;
           layers.push(report);
           bytesBefore += report.shape[0] * report.shape[1] * 4;
           bytesAfter += report.weightBytes + report.adapterBytes;
-          p.onProgress?.(layers.length, names.length, report);
-        } finally {
-          Object.values(stats).forEach((t) => t.dispose());
+          const spent = (Date.now() - layerStarted) / 1000;
+          const etaSeconds = l > 0 ? Math.max(0, (finishedSeconds / l) * (L - l) - spent) : NaN;
+          p.onProgress?.(layers.length, names.length, report, { layer: l, layers: L, etaSeconds });
         }
+      } finally {
+        derived.forEach(disposeStats);
+        new Set(inputs.values()).forEach((a) => a.dispose());
       }
-    } finally {
-      calib.dispose();
+      // layer l+1's inputs come from layer l compressed (GPTQ's sequential order); the last
+      // layer's output feeds nothing
+      if (dataAware && l + 1 < L)
+        for (const c of chunks) yield* step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths));
+      finishedSeconds += (Date.now() - layerStarted) / 1000;
     }
+  } finally {
+    chunks.forEach((c) => c.x.dispose());
   }
   return {
     layers,
     bytesBefore,
     bytesAfter,
-    calibrationTokens: p.calibration!.length,
+    calibrationTokens: p.calibration.length,
     seconds: (Date.now() - started) / 1000,
     options: {
       bits: p.bits,
@@ -261,6 +490,7 @@ function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
       pruneMethod: p.pruneMethod,
       method: p.method,
       rank: p.rank,
+      measureErrors: p.measureErrors,
       ...(p.svd ? { svd: p.svd } : {}),
       ...(p.factorBits ? { factorBits: p.factorBits } : {}),
       ...(p.eigenFloor !== undefined ? { eigenFloor: p.eigenFloor } : {}),
@@ -273,7 +503,11 @@ export function compressModel(model: LlamaModel, opts: CompressOptions): Compres
   return runSync(compressSteps(model, plan(model, opts)));
 }
 
-/** compressModel with quantization, pruning and the adapter SVDs on worker threads. */
+/**
+ * compressModel with the layer passes, XᵀX accumulation, quantization, pruning, eigh, SVDs and
+ * error measurements on worker threads: the event loop stays free (the JS thread only copies
+ * each layer's linear inputs and does O(d²) bookkeeping).
+ */
 export async function compressModelAsync(model: LlamaModel, opts: CompressOptions): Promise<CompressionReport> {
   return runAsync(compressSteps(model, plan(model, opts)));
 }

@@ -4,12 +4,21 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as nt from '../../lib';
+import * as eoraModule from '../../lib/llm/eora';
+import * as dequantizeModule from '../../lib/quant/dequantize';
+import * as quantizeModule from '../../lib/quant/quantize';
 import { DenseLinear, LoraLinear, QuantLinear } from '../../lib/model/linear';
 import { FIXTURE_F16, errorOf, maxAbsDiff } from '../model/helpers';
 
 const text = fs.readFileSync(path.join(FIXTURE_F16, 'heldout.txt'));
 const calibration = Int32Array.from(text.subarray(60000, 60000 + 768));
 const probe = Int32Array.from(text.subarray(0, 96));
+const TOL = {
+  /** the one-pass pipeline vs the per-layer recalibration reference, relative to max |logit| (measured: bit-identical; slack for batching-dependent rounding) */
+  pipelineLogits: 1e-5,
+  /** reported activation errors vs the same norms recomputed from calibrate()'s covariance */
+  reportedError: 1e-5,
+};
 let tmp: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nt-compress-'));
@@ -66,8 +75,9 @@ describe('llm.compressModel', () => {
   test('int4 + EoRA: every linear becomes a corrected int4 layer whose calibration error dropped; saved and reloaded it gives the same logits', () => {
     const model = nt.model.load(FIXTURE_F16);
     const progress: number[] = [];
-    const report = nt.llm.compressModel(model, { bits: 4, groupSize: 128, method: 'eora', rank: 8, calibration, onProgress: (d) => progress.push(d) });
+    const report = nt.llm.compressModel(model, { bits: 4, groupSize: 128, method: 'eora', rank: 8, calibration, measureErrors: true, onProgress: (d) => progress.push(d) });
     expect(progress).toEqual(Array.from({ length: 28 }, (_, i) => i + 1));
+    expect(report.options.measureErrors).toBe(true);
     expect(report.layers).toHaveLength(28);
     for (const l of report.layers) {
       expect(l.errorCompressed).toBeGreaterThan(0);
@@ -99,7 +109,7 @@ describe('llm.compressModel', () => {
     const errors = (method: 'eora' | 'svd') => {
       const model = nt.model.load(FIXTURE_F16);
       // calibration is sequential: layer 0 sees the original model's inputs in both runs
-      const r = nt.llm.compressModel(model, { bits: 3, method, rank: 4, calibration: calibration.subarray(0, 256) });
+      const r = nt.llm.compressModel(model, { bits: 3, method, rank: 4, calibration: calibration.subarray(0, 256), measureErrors: true });
       model.dispose();
       return r.layers.filter((l) => l.name.startsWith('model.layers.0.')).map((l) => l.errorCompensated);
     };
@@ -135,6 +145,11 @@ describe('llm.compressModel', () => {
       [{ bits: 5, calibration }, 'NT_VALUE', /bits must be one of 2, 3, 4, 8, null, got number 5/],
       [{ method: 'lora', calibration }, 'NT_VALUE', /method must be one of/],
       [{ rank: 0, calibration }, 'NT_VALUE', /rank must be a positive integer/],
+      [{ calibration, calibrationWindow: 0 }, 'NT_VALUE', /calibrationWindow must be an integer in \[1, 1024\], got number 0/],
+      [{ calibration, calibrationWindow: 1025 }, 'NT_VALUE', /calibrationWindow must be an integer in \[1, 1024\], got number 1025/],
+      [{ calibration, measureErrors: 'yes' }, 'NT_VALUE', /measureErrors must be one of false, true, got string/],
+      [{ calibration, onProgress: 3 }, 'NT_VALUE', /onProgress must be a function/],
+      [{ calibration: [1, 2, 300] }, 'NT_VALUE', /calibration\[2\] = 300 is not a token id of this vocabulary \(0\.\.255\)/],
     ];
     for (const [opts, code, message] of cases) expect(errorOf(() => nt.llm.compressModel(model, opts as never))).toMatchObject({ code, message: expect.stringMatching(message) });
     nt.llm.compressModel(model, { bits: 4, method: 'none', calibration: calibration.subarray(0, 128) });
@@ -181,6 +196,198 @@ describe('llm.compressModel', () => {
       fs.writeFileSync(cfgPath, JSON.stringify({ ...cfg, quantization_config: { ...cfg.quantization_config, ...patch } }));
       expect(errorOf(() => nt.model.load(out))).toMatchObject({ code, message: expect.stringMatching(message) });
     }
+  });
+
+  /**
+   * The sequential pipeline as it ran before the one-pass form, from public pieces: layer l is
+   * recalibrated by calibrate() from the embeddings through layers 0 … l−1 (already
+   * compressed), then its 7 linears are RTN-quantized and EoRA-corrected from their inputs.
+   */
+  function referenceCompress(model: nt.model.LlamaModel, ids: Int32Array, window: number, rank: number): void {
+    for (let l = 0; l < model.config.numLayers; ++l) {
+      const names = model.linears().filter((n) => n.startsWith(`model.layers.${l}.`));
+      const calib = nt.llm.calibrate(model, ids, { window, modules: names });
+      for (const name of names) {
+        const cov = calib.inputs.get(name)!.mean();
+        const W = (model.getLinear(name) as DenseLinear).weight.astype('f32');
+        const q = nt.quant.quantize(W, { bits: 4, groupSize: 128 });
+        const Wc = nt.quant.dequantize(q);
+        const c = nt.llm.compensate(W, Wc, { method: 'eora', rank, covariance: cov });
+        model.setLinear(name, new LoraLinear(new QuantLinear(q), c.A, c.B)).dispose();
+        [cov, W, Wc].forEach((t) => t.dispose());
+      }
+      calib.dispose();
+    }
+  }
+
+  test('one pass equals the per-layer recalibration it replaces: same logits, each layer run twice (the last once), the model embedded once', () => {
+    const ids = calibration.subarray(0, 600); // windows 256 + 256 + 88: the last a shorter sequence of its own
+    const reference = nt.model.load(FIXTURE_F16);
+    referenceCompress(reference, ids, 256, 8);
+    const expected = logits(reference);
+    reference.dispose();
+
+    const model = nt.model.load(FIXTURE_F16);
+    const runs: number[] = [];
+    const run = jest.spyOn(model, 'runLayer');
+    const embed = jest.spyOn(model, 'embedSequences');
+    const error = jest.spyOn(eoraModule, 'activationError');
+    const update = jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'update');
+    const eigen = jest.spyOn(eoraModule, 'covarianceEigen');
+    const quant = jest.spyOn(quantizeModule, 'quantize');
+    const report = nt.llm.compressModel(model, { bits: 4, groupSize: 128, method: 'eora', rank: 8, calibration: ids });
+    // per layer each distinct input (q/k/v's, o's, gate/up's, down's) is accumulated once, and
+    // decomposed once
+    expect(update).toHaveBeenCalledTimes(16);
+    expect(update.mock.calls.map(([x]) => x.shape)).toEqual(Array.from({ length: 4 }, () => [[600, 256], [600, 256], [600, 256], [600, 688]]).flat());
+    expect(eigen).toHaveBeenCalledTimes(16);
+    expect(quant).toHaveBeenCalledTimes(28);
+    for (const [l, x, lengths] of run.mock.calls) {
+      runs.push(l);
+      expect(lengths).toEqual([256, 256, 88]);
+      expect(x.shape).toEqual([600, 256]);
+    }
+    expect(runs).toEqual([0, 0, 1, 1, 2, 2, 3]);
+    expect(embed).toHaveBeenCalledTimes(1);
+    expect(embed.mock.calls[0][0].map((w) => w.length)).toEqual([256, 256, 88]);
+    // measureErrors defaults to false: no f64 measurement runs and the error fields are NaN
+    expect(error).not.toHaveBeenCalled();
+    expect(report.options.measureErrors).toBe(false);
+    for (const l of report.layers) for (const k of ['errorCompressed', 'errorCompensated', 'relativeCompressed', 'relativeCompensated'] as const) expect(l[k]).toBeNaN();
+    expect(maxAbsDiff(logits(model), expected)).toBeLessThan(TOL.pipelineLogits * Math.max(...expected.map(Math.abs)));
+    [run, embed, error, update, eigen, quant].forEach((s) => s.mockRestore());
+    model.dispose();
+  });
+
+  test('calibration longer than one chunk: the stream is cut into chunks of whole windows, each run twice per layer', () => {
+    const model = nt.model.load(FIXTURE_F16);
+    const ids = Int32Array.from(text.subarray(20000, 20000 + 2600));
+    const run = jest.spyOn(model, 'runLayer');
+    nt.llm.compressModel(model, { bits: 4, method: 'act-s', rank: 4, calibration: ids, calibrationWindow: 300 });
+    const chunks = run.mock.calls.filter(([l]) => l === 0).map(([, , lengths]) => lengths);
+    // 2048 rows at most per chunk: 6 windows of 300, then 2 of 300 and the last 200 tokens
+    expect(chunks).toEqual([[300, 300, 300, 300, 300, 300], [300, 300, 200], [300, 300, 300, 300, 300, 300], [300, 300, 200]]);
+    expect(run.mock.calls.filter(([l]) => l === 3)).toHaveLength(2);
+    run.mockRestore();
+    model.dispose();
+  });
+
+  test('a data-free configuration (RTN + svd, no measurements) never runs the model; its weights equal a calibrated run', () => {
+    const model = nt.model.load(FIXTURE_F16);
+    const run = jest.spyOn(model, 'runLayer');
+    const embed = jest.spyOn(model, 'embedSequences');
+    nt.llm.compressModel(model, { bits: 4, method: 'svd', rank: 4, calibration: calibration.subarray(0, 64) });
+    expect(run).not.toHaveBeenCalled();
+    expect(embed).not.toHaveBeenCalled();
+    const measured = nt.model.load(FIXTURE_F16);
+    const r = nt.llm.compressModel(measured, { bits: 4, method: 'svd', rank: 4, calibration: calibration.subarray(0, 64), measureErrors: true });
+    expect(r.layers.every((l) => l.errorCompensated > 0)).toBe(true);
+    expect(logits(model)).toEqual(logits(measured));
+    [run, embed].forEach((s) => s.mockRestore());
+    model.dispose();
+    measured.dispose();
+  });
+
+  test('measureErrors: the reported errors are the activation norms recomputed from calibrate()\'s covariance (layer 0 sees the original model)', () => {
+    const ids = calibration.subarray(0, 384);
+    const original = nt.model.load(FIXTURE_F16);
+    const names = original.linears().filter((n) => n.startsWith('model.layers.0.'));
+    const calib = nt.llm.calibrate(original, ids, { window: 128, modules: names });
+    const model = nt.model.load(FIXTURE_F16);
+    const report = nt.llm.compressModel(model, { bits: 3, groupSize: 64, method: 'eora', rank: 4, calibration: ids, calibrationWindow: 128, measureErrors: true });
+    for (const name of names) {
+      const got = report.layers.find((l) => l.name === name)!;
+      const cov = calib.inputs.get(name)!.mean();
+      const W = (original.getLinear(name) as DenseLinear).weight.astype('f32');
+      const lin = model.getLinear(name) as LoraLinear;
+      const Wc = nt.quant.dequantize((lin.base as QuantLinear).q);
+      const signal = eoraModule.activationError(W, null, cov);
+      const before = eoraModule.activationError(W, Wc, cov);
+      const after = eoraModule.activationError(W, Wc, cov, { A: lin.A, B: lin.B });
+      expect(Math.abs(got.errorCompressed - before)).toBeLessThanOrEqual(TOL.reportedError * before);
+      expect(Math.abs(got.errorCompensated - after)).toBeLessThanOrEqual(TOL.reportedError * after);
+      expect(Math.abs(got.relativeCompressed - before / signal)).toBeLessThanOrEqual(TOL.reportedError * (before / signal));
+      expect(got.errorCompensated).toBeLessThan(got.errorCompressed);
+      [cov, W, Wc].forEach((t) => t.dispose());
+    }
+    calib.dispose();
+    original.dispose();
+    model.dispose();
+  });
+
+  test('progress: every linear reports its layer, and an ETA from the mean time per finished layer (NaN during the first)', () => {
+    const model = nt.model.load(FIXTURE_F16);
+    const seen: { name: string; layer: number; layers: number; eta: number }[] = [];
+    nt.llm.compressModel(model, {
+      bits: 4,
+      method: 'eora',
+      rank: 4,
+      calibration: calibration.subarray(0, 256),
+      onProgress: (_d, _t, l, p) => seen.push({ name: l.name, layer: p.layer, layers: p.layers, eta: p.etaSeconds }),
+    });
+    expect(seen).toHaveLength(28);
+    for (const s of seen) {
+      expect(s.name.startsWith(`model.layers.${s.layer}.`)).toBe(true);
+      expect(s.layers).toBe(4);
+      if (s.layer === 0) expect(s.eta).toBeNaN();
+      else {
+        expect(Number.isFinite(s.eta)).toBe(true);
+        expect(s.eta).toBeGreaterThanOrEqual(0);
+      }
+    }
+    model.dispose();
+  });
+
+  test('compressModelAsync equals compressModel, keeps the event loop free, and memory returns to its baseline', async () => {
+    const opts = { bits: 4 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 8, calibration: calibration.subarray(0, 512), measureErrors: true };
+    const base = nt.memory();
+    const sync = nt.model.load(FIXTURE_F16);
+    const rs = nt.llm.compressModel(sync, opts);
+    const model = nt.model.load(FIXTURE_F16);
+    // no synchronous form of a heavy step runs: each has its Async twin on a worker
+    const syncForms = [
+      jest.spyOn(model, 'runLayer'),
+      jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'update'),
+      jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'mean'),
+      jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'hessian'),
+      jest.spyOn(eoraModule, 'activationError'),
+      jest.spyOn(eoraModule, 'covarianceEigen'),
+      jest.spyOn(eoraModule, 'compensate'),
+      jest.spyOn(quantizeModule, 'quantize'),
+      jest.spyOn(dequantizeModule, 'dequantize'),
+    ];
+    const asyncForms = [jest.spyOn(model, 'runLayerAsync'), jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'updateAsync'), jest.spyOn(eoraModule, 'activationErrorAsync')];
+    // and the event loop turns meanwhile: the longest gap between turns, against the run's length
+    let last = performance.now();
+    let maxGap = 0;
+    let turns = 0;
+    let running = true;
+    const spin = (): void => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      turns++;
+      if (running) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const started = performance.now();
+    const ra = await nt.llm.compressModelAsync(model, opts);
+    running = false;
+    const wall = performance.now() - started;
+    // eslint-disable-next-line no-console
+    console.log(`compressModelAsync: ${wall.toFixed(0)} ms, ${turns} event-loop turns, longest gap ${maxGap.toFixed(1)} ms`);
+    for (const spy of syncForms) expect(spy).not.toHaveBeenCalled();
+    for (const spy of asyncForms) expect(spy).toHaveBeenCalled();
+    [...syncForms, ...asyncForms].forEach((spy) => spy.mockRestore());
+    // measured 30-150 ms gaps in 3-7 s runs on the loaded 2-core VM (scheduler slices); a
+    // synchronous pipeline is one gap as long as the run
+    expect(maxGap).toBeLessThan(0.25 * wall);
+    const strip = (r: nt.llm.CompressionReport) => r.layers.map(({ seconds: _s, ...rest }) => rest);
+    expect(strip(ra)).toEqual(strip(rs));
+    expect(logits(model)).toEqual(logits(sync));
+    model.dispose();
+    sync.dispose();
+    expect(nt.memory()).toEqual(base);
   });
 
   test('applyAdapter refuses an adapter for another model without touching the model', () => {
