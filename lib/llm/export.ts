@@ -19,6 +19,8 @@ import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../model/linea
 import type { LlamaModel } from '../model/model';
 import { toGptq } from '../quant/gptq-format';
 import type { Tensor } from '../tensor';
+import { zeros } from '../creation';
+import { fusedLinears } from '../model/weights';
 import { LoraFactors, loadLoraAdapter, saveLoraAdapter } from './adapter';
 
 export interface SaveCompressedOptions {
@@ -41,6 +43,56 @@ interface QuantFormat {
   groupSize: number;
   symmetric: boolean;
   actOrder: boolean;
+}
+
+/** Copies `parts` side by side along `axis` (0: rows, 1: columns) into one new tensor. */
+function concat(parts: readonly Tensor[], axis: 0 | 1): Tensor {
+  const shape = [...parts[0].shape];
+  shape[axis] = parts.reduce((s, t) => s + t.shape[axis], 0);
+  const out = zeros(shape, parts[0].dtype);
+  let at = 0;
+  for (const t of parts) {
+    const range: [number, number] = [at, at + t.shape[axis]];
+    const dst = axis === 0 ? out.slice(range) : out.slice(null, range);
+    try {
+      t.astype(t.dtype, { out: dst });
+    } finally {
+      dst.dispose();
+    }
+    at = range[1];
+  }
+  return out;
+}
+
+/**
+ * Phi-3 checkpoints store q/k/v as one qkv_proj and gate/up as one gate_up_proj, and that is
+ * what the loader reads: the compressed parts are fused back (dense weights row after row;
+ * GPTQ qweight, scales and qzeros column after column, g_idx shared) under the stored name.
+ */
+function fuseStoredLinears(model: LlamaModel, tensors: Record<string, Tensor>, temps: Tensor[]): void {
+  for (const f of fusedLinears(model.config)) {
+    const dense = f.parts.every((p) => tensors[`${p.name}.weight`] !== undefined);
+    const gptq = f.parts.every((p) => tensors[`${p.name}.qweight`] !== undefined);
+    if (!dense && !gptq)
+      throw ntError('NT_UNSUPPORTED', `[${OP}] ${f.stored}: its parts (${f.parts.map((p) => p.name.split('.').pop()).join(', ')}) must all be int4 or all dense to be stored fused, as Phi-3 checkpoints are`);
+    // qzeros pack 8 columns per int32: a part must fill whole words
+    const split = f.parts.find((p) => (p.rows[1] - p.rows[0]) % 8 !== 0);
+    if (gptq && split) throw ntError('NT_UNSUPPORTED', `[${OP}] ${split.name}: ${split.rows[1] - split.rows[0]} columns do not fill whole packed qzeros words of the fused ${f.stored}`);
+    const kinds = dense ? ['weight'] : ['qweight', 'qzeros', 'scales'];
+    for (const kind of kinds) {
+      const fused = concat(f.parts.map((p) => tensors[`${p.name}.${kind}`]), kind === 'weight' ? 0 : 1);
+      temps.push(fused);
+      tensors[`${f.stored}.${kind}`] = fused;
+    }
+    if (gptq) {
+      const gIdx = tensors[`${f.parts[0].name}.g_idx`];
+      tensors[`${f.stored}.g_idx`] = gIdx;
+      const same = (t: Tensor) => t.shape[0] === gIdx.shape[0] && (t.data as Int32Array).every((v, i) => v === (gIdx.data as Int32Array)[i]);
+      if (!f.parts.every((p) => same(tensors[`${p.name}.g_idx`])))
+        throw ntError('NT_UNSUPPORTED', `[${OP}] ${f.stored}: its parts have different column orders (g_idx) and cannot share one fused GPTQ tensor`);
+    }
+    for (const p of f.parts) for (const kind of [...kinds, 'g_idx']) delete tensors[`${p.name}.${kind}`];
+  }
 }
 
 /** Writes `model` (compressed in place by compressModel) as a GPTQ-format folder + PEFT adapter. */
@@ -75,8 +127,10 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
         throw ntError('NT_UNSUPPORTED', `[${OP}] ${name}: cannot save a ${lin.constructor.name}`);
       }
     }
+    fuseStoredLinears(model, tensors, temps);
     // everything that is not a decoder linear comes unchanged from the source checkpoint
-    const linearNames = new Set(model.linears().map((n) => `${n}.weight`));
+    // (Phi-3's fused matrices were just written from their compressed parts)
+    const linearNames = new Set([...model.linears(), ...fusedLinears(model.config).map((f) => f.stored)].map((n) => `${n}.weight`));
     const source = loadSafetensors(model.dir, { dtype: 'f32' });
     for (const [name, t] of Object.entries(source)) {
       if (linearNames.has(name)) t.dispose();
@@ -108,7 +162,7 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
       if (hasAdapter) saveLoraAdapter(path.join(stage, 'adapter'), adapters, { baseModel: outDir, metadata: opts.metadata });
     }, { removeUnits: hasAdapter ? [] : [adapterUnit], obsolete: ['model.safetensors.index.json'] });
     const adapterDir = hasAdapter ? path.join(outDir, 'adapter') : null;
-    return { weightsFile, adapterDir, quantizedLinears: Object.keys(tensors).filter((n) => n.endsWith('.qweight')).length, adapters: Object.keys(adapters).length };
+    return { weightsFile, adapterDir, quantizedLinears: formats.length, adapters: Object.keys(adapters).length };
   } finally {
     temps.forEach((t) => t.dispose());
   }

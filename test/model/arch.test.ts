@@ -241,6 +241,36 @@ describe('GPTQ folders of these architectures (saveCompressed, then nt.model.loa
   });
 });
 
+test("phi3 through saveCompressed: int4 or dense (pruned) parts are written back fused as the loader reads them; mixed parts are refused", () => {
+  const base = memory().bytes;
+  const ids = npy('phi3', 'ids.npy') as Int32Array;
+  const cases: [string, (n: string, w: Tensor) => DenseLinear | QuantLinear][] = [
+    ['int4', (_n, w) => new QuantLinear(quantize(w, { bits: 4, groupSize: 32 }))],
+    // a dense change the reload must carry (the source's fused matrices must not come back)
+    ['dense', (_n, w) => new DenseLinear(tensor(Float32Array.from(w.data as Float32Array, (v, i) => (i % 3 === 0 ? 0 : v)), { shape: w.shape.slice() }))],
+  ];
+  for (const [kind, make] of cases) {
+    const model = load(folder('phi3', 'transformers 5'), { dtype: 'f32' });
+    for (const n of model.linears()) model.setLinear(n, make(n, (model.getLinear(n) as DenseLinear).weight)).dispose();
+    const inMemory = logitsOf(model, ids);
+    expect(maxAbsDiff(inMemory, npy('phi3', 'logits.npy'))).toBeGreaterThan(1e-2);
+    const out = path.join(tmp, `phi3-saved-${kind}`);
+    saveCompressed(model, out);
+    model.dispose();
+    const reloaded = load(out, { dtype: 'f32' });
+    expect(maxAbsDiff(logitsOf(reloaded, ids), inMemory)).toBeLessThanOrEqual(TOL.gptqReload);
+    reloaded.dispose();
+  }
+  const model = load(folder('phi3', 'transformers 5'), { dtype: 'f32' });
+  const q = 'model.layers.0.self_attn.q_proj';
+  model.setLinear(q, new QuantLinear(quantize((model.getLinear(q) as DenseLinear).weight, { bits: 4, groupSize: 32 }))).dispose();
+  const e = errorOf(() => saveCompressed(model, path.join(tmp, 'phi3-mixed')));
+  expect(e.code).toBe('NT_UNSUPPORTED');
+  expect(e.message).toMatch(/qkv_proj: its parts \(q_proj, k_proj, v_proj\) must all be int4 or all dense/);
+  model.dispose();
+  expect(memory().bytes).toBe(base);
+});
+
 /** Column-wise concatenation of contiguous 2-D tensors (GPTQ tensors of fused linears run along out features by column). */
 function concatColumns(parts: Tensor[]): Tensor {
   const R = parts[0].shape[0];
