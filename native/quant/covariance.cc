@@ -9,7 +9,7 @@
 // speed of the f64 one (twice the SIMD lanes) and this is the hot loop of calibration. f64
 // input keeps its precision with the f64 GEMM.
 // Only the lower triangle is formed (panels of kPanel columns, rows from the panel down), then
-// mirrored, so the result is exactly symmetric.
+// mirrored (tiled, in parallel), so the result is exactly symmetric.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -119,6 +119,25 @@ void accumulate(const TensorView& x, int64_t rows, int64_t dim, double* gram, do
   }
 }
 
+// Upper triangle = lower triangle, in kMirrorTile² tiles with block rows in parallel. The
+// plain loop read a column of a row-major dim² matrix per row (a cache miss per element, single
+// threaded): at dim 5632 it cost ~0.3 s per update, more than a 256-token block's GEMM. Each
+// task writes only the upper part of its own rows and reads only the lower triangle: no races.
+constexpr int64_t kMirrorTile = 64;
+void mirror_lower(double* g, int64_t dim) {
+  const int64_t tiles = (dim + kMirrorTile - 1) / kMirrorTile;
+  parallel_for(tiles, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kMirrorTile, i1 = std::min(dim, i0 + kMirrorTile);
+      for (int64_t j0 = i0; j0 < dim; j0 += kMirrorTile) {
+        const int64_t j1 = std::min(dim, j0 + kMirrorTile);
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = std::max(j0, i + 1); j < j1; ++j) g[i * dim + j] = g[j * dim + i];
+      }
+    }
+  });
+}
+
 }  // namespace
 
 void covariance_check(const TensorView& x, const TensorView* gram, const TensorView& sum_sq,
@@ -155,9 +174,7 @@ void covariance_run(const TensorView& x, const TensorView* gram, const TensorVie
   double* g = gram ? gram->ptr<double>() : nullptr;
   if (x.dtype == DType::F64) accumulate<double>(x, rows, dim, g, sum_sq.ptr<double>(), sum_abs.ptr<double>());
   else accumulate<float>(x, rows, dim, g, sum_sq.ptr<double>(), sum_abs.ptr<double>());
-  if (g)
-    for (int64_t i = 0; i < dim; ++i)
-      for (int64_t j = i + 1; j < dim; ++j) g[i * dim + j] = g[j * dim + i];
+  if (g) mirror_lower(g, dim);
 }
 
 }  // namespace nt::quant
