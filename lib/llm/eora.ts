@@ -249,12 +249,20 @@ function* eigenScaling(p: Plan, floor: number): Job<{ scaled: Tensor; inverseSca
   const droppedEnergy = energy > 0 ? droppedSum / energy : 0;
   const r = fromNumbers(root, [1, n]);
   const ir = fromNumbers(inverseRoot, [1, n]);
-  const scaled = mul(q, r);
-  const inverseScaled = mul(q, ir);
-  q.dispose();
-  r.dispose();
-  ir.dispose();
-  return { scaled, inverseScaled, dropped, droppedEnergy };
+  let scaled: Tensor | null = null;
+  try {
+    // d_in² products: on a worker in the async driver, like the GEMMs around them
+    scaled = yield* step(() => mul(q, r), () => mulAsync(q, r));
+    const inverseScaled = yield* step(() => mul(q, ir), () => mulAsync(q, ir));
+    const out = { scaled, inverseScaled, dropped, droppedEnergy };
+    scaled = null;
+    return out;
+  } finally {
+    scaled?.dispose();
+    q.dispose();
+    r.dispose();
+    ir.dispose();
+  }
 }
 
 /** Top-r SVD triplets of m (exact or randomized). */
@@ -295,9 +303,13 @@ function roundTripFactor(f: Tensor, bits: 2 | 3 | 4 | 8, group: EoraOptions['fac
 function* compensationSteps(p: Plan): Job<Compensation> {
   const w = f32(p.W);
   const wc = f32(p.Wc);
-  const delta = sub(w, wc);
-  dropIfNew(w, p.W);
-  dropIfNew(wc, p.Wc);
+  let delta: Tensor;
+  try {
+    delta = yield* step(() => sub(w, wc), () => subAsync(w, wc));
+  } finally {
+    dropIfNew(w, p.W);
+    dropIfNew(wc, p.Wc);
+  }
   // target = ΔW · M (M = Q' for eora, diag(s) for act-s, I for svd); A = √S Vᵀ · back (back = M⁺)
   let target = delta;
   let back: Tensor | null = null; // multiplies A from the right: A = (√S Vt) · back
