@@ -11,6 +11,7 @@ import { ntError } from '../errors';
 import { encodeBytes, decodeBytes } from './bytes';
 import { ChatMessage, ChatTemplate, ChatTemplateOptions } from './chat';
 import { readJsonObject, readText } from './files';
+import { cutLongWords } from './long-words';
 
 export interface EncodeOptions {
   /** Add the special tokens of the post-processor (BOS for Llama 2/3; default true, as transformers). */
@@ -117,6 +118,7 @@ export class Tokenizer {
     let lib: HfTokenizer;
     try {
       lib = new HfTokenizer(tokenizerJson as object, libConfig);
+      cutLongWords(lib, tokenizerJson as { model: { type?: string; merges?: unknown[] } });
       // some parts are only checked when first used (a Split pattern compiles lazily): one encode
       // and decode here makes a broken file fail at load, naming the file, not at the first prompt
       lib.decode(lib.encode(PROBE_TEXT).ids.concat(0));

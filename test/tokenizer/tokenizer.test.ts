@@ -4,7 +4,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import * as nt from '../../lib';
+import { cutLongWords } from '../../lib/tokenizer/long-words';
 
 const { Tokenizer, loadTokenizer } = nt.tokenizer;
 const ROOT = path.join(__dirname, '..', '..');
@@ -180,5 +182,27 @@ describe('chat templates', () => {
   test('the special-token strings are template variables', () => {
     const t = Tokenizer.fromObject(tj, { tokenizerConfig: { chat_template: '{{ eos_token }}{{ pad_token }}{{ bos_token is defined }}', eos_token: '<|im_end|>', pad_token: '<|endoftext|>' } });
     expect(t.applyChatTemplate(hi)).toBe('<|im_end|><|endoftext|>false');
+  });
+});
+
+describe('long words of SentencePiece-style BPE (lib/tokenizer/long-words.ts)', () => {
+  const text = fs.readFileSync(path.join(FIXTURE, 'heldout.txt'), 'utf8').slice(0, 12000) + ' 日本語 😀'.repeat(50);
+
+  test.each(['llama2', 'mistral'])('%s: the cut is exact (merges never join across it) and gives the library\'s own ids', (family) => {
+    const tj = readJson(TOKENIZERS, family, 'tokenizer.json');
+    const whole = new HfTokenizer(tj, { clean_up_tokenization_spaces: false });
+    const cut = new HfTokenizer(tj, { clean_up_tokenization_spaces: false });
+    expect(cutLongWords(cut, tj)).toBe(true);
+    expect(cut.encode(text).ids).toEqual(whole.encode(text).ids);
+  });
+
+  test('it stays off where a merge would cross the cut, or where whole-word semantics apply', () => {
+    const tj = readJson(TOKENIZERS, 'llama2', 'tokenizer.json');
+    expect(cutLongWords(new HfTokenizer(tj, {}), { model: { ...tj.model, merges: [...tj.model.merges, ['a', '\u2581b']] } })).toBe(false);
+    const ignore = { ...tj, model: { ...tj.model, ignore_merges: true } };
+    expect(cutLongWords(new HfTokenizer(ignore, {}), ignore)).toBe(false);
+    // Llama 3 sets ignore_merges (a word in the vocabulary is one token): whole words only
+    const l3 = readJson(TOKENIZERS, 'llama3', 'tokenizer.json');
+    expect(cutLongWords(new HfTokenizer(l3, {}), l3)).toBe(false); // Llama 3 sets ignore_merges
   });
 });
