@@ -1,12 +1,14 @@
 // nt.model.load('x.gguf'): a llama.cpp GGUF of general.architecture "llama" (LLaMA, Mistral,
-// TinyLlama and the other files convert_hf_to_gguf.py writes with LlamaModel) into the same
-// LlamaModel the safetensors loader builds:
+// TinyLlama and the other files convert_hf_to_gguf.py writes with LlamaModel) or "qwen2" into
+// the same LlamaModel the safetensors loader builds:
 //   names          token_embd / blk.N.{attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down,
 //                  attn_norm,ffn_norm} / output_norm / output (absent: tied to token_embd) -> the
 //                  Hugging Face names the runner uses
 //   q/k rows       convert_hf_to_gguf's LlamaModel.permute interleaves the two rotary halves of
-//                  each head's rows; undone here (rows of blocks for Q4_0/Q8_0: the permutation is
-//                  over rows, so every block moves whole)
+//                  each head's rows (and of q/k biases); undone here (rows of blocks for Q4_0/Q8_0:
+//                  the permutation is over rows, so every block moves whole). Qwen2 files keep HF's
+//                  layout (llama.cpp runs them with NeoX rope): nothing to undo
+//   biases         blk.N.attn_{q,k,v}.bias of qwen2 (and of a llama with attention_bias), f32
 //   weights        see nt.io.readGguf: F32/F16/BF16 mapped (dtype 'auto'), Q4_0/Q8_0 decoder linears
 //                  and output as QuantLinears over the file's own codes and scales, Q4_1 and
 //                  K-quants dequantized; token_embd is gathered densely, so a quantized one is
@@ -25,6 +27,7 @@ import { Tensor } from '../tensor';
 import { ModelConfig, parseConfig, ropeFrequencies } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import { LlamaModel } from './model';
+import { biasedLinearSuffixes } from './weights';
 import type { LoadOptions } from './load';
 
 const OP = 'model.load';
@@ -43,7 +46,9 @@ const LAYER_NAMES: Readonly<Record<string, string>> = {
 const LINEARS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'];
 
 /** Architectures whose GGUF layout this loader reads. */
-export const GGUF_ARCHITECTURES: readonly string[] = ['llama'];
+export const GGUF_ARCHITECTURES: readonly string[] = ['llama', 'qwen2'];
+/** Architectures whose q/k rows convert_hf_to_gguf permutes (LlamaModel and its subclasses). */
+const PERMUTED = new Set(['llama']);
 
 function fail(code: 'NT_IO' | 'NT_VALUE' | 'NT_UNSUPPORTED', file: string, msg: string): never {
   throw ntError(code, `[${OP}] ${file}: ${msg}`);
@@ -79,8 +84,8 @@ export function ggufConfigObject(g: GgufFile): Record<string, unknown> {
   const tokens = g.metadata['tokenizer.ggml.tokens'];
   const vocab = num(g, k('vocab_size'), false) ?? (Array.isArray(tokens) ? tokens.length : embd.shape[0]);
   const cfg: Record<string, unknown> = {
-    model_type: 'llama',
-    architectures: ['LlamaForCausalLM'],
+    model_type: arch,
+    architectures: [arch === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'],
     hidden_size: hidden,
     intermediate_size: num(g, k('feed_forward_length'), true),
     num_hidden_layers: num(g, k('block_count'), true),
@@ -94,6 +99,8 @@ export function ggufConfigObject(g: GgufFile): Record<string, unknown> {
     tie_word_embeddings: !g.has('output.weight'),
     hidden_act: 'silu',
   };
+  if (arch === 'qwen2') cfg.use_sliding_window = false; // llama.cpp's qwen2 attends over the whole context
+  else if (g.has('blk.0.attn_q.bias')) cfg.attention_bias = true;
   const bos = num(g, 'tokenizer.ggml.bos_token_id', false);
   const eos = num(g, 'tokenizer.ggml.eos_token_id', false);
   if (bos !== undefined) cfg.bos_token_id = bos;
@@ -200,8 +207,16 @@ export function loadGguf(path: string, opts?: LoadOptions): LlamaModel {
     for (const t of ['attn_norm', 'ffn_norm']) if (!g.has(`blk.${l}.${t}.weight`)) fail('NT_IO', path, `tensor blk.${l}.${t}.weight is missing`);
   }
   if (!g.has('output_norm.weight')) fail('NT_IO', path, 'tensor output_norm.weight is missing');
+  const biased = biasedLinearSuffixes(c);
   const known = new Set(['token_embd.weight', 'output.weight', 'output_norm.weight', 'rope_freqs.weight']);
-  for (let l = 0; l < c.numLayers; ++l) for (const t of Object.keys(LAYER_NAMES)) known.add(`blk.${l}.${t}.weight`);
+  for (let l = 0; l < c.numLayers; ++l) {
+    for (const t of Object.keys(LAYER_NAMES)) known.add(`blk.${l}.${t}.weight`);
+    for (const t of LINEARS) {
+      if (!biased.has(LAYER_NAMES[t])) continue;
+      known.add(`blk.${l}.${t}.bias`);
+      if (!g.has(`blk.${l}.${t}.bias`)) fail('NT_IO', path, `tensor blk.${l}.${t}.bias is missing`);
+    }
+  }
   const extra = g.tensors.filter((t) => !known.has(t.name)).map((t) => t.name);
   if (extra.length > 0) fail('NT_UNSUPPORTED', path, `tensors the LLaMA runner has no place for: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? ', ...' : ''}`);
 
@@ -212,8 +227,9 @@ export function loadGguf(path: string, opts?: LoadOptions): LlamaModel {
   try {
     w['model.embed_tokens.weight'] = loadWeight(g, 'token_embd.weight', dtype, true) as Tensor;
     w['model.norm.weight'] = f32Vector(g, 'output_norm.weight', c.hiddenSize);
-    const qOrder = unpermuteRowOrder(q, c.numHeads);
-    const kOrder = unpermuteRowOrder(kv, c.numKvHeads);
+    const permuted = PERMUTED.has(c.modelType);
+    const qOrder = permuted ? unpermuteRowOrder(q, c.numHeads) : null;
+    const kOrder = permuted ? unpermuteRowOrder(kv, c.numKvHeads) : null;
     for (let l = 0; l < c.numLayers; ++l) {
       const p = `model.layers.${l}.`;
       w[`${p}input_layernorm.weight`] = f32Vector(g, `blk.${l}.attn_norm.weight`, c.hiddenSize);
@@ -229,7 +245,22 @@ export function loadGguf(path: string, opts?: LoadOptions): LlamaModel {
             x = y;
           }
         }
-        prebuilt.set(p + LAYER_NAMES[t], x instanceof QTensor ? new QuantLinear(x, { activations }) : new DenseLinear(x));
+        let bias: Tensor | undefined;
+        try {
+          if (biased.has(LAYER_NAMES[t])) {
+            bias = f32Vector(g, `blk.${l}.${t}.bias`, shapes[t][0]);
+            if (order) {
+              const b = gatherRows(bias, order);
+              bias.dispose();
+              bias = b;
+            }
+          }
+          prebuilt.set(p + LAYER_NAMES[t], x instanceof QTensor ? new QuantLinear(x, { activations, bias }) : new DenseLinear(x, bias));
+        } catch (e) {
+          x.dispose();
+          bias?.dispose();
+          throw e;
+        }
       }
     }
     let lmHead = w['model.embed_tokens.weight'];

@@ -109,6 +109,27 @@ describe('nt.model.load of llama.cpp GGUFs', () => {
     expect(memory().bytes).toBe(base);
   });
 
+  test('a Qwen2 GGUF (q/k/v biases, no q/k permutation) gives the logits of its HF folder\'s dequantized weights in torch float64', () => {
+    const base = memory().bytes;
+    const e = loadSafetensors(path.join(FIX, 'tiny-qwen2.expected.safetensors'), { map: false });
+    const tids = Array.from(e.ids.data as Int32Array);
+    const g = load(path.join(FIX, 'tiny-qwen2-q8_0.gguf'));
+    expect([g.config.modelType, g.config.attentionBias]).toEqual(['qwen2', true]);
+    expect((g.getLinear('model.layers.1.self_attn.k_proj') as QuantLinear).bias).not.toBeNull();
+    expect((g.getLinear('model.layers.1.self_attn.o_proj') as QuantLinear).bias).toBeNull();
+    // the GGUF's own vocabulary tokenizes the prompt as Python tokenizers did on the source tokenizer.json
+    expect(Array.from(ggufTokenizer(nt.io.readGguf(path.join(FIX, 'tiny-qwen2-q8_0.gguf')))!.encode('The quick brown fox jumps over the lazy dog; 12 fortunes.'))).toEqual(tids);
+    const h = load(path.join(FIX, 'tiny-qwen2-hf'));
+    const y = g.forward(tids);
+    const yh = h.forward(tids);
+    expect(maxAbsDiff(y.data as Float32Array, e.logits_q8_0.data as Float32Array)).toBeLessThan(TOL.float64);
+    expect(maxAbsDiff(yh.data as Float32Array, e.logits_f32.data as Float32Array)).toBeLessThan(TOL.float64);
+    for (const t of [y, yh, ...Object.values(e)]) t.dispose();
+    g.dispose();
+    h.dispose();
+    expect(memory().bytes).toBe(base);
+  });
+
   test("dtype: 'bf16' converts the float weights (and leaves the quantized ones)", () => {
     const m = load(path.join(FIX, 'tiny-llama-f32.gguf'), { dtype: 'bf16' });
     expect((m.getLinear('model.layers.1.self_attn.k_proj') as DenseLinear).weight.dtype).toBe('bf16');
@@ -123,7 +144,7 @@ describe('nt.model.load of llama.cpp GGUFs', () => {
       expect([k, c[k]]).toEqual([k, hf[k]]);
     expect(c.rope_theta).toBe(hf.rope_parameters.rope_theta);
     expect(c.rms_norm_eps).toBe(Math.fround(hf.rms_norm_eps)); // stored as f32
-    expect(GGUF_ARCHITECTURES).toEqual(['llama']);
+    expect(GGUF_ARCHITECTURES).toEqual(['llama', 'qwen2']);
   });
 });
 
