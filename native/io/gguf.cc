@@ -85,7 +85,7 @@ class Reader {
 
 std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
-void read_value(Reader& r, GgufValueType type, GgufValue* v, int depth, const std::string& key) {
+void read_value(Reader& r, GgufValueType type, GgufValue* v, int depth, const std::string& key, uint64_t* items) {
   v->type = type;
   switch (type) {
     case GgufValueType::U8: v->u = r.num<uint8_t>("a u8 value"); break;
@@ -118,8 +118,11 @@ void read_value(Reader& r, GgufValueType type, GgufValue* v, int depth, const st
       NT_CHECK(n <= r.left() / min_value_bytes(v->item_type), IO, "metadata ", quoted(key), ": array at byte ", at,
                " of ", n, " ", gguf_value_type_name(v->item_type), " items cannot fit in the ", r.left(),
                " bytes left in the file");
+      NT_CHECK(n <= kGgufMaxItems - *items, IO, "metadata ", quoted(key), ": array at byte ", at, " of ", n,
+               " items takes the metadata past ", kGgufMaxItems, " array items in all");
+      *items += n;
       v->items.resize(static_cast<size_t>(n));
-      for (GgufValue& item : v->items) read_value(r, v->item_type, &item, depth + 1, key);
+      for (GgufValue& item : v->items) read_value(r, v->item_type, &item, depth + 1, key, items);
       break;
     }
   }
@@ -177,6 +180,7 @@ GgufFile parse_gguf(GgufSource& src) {
            " bytes of the file");
 
   std::unordered_set<std::string> keys;
+  uint64_t items = 0;
   g.kv.resize(static_cast<size_t>(n_kv));
   for (GgufKv& kv : g.kv) {
     const uint64_t at = r.pos();
@@ -186,7 +190,7 @@ GgufFile parse_gguf(GgufSource& src) {
     const uint64_t tat = r.pos();
     const uint32_t t = r.num<uint32_t>("a metadata value type");
     NT_CHECK(known_value_type(t), IO, "metadata ", quoted(kv.key), ": unknown value type ", t, " at byte ", tat);
-    read_value(r, static_cast<GgufValueType>(t), &kv.value, 0, kv.key);
+    read_value(r, static_cast<GgufValueType>(t), &kv.value, 0, kv.key, &items);
     if (kv.key == "general.alignment") {
       NT_CHECK(kv.value.type == GgufValueType::U32, IO, "general.alignment must be a u32, got ",
                gguf_value_type_name(kv.value.type));
@@ -200,10 +204,15 @@ GgufFile parse_gguf(GgufSource& src) {
   g.tensors.resize(static_cast<size_t>(n_tensors));
   for (GgufTensorInfo& t : g.tensors) {
     const uint64_t at = r.pos();
-    t.name = r.string("a tensor name", UINT64_MAX);
+    {
+      // ggml's GGML_MAX_NAME, checked before the name is read
+      const uint64_t len = r.num<uint64_t>("a tensor name length");
+      NT_CHECK(len <= kGgufMaxName, IO, "tensor name at byte ", at, " is ", len, " bytes, over ggml's limit of ",
+               kGgufMaxName);
+      t.name.assign(static_cast<size_t>(len), '\0');
+      if (len) r.bytes(&t.name[0], len, "a tensor name");
+    }
     NT_CHECK(!t.name.empty(), IO, "tensor name at byte ", at, " is empty");
-    NT_CHECK(t.name.size() <= kGgufMaxName, IO, "tensor name at byte ", at, " is ", t.name.size(),
-             " bytes, over ggml's limit of ", kGgufMaxName);
     NT_CHECK(names.insert(t.name).second, IO, "duplicate tensor name ", quoted(t.name), " at byte ", at);
     const std::string what = "tensor " + quoted(t.name);
     const uint32_t nd = r.num<uint32_t>("a tensor rank");

@@ -12,7 +12,7 @@
 // counts; a byte-swapped version means a big-endian file, refused); tensor and kv counts
 // at most kGgufMaxTensors / kGgufMaxKv and each entry's minimum size fitting in the file;
 // string lengths at most kGgufMaxString and inside the file; array counts whose minimum
-// size fits in the file; arrays nested at most kGgufMaxNesting deep; value types known;
+// size fits in the file, kGgufMaxItems items in all; arrays nested at most kGgufMaxNesting deep; value types known;
 // keys and tensor names non-empty and unique (names at most kGgufMaxName bytes, as ggml);
 // general.alignment a u32 power of two; 1..4 dims, each > 0, the element count within
 // int64 (ggml's ne); ggml type known with dims[0] a multiple of its block size; offsets
@@ -32,6 +32,9 @@ constexpr uint64_t kGgufMaxTensors = 1u << 20;
 constexpr uint64_t kGgufMaxKv = 1u << 20;
 constexpr uint64_t kGgufMaxString = 1u << 30;
 constexpr int kGgufMaxNesting = 3;  // an array of arrays of arrays, no deeper
+// Array items in all the metadata together: each is held as a GgufValue (~100 bytes), so a
+// small file of u8 arrays must not expand into gigabytes. Vocabularies of 256k tokens use ~800k.
+constexpr uint64_t kGgufMaxItems = 1u << 22;
 constexpr uint64_t kGgufMaxName = 64;
 constexpr uint32_t kGgufMaxDims = 4;
 constexpr uint32_t kGgufDefaultAlignment = 32;

@@ -201,6 +201,20 @@ describe('GGUF tensor data', () => {
     expect((await failure(() => nt.io.readGguf(dir))).code).toBe('NT_IO');
   });
 
+  test('metadata arrays past 2^22 items in all are NT_IO before they are held (a small file cannot expand into gigabytes)', async () => {
+    const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    const u64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+    const str = (t: string) => Buffer.concat([u64(t.length), Buffer.from(t)]);
+    const arr = (key: string, n: number) => Buffer.concat([str(key), u32(9), u32(0), u64(n), Buffer.alloc(n)]);
+    const file = (parts: Buffer[]) => Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(parts.length), ...parts]);
+    const p = path.join(dir, 'items.gguf');
+    fs.writeFileSync(p, file([arr('a', 3 << 20), arr('b', (1 << 20) + 1)]));
+    expect(await failure(() => nt.io.readGguf(p))).toMatchObject({ code: 'NT_IO', message: expect.stringMatching(/metadata 'b': array at byte \d+ of 1048577 items takes the metadata past 4194304 array items in all/) });
+    fs.writeFileSync(p, file([arr('a', 3 << 20), arr('b', 1 << 20)]));
+    const g = nt.io.readGguf(p);
+    expect((g.metadata.b as number[]).length).toBe(1 << 20);
+  });
+
   test('a file truncated after its header was read: mapping the tensor past the end is NT_IO', async () => {
     const p = path.join(dir, 'shrinks.gguf');
     fs.copyFileSync(path.join(FIX, 'types.gguf'), p);
