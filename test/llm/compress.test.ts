@@ -390,6 +390,52 @@ describe('llm.compressModel', () => {
     expect(nt.memory()).toEqual(base);
   });
 
+  test('a failure mid-pass (the quantizer of layer 1, or layer 1\'s capture pass) propagates with its code and leaks nothing, sync and async', async () => {
+    const base = nt.memory();
+    for (const driver of ['sync', 'async'] as const) {
+      const model = nt.model.load(FIXTURE_F16);
+      let calls = 0;
+      const fail = (): never => {
+        throw Object.assign(new Error('[test] injected quantizer failure'), { code: 'NT_INTERNAL' });
+      };
+      const spy = jest.spyOn(quantizeModule, driver === 'sync' ? 'quantize' : 'quantizeAsync');
+      const original = spy.getMockImplementation() ?? (jest.requireActual('../../lib/quant/quantize') as typeof quantizeModule)[driver === 'sync' ? 'quantize' : 'quantizeAsync'];
+      spy.mockImplementation(((...args: Parameters<typeof quantizeModule.quantize>) => (++calls === 10 ? fail() : (original as (...a: unknown[]) => unknown)(...args))) as never);
+      const opts = { bits: 4 as const, method: 'eora' as const, rank: 4, calibration: calibration.subarray(0, 300), measureErrors: true };
+      if (driver === 'sync') expect(errorOf(() => nt.llm.compressModel(model, opts))).toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected/) });
+      else await expect(nt.llm.compressModelAsync(model, opts)).rejects.toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected/) });
+      spy.mockRestore();
+      // the 9 linears before the failure (layer 0, then q and k of layer 1) were replaced; v on are untouched
+      expect(model.getLinear('model.layers.1.self_attn.k_proj')).toBeInstanceOf(LoraLinear);
+      expect(model.getLinear('model.layers.1.self_attn.v_proj')).toBeInstanceOf(DenseLinear);
+      model.dispose();
+      expect(nt.memory()).toEqual(base);
+    }
+    // a layer pass that fails after its hooks saw the inputs (layer 1's capture): the input
+    // copies, the scratch stream and the accumulators are freed
+    for (const driver of ['sync', 'async'] as const) {
+      const model = nt.model.load(FIXTURE_F16);
+      let calls = 0;
+      const name = driver === 'sync' ? 'runLayer' : 'runLayerAsync';
+      const original = model[name].bind(model);
+      const injected = () => Object.assign(new Error('[test] injected layer failure'), { code: 'NT_INTERNAL' });
+      const spy = jest.spyOn(model, name).mockImplementation(((l: number, x: nt.Tensor, lengths: number[], o?: { hooks?: nt.model.ModelHooks }) => {
+        const r = original(l, x, lengths, o);
+        if (++calls !== 3) return r;
+        if (driver === 'sync') throw injected();
+        return (r as Promise<void>).then(() => Promise.reject(injected()));
+      }) as never);
+      const opts = { bits: 4 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 4, calibration: calibration.subarray(0, 300) };
+      if (driver === 'sync') expect(errorOf(() => nt.llm.compressModel(model, opts))).toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected layer/) });
+      else await expect(nt.llm.compressModelAsync(model, opts)).rejects.toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected layer/) });
+      spy.mockRestore();
+      expect(model.getLinear('model.layers.0.mlp.down_proj')).toBeInstanceOf(LoraLinear);
+      expect(model.getLinear('model.layers.1.self_attn.q_proj')).toBeInstanceOf(DenseLinear);
+      model.dispose();
+      expect(nt.memory()).toEqual(base);
+    }
+  });
+
   test('applyAdapter refuses an adapter for another model without touching the model', () => {
     const model = nt.model.load(FIXTURE_F16);
     const dir = path.join(tmp, 'bad-adapter');
