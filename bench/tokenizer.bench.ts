@@ -1,4 +1,5 @@
-// Tokenizer speed: encode MB/s of @huggingface/tokenizers (pure JS, what nt.tokenizer uses),
+// Tokenizer speed: encode MB/s of nt.tokenizer (@huggingface/tokenizers, pure JS, with the
+// long-word cut of lib/tokenizer/long-words.ts for SentencePiece-style models),
 // the `tokenizers` Node binding (napi over the Rust crate; evaluated, not a dependency) and
 // Python's tokenizers (the same Rust crate), on the reference tokenizers of fixtures/tokenizers.
 //
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
       const add = (library: string, seconds: number[], ids: number[][]) =>
         rows.push({ family, input: input.name, library, mbPerS: input.bytes / 1e6 / median(seconds), seconds, tokens: ids.reduce((s, x) => s + x.length, 0) });
       const js = await timeRuns(runs, () => input.texts.map((t) => Array.from(tok.encode(t))));
-      add('@huggingface/tokenizers 0.2.0', js.seconds, js.ids);
+      add('nt.tokenizer (@huggingface/tokenizers 0.2.0)', js.seconds, js.ids);
       if (bt) {
         const b = await timeRuns(runs, async () => Promise.all(input.texts.map(async (t) => (await bt.encode(t)).getIds())));
         same(b.ids, js.ids, `binding ${family} ${input.name}`);
