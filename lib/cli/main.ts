@@ -14,6 +14,7 @@ import { registerLolcats } from './lolcats';
 import { registerMnn } from './mnn';
 import { registerTrainCompare } from './train-compare';
 import { registerAttentionSweep } from './attention-sweep';
+import { registerExport } from './export';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('ntensor');
@@ -39,6 +40,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerMnn(program, ctx);
   registerTrainCompare(program, ctx);
   registerAttentionSweep(program, ctx);
+  registerExport(program, ctx);
   return program;
 }
 

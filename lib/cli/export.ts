@@ -1,0 +1,355 @@
+// `ntensor export --gguf out.gguf`: a LLaMA-family model (a Hugging Face folder, or the folder
+// `ntensor compress` writes) as a llama.cpp GGUF, and its EoRA / LoRA adapter as a llama.cpp
+// LoRA adapter GGUF. What llama.cpp's convert_hf_to_gguf.py / convert_lora_to_gguf.py write:
+//   tensors   token_embd, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm,
+//             ffn_gate, ffn_up, ffn_down}, output_norm, output (absent when tied); the rows of
+//             attn_q / attn_k (and of their LoRA B) permuted as LlamaModel.permute does: HF's
+//             rotate-half rope pairs (i, i + d/2) become llama.cpp's adjacent pairs (2i, 2i + 1)
+//   metadata  general.*, llama.* hyperparameters, tokenizer.ggml.*
+//   types     --type for the dense decoder linears (q4_0 / q8_0 by ggml's reference RTN);
+//             token_embd and output F32 / BF16 with --type f32 / bf16, else F16; norms F32;
+//             int4 / int8 QTensors of a compressed folder as Q4_0 / Q8_0 codes + scales, never
+//             requantized (they must be symmetric with group 32: lib/io/gguf-write.ts)
+//   adapter   general.type "adapter", adapter.type "lora", adapter.lora.alpha = rank (the
+//             PEFT alpha/r scale is folded into B on load, so llama.cpp's alpha/r is 1);
+//             blk.N.<name>.weight.lora_a = A [r, d_in], .lora_b = B [d_out, r], F32
+//   vocabulary a 256-token byte model (no tokenizer.json, as the fixture): "gpt2" BPE with no
+//             merges whose token i is byte i under GPT-2's byte-to-unicode map, so llama.cpp
+//             tokenizes text into its UTF-8 bytes and detokenizes them back; pre-tokenizer
+//             "smollm" (a GPT-2 style split without the clean-up that deletes the space in
+//             " ." on detokenization; with no merges the split never changes a token).
+//             Other models: tokenizer.ggml.model "none" (token ids only), reported.
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Command } from 'commander';
+import type { GgufTensorEntry, GgufTensorType, GgufValue, GgufWriteReport } from '../io/gguf-write';
+import type { ModelConfig } from '../model/config';
+import type { QTensor } from '../quant/qtensor';
+import type { Tensor } from '../tensor';
+import type { CliContext } from './context';
+import { formatBytes, keyValues } from './format';
+import { UsageError, defaultModelDir } from './model-args';
+
+type Library = typeof import('../index');
+
+export const EXPORT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
+export type ExportType = (typeof EXPORT_TYPES)[number];
+
+export interface ExportOptions {
+  /** The model folder (dense or GPTQ). */
+  model: string;
+  /** A folder from `ntensor compress` (its weights replace the model's; its adapter/ is exported). */
+  compressed?: string;
+  out: string;
+  type: ExportType;
+  /** Where the LoRA GGUF goes (default: out with .gguf replaced by .lora.gguf). */
+  loraOut?: string;
+}
+
+export interface ExportReport {
+  file: string;
+  bytes: number;
+  tensors: number;
+  /** Tensor count per GGUF type. */
+  types: Record<string, number>;
+  fileType: number;
+  vocabulary: 'bytes' | 'none';
+  adapter: { file: string; bytes: number; modules: number; rank: number } | null;
+  notes: string[];
+}
+
+const LINEAR_NAMES: Record<string, string> = {
+  'self_attn.q_proj': 'attn_q',
+  'self_attn.k_proj': 'attn_k',
+  'self_attn.v_proj': 'attn_v',
+  'self_attn.o_proj': 'attn_output',
+  'mlp.gate_proj': 'ffn_gate',
+  'mlp.up_proj': 'ffn_up',
+  'mlp.down_proj': 'ffn_down',
+};
+
+/** llama_ftype of the file: what most of its weights are. */
+const FILE_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as const;
+
+/**
+ * convert_hf_to_gguf.py LlamaModel.permute as a row order: row i of the permuted weight is row
+ * order[i] of the HF one. rows = heads · head_dim; within a head, HF row j·d/2 + i (j = 0, 1)
+ * goes to 2i + j.
+ */
+export function ropePermutation(rows: number, heads: number): Int32Array {
+  const hd = rows / heads;
+  if (!Number.isInteger(hd) || hd % 2 !== 0) throw Object.assign(new Error(`[export] ${rows} rows do not split into ${heads} heads of an even size`), { code: 'NT_SHAPE' });
+  const order = new Int32Array(rows);
+  for (let h = 0; h < heads; ++h)
+    for (let i = 0; i < hd / 2; ++i)
+      for (let j = 0; j < 2; ++j) order[h * hd + 2 * i + j] = h * hd + j * (hd / 2) + i;
+  return order;
+}
+
+/** GPT-2's byte-to-unicode map: printable bytes are themselves, the rest 256 + k (what byte-level BPE vocabularies store). */
+export function byteTokens(): string[] {
+  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  let k = 0;
+  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : 256 + k++));
+}
+
+/** The rows of a [rows, cols] tensor reordered (row i of the result = row order[i]); f32. */
+function permuteRows(nt: Library, t: Tensor, order: Int32Array): Tensor {
+  const c = t.astype('f32');
+  try {
+    const src = c.data as Float32Array;
+    const cols = t.shape[1];
+    const out = new Float32Array(src.length);
+    order.forEach((from, i) => out.set(src.subarray(from * cols, (from + 1) * cols), i * cols));
+    return nt.tensor(out, { shape: [t.shape[0], cols] });
+  } finally {
+    c.dispose();
+  }
+}
+
+/** The same permutation for a QTensor: its codes, scales and zeros rows (groups run along the row). */
+function permuteQRows(nt: Library, q: QTensor, order: Int32Array): QTensor {
+  const rowsOf = (t: Tensor) => {
+    const c = t.contiguous();
+    try {
+      const src = c.data as Uint8Array | Uint16Array | Float32Array;
+      const w = t.shape[1];
+      const out = new (src.constructor as Uint8ArrayConstructor)(src.length) as typeof src;
+      order.forEach((from, i) => out.set(src.subarray(from * w, (from + 1) * w) as never, i * w));
+      return nt.tensor(out, { dtype: t.dtype, shape: [t.shape[0], w] });
+    } finally {
+      c.dispose();
+    }
+  };
+  if (q.gIdx) throw Object.assign(new Error('[export] act-order (gIdx) QTensors have no Q4_0 form'), { code: 'NT_UNSUPPORTED' });
+  return new nt.quant.QTensor({ codes: rowsOf(q.codes), scales: rowsOf(q.scales), zeros: rowsOf(q.zeros), shape: q.shape, bits: q.bits, groupSize: q.groupSize, symmetric: q.symmetric });
+}
+
+const u32 = (value: number): GgufValue => ({ type: 'uint32', value });
+const f32 = (value: number): GgufValue => ({ type: 'float32', value });
+const str = (value: string): GgufValue => ({ type: 'string', value });
+
+function modelMetadata(config: ModelConfig, name: string, fileType: number, quantized: boolean): Record<string, GgufValue> {
+  const md: Record<string, GgufValue> = {
+    'general.architecture': str('llama'),
+    'general.type': str('model'),
+    'general.name': str(name),
+    'llama.context_length': u32(config.maxPositionEmbeddings),
+    'llama.embedding_length': u32(config.hiddenSize),
+    'llama.block_count': u32(config.numLayers),
+    'llama.feed_forward_length': u32(config.intermediateSize),
+    'llama.rope.dimension_count': u32(config.headDim),
+    'llama.attention.head_count': u32(config.numHeads),
+    'llama.attention.head_count_kv': u32(config.numKvHeads),
+    'llama.attention.layer_norm_rms_epsilon': f32(config.rmsNormEps),
+    'llama.rope.freq_base': f32(config.ropeTheta),
+    'llama.vocab_size': u32(config.vocabSize),
+    'general.file_type': u32(fileType),
+  };
+  if (config.headDim * config.numHeads !== config.hiddenSize) {
+    md['llama.attention.key_length'] = u32(config.headDim);
+    md['llama.attention.value_length'] = u32(config.headDim);
+  }
+  if (quantized) md['general.quantization_version'] = u32(2);
+  return md;
+}
+
+function byteVocabulary(): Record<string, GgufValue> {
+  return {
+    'tokenizer.ggml.model': str('gpt2'),
+    'tokenizer.ggml.pre': str('smollm'),
+    'tokenizer.ggml.tokens': { type: 'array', itemType: 'string', value: byteTokens() },
+    'tokenizer.ggml.token_type': { type: 'array', itemType: 'int32', value: new Array(256).fill(1) },
+    'tokenizer.ggml.merges': { type: 'array', itemType: 'string', value: [] },
+    'tokenizer.ggml.add_bos_token': { type: 'bool', value: false },
+    'tokenizer.ggml.add_eos_token': { type: 'bool', value: false },
+  };
+}
+
+function sameArchitecture(a: ModelConfig, b: ModelConfig): string | null {
+  const keys = ['hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize'] as const;
+  const k = keys.find((key) => a[key] !== b[key]);
+  return k ? `${k} ${a[k]} vs ${b[k]}` : null;
+}
+
+/** Tensor names of a model folder (model.safetensors, or the weight_map of a sharded index). */
+function storedNames(nt: Library, dir: string): Set<string> {
+  const index = path.join(dir, 'model.safetensors.index.json');
+  if (fs.existsSync(index)) return new Set(Object.keys((JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map: object }).weight_map));
+  return new Set(nt.io.safetensorsInfo(path.join(dir, 'model.safetensors')).tensors.map((t) => t.name));
+}
+
+/** Writes the GGUF (and the LoRA GGUF of a compressed folder's adapter). */
+export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { saveGguf } = require('../io/gguf-write') as typeof import('../io/gguf-write');
+  const op = 'export';
+  const code = (c: string, m: string) => Object.assign(new Error(`[${op}] ${m}`), { code: c });
+  if (!fs.existsSync(o.model)) throw code('NT_IO', `${o.model}: no such model folder`);
+  const source = o.compressed ?? o.model;
+  if (o.compressed !== undefined && !fs.existsSync(o.compressed)) throw code('NT_IO', `${o.compressed}: no such compressed folder`);
+  const notes: string[] = [];
+  const temps: (Tensor | QTensor)[] = [];
+  const model = nt.model.load(source);
+  let adapter: ReturnType<typeof nt.llm.loadLoraAdapter> | null = null;
+  try {
+    const config = model.config;
+    if (o.compressed !== undefined) {
+      const base = nt.model.load(o.model);
+      const diff = sameArchitecture(base.config, config);
+      base.dispose();
+      if (diff) throw code('NT_SHAPE', `${o.compressed} is not a compression of ${o.model}: ${diff}`);
+    }
+    if (config.ropeScaling !== null) throw code('NT_UNSUPPORTED', `rope scaling (${JSON.stringify(config.ropeScaling)}) is not exported yet`);
+    const T = o.type.toUpperCase() as GgufTensorType;
+    const outer: GgufTensorType = T === 'F32' || T === 'BF16' ? T : 'F16';
+    const entries: GgufTensorEntry[] = [];
+    const qOrder = ropePermutation(config.numHeads * config.headDim, config.numHeads);
+    const kOrder = ropePermutation(config.numKvHeads * config.headDim, config.numKvHeads);
+    const orderOf = (suffix: string) => (suffix === 'self_attn.q_proj' ? qOrder : suffix === 'self_attn.k_proj' ? kOrder : null);
+
+    const names = ['model.embed_tokens.weight', 'model.norm.weight', ...Array.from({ length: config.numLayers }, (_, l) => [`model.layers.${l}.input_layernorm.weight`, `model.layers.${l}.post_attention_layernorm.weight`]).flat()];
+    const hasHead = storedNames(nt, source).has('lm_head.weight');
+    const plain = nt.io.loadSafetensors(source, { names: hasHead ? [...names, 'lm_head.weight'] : names });
+    temps.push(...Object.values(plain));
+    entries.push({ name: 'token_embd.weight', type: outer, tensor: plain['model.embed_tokens.weight'] });
+    let quantizedLinears = 0;
+    const fallbacks: string[] = [];
+    for (let l = 0; l < config.numLayers; ++l) {
+      const p = `model.layers.${l}.`;
+      entries.push({ name: `blk.${l}.attn_norm.weight`, type: 'F32', tensor: plain[`${p}input_layernorm.weight`] });
+      for (const [hf, gg] of Object.entries(LINEAR_NAMES)) {
+        if (gg === 'ffn_gate') entries.push({ name: `blk.${l}.ffn_norm.weight`, type: 'F32', tensor: plain[`${p}post_attention_layernorm.weight`] });
+        const lin = model.getLinear(p + hf);
+        const order = orderOf(hf);
+        const name = `blk.${l}.${gg}.weight`;
+        const blocksFit = lin.inFeatures % 32 === 0;
+        if (lin instanceof nt.model.QuantLinear && !blocksFit) {
+          // no 32-block type holds the row: write the QTensor's exact values instead
+          const dq = nt.quant.dequantize(lin.q);
+          temps.push(dq);
+          const w = order ? permuteRows(nt, dq, order) : dq;
+          if (order) temps.push(w);
+          entries.push({ name, type: 'F32', tensor: w });
+          fallbacks.push(`${name} (${lin.inFeatures} columns) F32, dequantized`);
+        } else if (lin instanceof nt.model.QuantLinear) {
+          const q = order ? permuteQRows(nt, lin.q, order) : lin.q;
+          if (order) temps.push(q);
+          entries.push({ name, type: q.bits === 8 ? 'Q8_0' : 'Q4_0', tensor: q });
+          ++quantizedLinears;
+        } else if (lin instanceof nt.model.DenseLinear) {
+          const w = order ? permuteRows(nt, lin.weight, order) : lin.weight;
+          if (order) temps.push(w);
+          // as llama-quantize does (tensor_type_fallback): a row that 32-blocks do not divide stays F16
+          const type = (T === 'Q4_0' || T === 'Q8_0') && !blocksFit ? 'F16' : T;
+          if (type !== T) fallbacks.push(`${name} (${lin.inFeatures} columns) F16`);
+          entries.push({ name, type, tensor: w });
+        } else throw code('NT_UNSUPPORTED', `${p + hf}: cannot export a ${(lin as object).constructor.name}`);
+      }
+    }
+    entries.push({ name: 'output_norm.weight', type: 'F32', tensor: plain['model.norm.weight'] });
+    if (hasHead) entries.push({ name: 'output.weight', type: outer, tensor: plain['lm_head.weight'] });
+    else notes.push('tied embeddings: no output.weight (llama.cpp reuses token_embd)');
+    if (quantizedLinears > 0 && T !== 'Q4_0' && T !== 'Q8_0')
+      notes.push(`${quantizedLinears} quantized linears written as Q4_0/Q8_0 codes + scales (no requantization); --type ${o.type} applies to the dense tensors`);
+    if (fallbacks.length > 0) notes.push(`rows not a multiple of 32 (no Q4_0/Q8_0 block fits): ${fallbacks.length} tensors, ${fallbacks[0]}${fallbacks.length > 1 ? ', …' : ''}`);
+    if (T === 'Q4_0' || T === 'Q8_0') notes.push(`token_embd and output stay ${outer}; norms F32`);
+
+    const types: Record<string, number> = {};
+    for (const e of entries) types[e.type] = (types[e.type] ?? 0) + 1;
+    const linearTypes = entries.filter((e) => /^blk\.\d+\.(attn_[qkvo]|attn_output|ffn_)/.test(e.name)).map((e) => e.type);
+    const main = (['Q4_0', 'Q8_0', 'BF16', 'F16', 'F32'] as const).find((t) => linearTypes.includes(t)) ?? T;
+    const fileType = FILE_TYPE[main as keyof typeof FILE_TYPE];
+    const byteVocab = config.vocabSize === 256 && !fs.existsSync(path.join(source, 'tokenizer.json'));
+    if (!byteVocab) notes.push(`no vocabulary written (tokenizer.ggml.model "none"): llama.cpp runs token ids only; tokenizer.json export is not implemented`);
+    const metadata = {
+      ...modelMetadata(config, path.basename(path.resolve(source)), fileType, main === 'Q4_0' || main === 'Q8_0'),
+      ...(byteVocab ? byteVocabulary() : { 'tokenizer.ggml.model': str('none') }),
+    };
+    const written: GgufWriteReport = saveGguf(o.out, metadata, entries);
+    if (written.scalesRounded.length > 0) notes.push(`${written.scalesRounded.length} QTensors had f32 scales, rounded to f16 (codes unchanged)`);
+
+    let adapterReport: ExportReport['adapter'] = null;
+    const adapterDir = o.compressed !== undefined ? path.join(o.compressed, 'adapter') : null;
+    if (adapterDir && fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) {
+      adapter = nt.llm.loadLoraAdapter(adapterDir);
+      const loraEntries: GgufTensorEntry[] = [];
+      for (const [module, f] of Object.entries(adapter.modules)) {
+        const m = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)$/.exec(module);
+        if (!m) throw code('NT_UNSUPPORTED', `adapter module '${module}' has no llama.cpp tensor`);
+        const name = `blk.${m[1]}.${LINEAR_NAMES[m[2]]}.weight`;
+        const order = orderOf(m[2]);
+        const B = order ? permuteRows(nt, f.B, order) : f.B;
+        if (order) temps.push(B);
+        loraEntries.push({ name: `${name}.lora_a`, type: 'F32', tensor: f.A }, { name: `${name}.lora_b`, type: 'F32', tensor: B });
+      }
+      const loraOut = o.loraOut ?? o.out.replace(/(\.gguf)?$/i, '.lora.gguf');
+      const w = saveGguf(
+        loraOut,
+        {
+          'general.architecture': str('llama'),
+          'general.type': str('adapter'),
+          'general.name': str(`${path.basename(path.resolve(source))} adapter`),
+          'adapter.type': str('lora'),
+          // B carries PEFT's alpha / r already (loadLoraAdapter folds it in): llama.cpp's alpha / r must be 1
+          'adapter.lora.alpha': f32(adapter.rank),
+        },
+        loraEntries,
+      );
+      adapterReport = { file: loraOut, bytes: w.bytes, modules: Object.keys(adapter.modules).length, rank: adapter.rank };
+    } else if (o.loraOut !== undefined) notes.push(`--lora-out ignored: ${adapterDir ? `${adapterDir} holds no adapter` : 'only a --compressed folder has an adapter'}`);
+    else if (adapterDir) notes.push(`${adapterDir}: no adapter, none written`);
+    return { file: o.out, bytes: written.bytes, tensors: written.tensors, types, fileType, vocabulary: byteVocab ? 'bytes' : 'none', adapter: adapterReport, notes };
+  } finally {
+    temps.forEach((t) => t.dispose());
+    adapter?.dispose();
+    model.dispose();
+  }
+}
+
+interface ExportCliOptions {
+  gguf?: string;
+  model?: string;
+  compressed?: string;
+  type: string;
+  loraOut?: string;
+  json?: boolean;
+}
+
+export function registerExport(program: Command, ctx: CliContext): void {
+  program
+    .command('export')
+    .description('write a model (dense, or a `ntensor compress` folder with its adapter) as llama.cpp GGUF files')
+    .option('--gguf <file>', 'output GGUF file')
+    .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)')
+    .option('--compressed <dir>', 'a folder from `ntensor compress`: its int4 weights go out as Q4_0, its adapter as a LoRA GGUF')
+    .option('--type <t>', `dense decoder linears: ${EXPORT_TYPES.join(', ')}`, 'f16')
+    .option('--lora-out <file>', 'the adapter GGUF (default: the --gguf name with .lora.gguf)')
+    .option('--json', 'print the report as JSON')
+    .action((o: ExportCliOptions) => {
+      try {
+        if (o.gguf === undefined) throw new UsageError('--gguf FILE is required');
+        if (!(EXPORT_TYPES as readonly string[]).includes(o.type)) throw new UsageError(`--type must be one of ${EXPORT_TYPES.join(', ')}, got '${o.type}'`);
+        const nt = ctx.library('export');
+        if (!nt) return;
+        const report = exportGguf(nt, { model: o.model ?? defaultModelDir(), compressed: o.compressed, out: o.gguf, type: o.type as ExportType, loraOut: o.loraOut });
+        if (o.json) {
+          ctx.out(JSON.stringify(report, null, 2) + '\n');
+          return;
+        }
+        ctx.out(
+          keyValues(
+            [
+              ['wrote', `${report.file} (${formatBytes(report.bytes)}, ${report.tensors} tensors: ${Object.entries(report.types).map(([t, n]) => `${n} ${t}`).join(', ')})`],
+              ['vocabulary', report.vocabulary === 'bytes' ? '256 byte tokens (gpt2 byte-level, no merges)' : 'none (token ids only)'],
+              ['adapter', report.adapter ? `${report.adapter.file} (${formatBytes(report.adapter.bytes)}, ${report.adapter.modules} modules, rank ${report.adapter.rank})` : '-'],
+              ...report.notes.map((n) => ['note', n] as [string, string]),
+            ],
+            ctx.st,
+          ),
+        );
+      } catch (e) {
+        ctx.failWith('export', e);
+      }
+    });
+}
