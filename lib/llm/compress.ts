@@ -15,8 +15,8 @@
 // XᵀX, one f64 eigendecomposition. Statistics are streamed (XᵀX, column norms, mean |x|) and
 // only those the options use are kept; activations are never stored beyond one layer's inputs.
 // Cost: 2·L − 1 layer passes over the calibration tokens in all (the last layer's output is
-// not needed), plus per shared input one XᵀX and at most one eigh; the three f64 activation
-// errors per linear run only with measureErrors.
+// not needed), plus per shared input one XᵀX and at most one eigh; the activation errors
+// (two d_out·d_in² f64 GEMMs per linear) run only with measureErrors.
 import { ntError } from '../errors';
 import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../model/linear';
 import type { LlamaModel } from '../model/model';
@@ -31,9 +31,10 @@ import { CovarianceAccumulator, covariance } from './covariance';
 import {
   Compensation,
   CompensationMethod,
+  ActivationErrors,
   CovarianceEigen,
-  activationError,
-  activationErrorAsync,
+  activationErrors,
+  activationErrorsAsync,
   compensate,
   compensateAsync,
   covarianceEigen,
@@ -72,9 +73,9 @@ export interface CompressOptions {
   /** Tokens per calibration sequence (default 256, at most max_position_embeddings); a shorter last window is its own sequence. */
   calibrationWindow?: number;
   /**
-   * Measure each linear's activation errors (LayerReport's error fields; default false). Three
-   * f64 products of d_out·d_in² each per linear (about 9 TFLOP per Llama-3-8B layer): without
-   * it those fields are NaN.
+   * Measure each linear's activation errors (LayerReport's error fields; default false): two
+   * f64 products of d_out·d_in² per linear (about 6 TFLOP per Llama-3-8B layer). Without it
+   * those fields are NaN.
    */
   measureErrors?: boolean;
   /** Called after every linear: done and total linears, what was done, and where the pass stands. */
@@ -248,18 +249,10 @@ function* inputStats(acc: CovarianceAccumulator, need: Needs): Job<InputStats> {
   }
 }
 
-interface Measured {
-  signal: number;
-  before: number;
-  after: number;
-}
-
-function* measure(W: Tensor, Wc: Tensor, cov: Tensor, comp: Compensation | null): Job<Measured> {
-  const error = (wc: Tensor | null, adapter?: Compensation) => step(() => activationError(W, wc, cov, adapter), () => activationErrorAsync(W, wc, cov, adapter));
-  const signal = yield* error(null); // ‖W Xᵀ‖_F / √n: the scale the errors are relative to
-  const before = yield* error(Wc);
-  const after = comp ? yield* error(Wc, comp) : before;
-  return { signal, before, after };
+/** signal, before and after from two f64 GEMMs (activationErrors), on a worker in the async driver. */
+function measure(W: Tensor, Wc: Tensor, cov: Tensor, comp: Compensation | null): Job<ActivationErrors> {
+  const adapter = comp ?? undefined;
+  return step(() => activationErrors(W, Wc, cov, adapter), () => activationErrorsAsync(W, Wc, cov, adapter));
 }
 
 function* compressLinear(p: Plan, name: string, W: Tensor, stats: InputStats): Job<{ linear: LinearLike; report: LayerReport }> {
@@ -287,7 +280,7 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: InputStats): J
       const o = { method: p.method, rank, eigen: stats.eigen, meanAbs: stats.meanAbs, svd: p.svd, factorBits: p.factorBits, eigenFloor: p.eigenFloor };
       comp = yield* step(() => compensate(W, Wc, o), () => compensateAsync(W, Wc, o));
     }
-    const m: Measured = p.measureErrors ? yield* measure(W, Wc, stats.covariance!, comp) : { signal: NaN, before: NaN, after: NaN };
+    const m: ActivationErrors = p.measureErrors ? yield* measure(W, Wc, stats.covariance!, comp) : { signal: NaN, compressed: NaN, compensated: NaN };
     const base: LinearLike = q ? new QuantLinear(q) : new DenseLinear(pruned!);
     if (!q) owned.splice(owned.indexOf(pruned!), 1); // the DenseLinear owns it now
     q = null;
@@ -296,10 +289,10 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: InputStats): J
     const report: LayerReport = {
       name,
       shape: [dOut, dIn],
-      errorCompressed: m.before,
-      errorCompensated: m.after,
-      relativeCompressed: m.before / m.signal,
-      relativeCompensated: m.after / m.signal,
+      errorCompressed: m.compressed,
+      errorCompensated: m.compensated,
+      relativeCompressed: m.compressed / m.signal,
+      relativeCompensated: m.compensated / m.signal,
       droppedDirections: comp?.droppedDirections ?? 0,
       droppedEnergy: comp?.droppedEnergy ?? 0,
       weightBytes,

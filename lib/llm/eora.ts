@@ -449,6 +449,79 @@ function* activationErrorSteps(W: Tensor, Wc: Tensor | null, covariance: Tensor,
   }
 }
 
+/** The three activation norms a compression report shows (see activationErrors). */
+export interface ActivationErrors {
+  /** ‖W Xᵀ‖_F / √n. */
+  signal: number;
+  /** ‖(W − Wc) Xᵀ‖_F / √n. */
+  compressed: number;
+  /** ‖(W − Wc − BA) Xᵀ‖_F / √n (= compressed without an adapter). */
+  compensated: number;
+}
+
+/**
+ * activationError's three norms from two d_out·d_in² f64 GEMMs instead of three: with
+ * E = W − Wc and EC = E·C,
+ *   ‖(E − BA)Xᵀ‖²/n = tr(E C Eᵀ) − 2·Σ A ∘ (Bᵀ·EC) + Σ B ∘ (B·(A C Aᵀ)),
+ * whose extra terms cost r·d_in² and r·d_out·d_in. The expansion subtracts: its absolute
+ * error is about ε_f64·‖E Xᵀ‖²/n, negligible unless the adapter removes all but ~1e-12 of the
+ * error energy (then the result is ~1e-8 of the compressed error instead of its exact tiny value).
+ */
+export function activationErrors(W: Tensor, Wc: Tensor, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): ActivationErrors {
+  return runSync(activationErrorsSteps(W, Wc, covariance, adapter));
+}
+
+/** activationErrors with the GEMMs on worker threads. */
+export function activationErrorsAsync(W: Tensor, Wc: Tensor, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): Promise<ActivationErrors> {
+  return runAsync(activationErrorsSteps(W, Wc, covariance, adapter));
+}
+
+function* activationErrorsSteps(W: Tensor, Wc: Tensor, covariance: Tensor, adapter?: { A: Tensor; B: Tensor }): Job<ActivationErrors> {
+  const op = 'llm.activationErrors';
+  const owned: Tensor[] = [];
+  const keep = <T extends Tensor>(t: T): T => (owned.push(t), t);
+  // Σ a ∘ b over all elements, in f64 on a worker
+  const dot = function* (a: Tensor, b: Tensor): Job<number> {
+    const prod = keep(yield* step(() => mul(a, b), () => mulAsync(a, b)));
+    const total = keep(yield* step(() => sum(prod), () => sumAsync(prod)));
+    return (total.data as Float64Array)[0];
+  };
+  const mm = (a: Tensor, b: Tensor, opts?: { transA?: boolean; transB?: boolean }) => step(() => matmul(a, b, opts), () => matmulAsync(a, b, opts));
+  try {
+    const e = keep(yield* residualSteps(op, W, Wc));
+    const given = checkTensor(op, covariance, 'covariance');
+    if (given.ndim !== 2 || given.shape[0] !== e.shape[1] || given.shape[1] !== e.shape[1])
+      throw ntError('NT_SHAPE', `[${op}] covariance must be [${e.shape[1]}, ${e.shape[1]}], got ${shapeString(covariance.shape)}`);
+    let a: Tensor | undefined;
+    let b: Tensor | undefined;
+    if (adapter) {
+      a = keep(checkTensor(op, adapter.A, 'A').astype('f64'));
+      b = keep(checkTensor(op, adapter.B, 'B').astype('f64'));
+      if (a.ndim !== 2 || b.ndim !== 2 || b.shape[0] !== e.shape[0] || a.shape[1] !== e.shape[1] || a.shape[0] !== b.shape[1])
+        throw ntError('NT_SHAPE', `[${op}] adapter must be B [${e.shape[0]}, r], A [r, ${e.shape[1]}], got B ${shapeString(adapter.B.shape)}, A ${shapeString(adapter.A.shape)}`);
+    }
+    const c = given.dtype === 'f64' ? given : keep(given.astype('f64'));
+    const w = keep(checkTensor(op, W, 'W').astype('f64'));
+    const wc = keep(yield* mm(w, c));
+    const signal2 = yield* dot(wc, w);
+    const ec = keep(yield* mm(e, c));
+    const before2 = yield* dot(ec, e);
+    let after2 = before2;
+    if (a && b) {
+      const btEc = keep(yield* mm(b, ec, { transA: true })); // Bᵀ·EC [r, d_in]
+      const cross = yield* dot(a, btEc);
+      const ac = keep(yield* mm(a, c)); // A·C [r, d_in]
+      const m = keep(yield* mm(ac, a, { transB: true })); // A C Aᵀ [r, r]
+      const bm = keep(yield* mm(b, m)); // B·M [d_out, r]
+      after2 = before2 - 2 * cross + (yield* dot(bm, b));
+    }
+    const root = (v: number) => Math.sqrt(Math.max(v, 0));
+    return { signal: root(signal2), compressed: root(before2), compensated: root(after2) };
+  } finally {
+    owned.forEach((t) => t.dispose());
+  }
+}
+
 /** ‖W − Wc − BA‖_F in float64. */
 export function weightError(W: Tensor, Wc: Tensor, adapter?: { A: Tensor; B: Tensor }): number {
   const e = runSync(residualSteps('llm.weightError', W, Wc, adapter));

@@ -231,7 +231,7 @@ describe('llm.compressModel', () => {
     const runs: number[] = [];
     const run = jest.spyOn(model, 'runLayer');
     const embed = jest.spyOn(model, 'embedSequences');
-    const error = jest.spyOn(eoraModule, 'activationError');
+    const error = jest.spyOn(eoraModule, 'activationErrors');
     const update = jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'update');
     const eigen = jest.spyOn(eoraModule, 'covarianceEigen');
     const quant = jest.spyOn(quantizeModule, 'quantize');
@@ -350,13 +350,13 @@ describe('llm.compressModel', () => {
       jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'update'),
       jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'mean'),
       jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'hessian'),
-      jest.spyOn(eoraModule, 'activationError'),
+      jest.spyOn(eoraModule, 'activationErrors'),
       jest.spyOn(eoraModule, 'covarianceEigen'),
       jest.spyOn(eoraModule, 'compensate'),
       jest.spyOn(quantizeModule, 'quantize'),
       jest.spyOn(dequantizeModule, 'dequantize'),
     ];
-    const asyncForms = [jest.spyOn(model, 'runLayerAsync'), jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'updateAsync'), jest.spyOn(eoraModule, 'activationErrorAsync')];
+    const asyncForms = [jest.spyOn(model, 'runLayerAsync'), jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'updateAsync'), jest.spyOn(eoraModule, 'activationErrorsAsync')];
     // and the event loop turns meanwhile: the longest gap between turns, against the run's length
     let last = performance.now();
     let maxGap = 0;

@@ -1,7 +1,7 @@
 // EoRA and its baselines (ALGORITHMS.md §1): the invariants that define them, on seeded data
 // whose input columns have very different energies (where EoRA and plain SVD disagree).
 import * as nt from '../../lib';
-import { activationError, activationErrorAsync, compensate, compensateAsync, covarianceEigen, covarianceEigenAsync, eora, weightError } from '../../lib/llm/eora';
+import { activationError, activationErrorAsync, activationErrors, activationErrorsAsync, compensate, compensateAsync, covarianceEigen, covarianceEigenAsync, eora, weightError } from '../../lib/llm/eora';
 import type { Tensor } from '../../lib';
 
 const TOL = {
@@ -13,6 +13,8 @@ const TOL = {
   randomized: 1e-3,
   /** activationError (f64 throughout) vs the same norm summed from X in f64, relative */
   activation: 1e-10,
+  /** activationErrors' subtracting expansion of the compensated error, relative to the compressed error (√ε_f64 when BA cancels E) */
+  expansion: 1e-7,
 };
 
 interface Layer {
@@ -291,6 +293,31 @@ describe('llm.eora', () => {
     await expect(activationErrorAsync(L.W, L.Wc, small)).rejects.toMatchObject({ code: 'NT_SHAPE', message: expect.stringMatching(/covariance must be \[21, 21\]/) });
     expect(nt.memory()).toEqual(before);
     small.dispose();
+    c.dispose();
+    L.dispose();
+  });
+
+  test.each([
+    [24, 40, 200, 101, 3],
+    [33, 17, 129, 102, 17], // full rank: the adapter removes (almost) all of the error
+    [7, 64, 30, 103, 5], // rank-deficient covariance
+  ])('activationErrors (two GEMMs) equals three activationError calls (W %i×%i, %i tokens, seed %i, rank %i)', async (dOut, dIn, n, seed, rank) => {
+    const L = layer(dOut, dIn, n, seed);
+    const c = eora(L.W, L.Wc, L.cov, { rank });
+    const want = { signal: activationError(L.W, null, L.cov), compressed: activationError(L.W, L.Wc, L.cov), compensated: activationError(L.W, L.Wc, L.cov, c) };
+    const got = activationErrors(L.W, L.Wc, L.cov, c);
+    expect(Math.abs(got.signal - want.signal)).toBeLessThanOrEqual(TOL.activation * want.signal);
+    expect(Math.abs(got.compressed - want.compressed)).toBeLessThanOrEqual(TOL.activation * want.compressed);
+    // the expansion subtracts: its error scales with the compressed error, not the compensated one
+    expect(Math.abs(got.compensated - want.compensated)).toBeLessThanOrEqual(TOL.expansion * want.compressed);
+    if (rank < Math.min(dOut, dIn)) expect(Math.abs(got.compensated - want.compensated)).toBeLessThanOrEqual(TOL.activation * want.compressed);
+    const none = activationErrors(L.W, L.Wc, L.cov);
+    expect(none.compensated).toBe(none.compressed);
+    const before = nt.memory();
+    expect(await activationErrorsAsync(L.W, L.Wc, L.cov, c)).toEqual(got);
+    expect(nt.memory()).toEqual(before);
+    expect(() => activationErrors(L.W, L.Wc, L.cov, { A: c.B, B: c.A })).toThrow(expect.objectContaining({ code: 'NT_SHAPE', message: expect.stringMatching(/\[llm\.activationErrors\] adapter must be B/) }));
+    expect(nt.memory()).toEqual(before);
     c.dispose();
     L.dispose();
   });
