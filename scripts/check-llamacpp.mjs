@@ -22,7 +22,12 @@
 // difference of the p-weighted Δlog p ≤ 5%, and ΔNLL within 5% + 1e-4).
 // Writes the JSON (default bench/results/llamacpp-check-<date>.json) with the perplexities in
 // llama.cpp and the share of the RTN-to-f16 gap each method closes.
-// usage: node scripts/check-llamacpp.mjs [--out FILE] [--ranks 16,32] [--threads 2]
+// Vocabularies: the fixture's weights with the byte-level BPE tokenizers of fixtures/tokenizers
+// (GPT-2, Llama 3, Qwen2 families) exported, loaded by llama.cpp (vocabOnly) and every line of
+// texts.txt tokenized there, against Python tokenizers' ids (expected.json); recorded per family
+// (the lines that differ are listed; they do not fail the check: llama.cpp's own pre-tokenizer
+// implementation is what is measured). --vocab-only runs just this part.
+// usage: node scripts/check-llamacpp.mjs [--out FILE] [--ranks 16,32] [--threads 2] [--vocab-only]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -240,6 +245,50 @@ const pplRow = (name, what, logp) => {
 };
 
 log(`check:llamacpp: node-llama-cpp ${llamaVersion}, ${windows.length} windows × ${WINDOW} predictions, work dir ${work}`);
+
+// ---------- byte-level BPE vocabularies tokenized by llama.cpp ----------
+results.vocabularies = [];
+{
+  const TOK = path.join(root, 'fixtures', 'tokenizers');
+  const lines = fs.readFileSync(path.join(TOK, 'texts.txt'), 'utf8').split('\n').slice(0, -1);
+  const config = JSON.parse(fs.readFileSync(path.join(FIX, 'config.json'), 'utf8'));
+  for (const family of ['gpt2', 'llama3', 'qwen2']) {
+    const expected = JSON.parse(fs.readFileSync(path.join(TOK, family, 'expected.json'), 'utf8'));
+    const n = Number(expected.vocab_size);
+    const dir = path.join(work, `vocab-${family}`);
+    fs.mkdirSync(dir);
+    const tensors = nt.io.loadSafetensors(FIX);
+    const embed = nt.randn([n, config.hidden_size], { seed: 5 });
+    const head = nt.randn([n, config.hidden_size], { seed: 6 });
+    nt.io.saveSafetensors(path.join(dir, 'model.safetensors'), { ...tensors, 'model.embed_tokens.weight': embed, 'lm_head.weight': head });
+    [...Object.values(tensors), embed, head].forEach((t) => t.dispose());
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, vocab_size: n }));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(TOK, family, f), path.join(dir, f));
+    const file = path.join(work, `vocab-${family}.gguf`);
+    const r = exportGguf(nt, { model: dir, out: file, type: 'f16' });
+    const model = await llama.loadModel({ modelPath: file, gpuLayers: 0, vocabOnly: true });
+    const differ = [];
+    lines.forEach((line, i) => {
+      // special tokens in the text are parsed, as Python's encode does; node-llama-cpp's tokenize
+      // never adds BOS (its evaluation does, per shouldPrependBosToken, compared below)
+      const ids = model.tokenize(line, true);
+      const want = expected.lines[i].ids_no_special;
+      if (ids.length !== want.length || ids.some((t, k) => t !== want[k])) differ.push({ line: i, text: line.slice(0, 60), llamaCpp: ids.slice(0, 24), python: want.slice(0, 24) });
+    });
+    const bos = { llamaCpp: model.tokens.shouldPrependBosToken ? model.tokens.bos : null, python: expected.lines[0].ids.length > 0 ? expected.lines[0].ids[0] : null };
+    await model.dispose();
+    results.vocabularies.push({ family, vocabulary: r.vocabulary, tokens: n, lines: lines.length, linesEqualToPython: lines.length - differ.length, bosPrepended: bos, differ: differ.slice(0, 10) });
+    if (bos.llamaCpp !== bos.python) log(`  vocabulary ${family}: BOS differs: llama.cpp ${bos.llamaCpp}, Python ${bos.python}`);
+    log(`  vocabulary ${family}: llama.cpp tokenizes ${lines.length - differ.length}/${lines.length} lines of texts.txt as Python tokenizers do`);
+  }
+  if (process.argv.includes('--vocab-only')) {
+    fs.mkdirSync(path.dirname(OUT), { recursive: true });
+    fs.writeFileSync(OUT, JSON.stringify({ what: 'byte-level BPE tokenizer.json vocabularies exported by ntensor export and tokenized by llama.cpp (node-llama-cpp, vocabOnly) vs Python tokenizers', date: new Date().toISOString(), nodeLlamaCpp: llamaVersion, vocabularies: results.vocabularies }, null, 1) + '\n');
+    fs.rmSync(work, { recursive: true, force: true });
+    log(`wrote ${OUT}`);
+    process.exit(0);
+  }
+}
 
 // f16
 exported('f16', { type: 'f16' });

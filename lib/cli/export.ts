@@ -18,7 +18,13 @@
 //             tokenizes text into its UTF-8 bytes and detokenizes them back; pre-tokenizer
 //             "smollm" (a GPT-2 style split without the clean-up that deletes the space in
 //             " ." on detokenization; with no merges the split never changes a token).
-//             Other models: tokenizer.ggml.model "none" (token ids only), reported.
+//             A byte-level BPE tokenizer.json (GPT-2, Llama 3, Qwen2 style): "gpt2" with its
+//             tokens (ids past the tokenizer padded as [PAD<i>], type UNUSED, as
+//             convert_hf_to_gguf does), merges, added tokens (special: CONTROL, else
+//             USER_DEFINED), tokenizer.ggml.pre from the pre-tokenizer ('gpt-2', 'llama-bpe',
+//             'qwen2', matched by its regex), BOS / EOS from tokenizer_config.json. Other
+//             tokenizers (SentencePiece-style BPE with byte fallback, WordPiece ...) are
+//             NT_UNSUPPORTED; a model with neither: tokenizer.ggml.model "none" (ids only).
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from 'commander';
@@ -53,7 +59,7 @@ export interface ExportReport {
   /** Tensor count per GGUF type. */
   types: Record<string, number>;
   fileType: number;
-  vocabulary: 'bytes' | 'none';
+  vocabulary: 'bytes' | 'bpe' | 'none';
   adapter: { file: string; bytes: number; modules: number; rank: number } | null;
   notes: string[];
 }
@@ -166,6 +172,87 @@ function byteVocabulary(): Record<string, GgufValue> {
   };
 }
 
+// the pre-tokenizer regexes of tokenizer.json that llama.cpp knows by a tokenizer.ggml.pre name
+const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+type Json = Record<string, unknown>;
+
+/** tokenizer.ggml.pre for a byte-level pre-tokenizer (+ normalizer), or null. */
+function preTokenizerName(pre: Json | null, normalizer: Json | null): string | null {
+  if (pre?.type === 'ByteLevel' && pre.use_regex !== false && normalizer === null) return 'gpt-2';
+  const parts = pre?.type === 'Sequence' ? (pre.pretokenizers as Json[]) : null;
+  if (!parts || parts.length !== 2 || parts[0].type !== 'Split' || parts[1].type !== 'ByteLevel' || parts[1].use_regex !== false) return null;
+  const regex = (parts[0].pattern as Json | undefined)?.Regex;
+  if (regex === LLAMA3_REGEX && normalizer === null) return 'llama-bpe';
+  if (regex === QWEN2_REGEX && normalizer?.type === 'NFC') return 'qwen2';
+  return null;
+}
+
+/** Whether the post-processor puts a special token before the text (a BOS). */
+function prependsSpecial(post: Json | null): boolean {
+  if (!post) return false;
+  if (post.type === 'Sequence') return (post.processors as Json[]).some(prependsSpecial);
+  return post.type === 'TemplateProcessing' && Array.isArray(post.single) && (post.single as Json[])[0]?.SpecialToken !== undefined;
+}
+
+/** The "gpt2" GGUF vocabulary of a byte-level BPE tokenizer.json (see the header). */
+export function bpeVocabulary(dir: string, vocabSize: number): Record<string, GgufValue> {
+  const op = 'export';
+  const code = (c: string, m: string) => Object.assign(new Error(`[${op}] ${path.join(dir, 'tokenizer.json')}: ${m}`), { code: c });
+  let j: Json;
+  try {
+    j = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as Json;
+  } catch (e) {
+    throw code('NT_IO', `cannot be read as JSON (${(e as Error).message})`);
+  }
+  const model = j.model as Json | undefined;
+  if (model?.type !== 'BPE') throw code('NT_UNSUPPORTED', `a ${String(model?.type)} tokenizer has no GGUF export here (byte-level BPE only)`);
+  if (model.byte_fallback === true) throw code('NT_UNSUPPORTED', 'SentencePiece-style BPE (byte_fallback: llama.cpp\'s "llama" vocabulary) has no GGUF export here (byte-level BPE only)');
+  const pre = preTokenizerName((j.pre_tokenizer ?? null) as Json | null, (j.normalizer ?? null) as Json | null);
+  if (pre === null) throw code('NT_UNSUPPORTED', `pre-tokenizer ${JSON.stringify(j.pre_tokenizer)?.slice(0, 120)} has no llama.cpp tokenizer.ggml.pre name this export knows ('gpt-2', 'llama-bpe', 'qwen2')`);
+  const tokens: (string | undefined)[] = new Array(vocabSize);
+  const types = new Array<number>(vocabSize).fill(1);
+  const place = (id: unknown, text: string, type: number) => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= vocabSize) throw code('NT_SHAPE', `token ${JSON.stringify(text)} has id ${String(id)}, outside the model's ${vocabSize} embeddings`);
+    tokens[id] = text;
+    types[id] = type;
+  };
+  for (const [text, id] of Object.entries(model.vocab as Record<string, number>)) place(id, text, 1);
+  for (const a of (j.added_tokens ?? []) as Json[]) place(a.id, String(a.content), a.special === true ? 3 : 4);
+  for (let i = 0; i < vocabSize; ++i)
+    if (tokens[i] === undefined) {
+      tokens[i] = `[PAD${i}]`;
+      types[i] = 5;
+    }
+  const merges = ((model.merges ?? []) as (string | string[])[]).map((m) => (Array.isArray(m) ? m.join(' ') : m));
+  const md: Record<string, GgufValue> = {
+    'tokenizer.ggml.model': str('gpt2'),
+    'tokenizer.ggml.pre': str(pre),
+    'tokenizer.ggml.tokens': { type: 'array', itemType: 'string', value: tokens as string[] },
+    'tokenizer.ggml.token_type': { type: 'array', itemType: 'int32', value: types },
+    'tokenizer.ggml.merges': { type: 'array', itemType: 'string', value: merges },
+  };
+  let tc: Json = {};
+  try {
+    tc = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Json;
+  } catch {
+    // no tokenizer_config.json: no BOS / EOS ids beyond llama.cpp's defaults
+  }
+  const idOf = (t: unknown) => {
+    const text = typeof t === 'string' ? t : typeof (t as Json | null)?.content === 'string' ? ((t as Json).content as string) : null;
+    const i = text === null ? -1 : tokens.indexOf(text);
+    return i >= 0 ? i : null;
+  };
+  const bos = idOf(tc.bos_token);
+  const eos = idOf(tc.eos_token);
+  if (bos !== null) md['tokenizer.ggml.bos_token_id'] = u32(bos);
+  if (eos !== null) md['tokenizer.ggml.eos_token_id'] = u32(eos);
+  const addBos = typeof tc.add_bos_token === 'boolean' ? tc.add_bos_token : prependsSpecial((j.post_processor ?? null) as Json | null);
+  md['tokenizer.ggml.add_bos_token'] = { type: 'bool', value: addBos };
+  return md;
+}
+
 function sameArchitecture(a: ModelConfig, b: ModelConfig): string | null {
   const keys = ['hiddenSize', 'intermediateSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'vocabSize'] as const;
   const k = keys.find((key) => a[key] !== b[key]);
@@ -260,11 +347,13 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
     const linearTypes = entries.filter((e) => /^blk\.\d+\.(attn_[qkvo]|attn_output|ffn_)/.test(e.name)).map((e) => e.type);
     const main = (['Q4_0', 'Q8_0', 'BF16', 'F16', 'F32'] as const).find((t) => linearTypes.includes(t)) ?? T;
     const fileType = FILE_TYPE[main as keyof typeof FILE_TYPE];
-    const byteVocab = config.vocabSize === 256 && !fs.existsSync(path.join(source, 'tokenizer.json'));
-    if (!byteVocab) notes.push(`no vocabulary written (tokenizer.ggml.model "none"): llama.cpp runs token ids only; tokenizer.json export is not implemented`);
+    // the tokenizer lives in the model folder (a compressed folder has none: --model's)
+    const tokDir = [source, o.model].find((d) => fs.existsSync(path.join(d, 'tokenizer.json')));
+    const vocabulary: ExportReport['vocabulary'] = tokDir ? 'bpe' : config.vocabSize === 256 ? 'bytes' : 'none';
+    if (vocabulary === 'none') notes.push('no tokenizer.json: no vocabulary written (tokenizer.ggml.model "none"), llama.cpp runs token ids only');
     const metadata = {
       ...modelMetadata(config, path.basename(path.resolve(source)), fileType, main === 'Q4_0' || main === 'Q8_0'),
-      ...(byteVocab ? byteVocabulary() : { 'tokenizer.ggml.model': str('none') }),
+      ...(vocabulary === 'bpe' ? bpeVocabulary(tokDir!, config.vocabSize) : vocabulary === 'bytes' ? byteVocabulary() : { 'tokenizer.ggml.model': str('none') }),
     };
     const written: GgufWriteReport = saveGguf(o.out, metadata, entries);
     if (written.scalesRounded.length > 0) notes.push(`${written.scalesRounded.length} QTensors had f32 scales, rounded to f16 (codes unchanged)`);
@@ -299,7 +388,7 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       adapterReport = { file: loraOut, bytes: w.bytes, modules: Object.keys(adapter.modules).length, rank: adapter.rank };
     } else if (o.loraOut !== undefined) notes.push(`--lora-out ignored: ${adapterDir ? `${adapterDir} holds no adapter` : 'only a --compressed folder has an adapter'}`);
     else if (adapterDir) notes.push(`${adapterDir}: no adapter, none written`);
-    return { file: o.out, bytes: written.bytes, tensors: written.tensors, types, fileType, vocabulary: byteVocab ? 'bytes' : 'none', adapter: adapterReport, notes };
+    return { file: o.out, bytes: written.bytes, tensors: written.tensors, types, fileType, vocabulary, adapter: adapterReport, notes };
   } finally {
     temps.forEach((t) => t.dispose());
     adapter?.dispose();
@@ -341,7 +430,7 @@ export function registerExport(program: Command, ctx: CliContext): void {
           keyValues(
             [
               ['wrote', `${report.file} (${formatBytes(report.bytes)}, ${report.tensors} tensors: ${Object.entries(report.types).map(([t, n]) => `${n} ${t}`).join(', ')})`],
-              ['vocabulary', report.vocabulary === 'bytes' ? '256 byte tokens (gpt2 byte-level, no merges)' : 'none (token ids only)'],
+              ['vocabulary', { bytes: '256 byte tokens (gpt2 byte-level, no merges)', bpe: 'tokenizer.json (gpt2 byte-level BPE)', none: 'none (token ids only)' }[report.vocabulary]],
               ['adapter', report.adapter ? `${report.adapter.file} (${formatBytes(report.adapter.bytes)}, ${report.adapter.modules} modules, rank ${report.adapter.rank})` : '-'],
               ...report.notes.map((n) => ['note', n] as [string, string]),
             ],

@@ -8,6 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as nt from '../../lib';
 import { byteTokens, ropePermutation } from '../../lib/cli/export';
+import { readGguf } from '../../lib/io/gguf';
+import { ggufTokenizer } from '../../lib/model/gguf-vocab';
 import { defaultModelDir } from '../../lib/cli/model-args';
 import { Tensor } from '../../lib/tensor';
 import { ParsedGguf, parseGguf, tensorValues } from '../io/gguf-parse';
@@ -18,6 +20,7 @@ const FIX = defaultModelDir();
 const REFS = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'gguf-write', 'refs.json'), 'utf8'));
 const CONFIG = JSON.parse(fs.readFileSync(path.join(FIX, 'config.json'), 'utf8'));
 const HELDOUT = path.join(FIX, 'heldout.txt');
+const TOKENIZERS = path.join(__dirname, '..', '..', 'fixtures', 'tokenizers');
 
 const HF_OF: Record<string, string> = {
   attn_norm: 'input_layernorm', ffn_norm: 'post_attention_layernorm', attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj',
@@ -275,5 +278,69 @@ describe('ntensor export of the fixture', () => {
     expect(r.stdout).toMatch(/--lora-out ignored: only a --compressed folder has an adapter/);
     expect(r.stdout).toMatch(/30 BF16, 9 F32/);
     expect(fs.existsSync(path.join(dir, 'l.gguf'))).toBe(false);
+  });
+});
+
+describe('a model with a byte-level BPE tokenizer.json', () => {
+  /** The fixture's weights with embeddings for a vocabulary of n tokens, and a family's tokenizer files. */
+  function modelWithTokenizer(family: string, n: number): string {
+    const out = path.join(dir, family);
+    fs.mkdirSync(out);
+    const tensors = nt.io.loadSafetensors(FIX);
+    const embed = nt.randn([n, CONFIG.hidden_size], { seed: 5 });
+    const head = nt.randn([n, CONFIG.hidden_size], { seed: 6 });
+    try {
+      nt.io.saveSafetensors(path.join(out, 'model.safetensors'), { ...tensors, 'model.embed_tokens.weight': embed, 'lm_head.weight': head });
+    } finally {
+      [...Object.values(tensors), embed, head].forEach((t) => t.dispose());
+    }
+    fs.writeFileSync(path.join(out, 'config.json'), JSON.stringify({ ...CONFIG, vocab_size: n }));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(TOKENIZERS, family, f), path.join(out, f));
+    return out;
+  }
+
+  test.each([
+    ['gpt2', 'gpt-2'],
+    ['llama3', 'llama-bpe'],
+    ['qwen2', 'qwen2'],
+  ])('%s: a "gpt2" vocabulary (pre %s) whose GGUF tokenizer gives Python tokenizers\' ids on every line of texts.txt', async (family, pre) => {
+    const expected = JSON.parse(fs.readFileSync(path.join(TOKENIZERS, family, 'expected.json'), 'utf8'));
+    const n = Number(expected.vocab_size);
+    const model = modelWithTokenizer(family, n);
+    const out = path.join(dir, `${family}.gguf`);
+    const r = await cli(['export', '--gguf', out, '--model', model, '--json']);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout).vocabulary).toBe('bpe');
+    const g = parseGguf(out);
+    const tj = JSON.parse(fs.readFileSync(path.join(TOKENIZERS, family, 'tokenizer.json'), 'utf8'));
+    const tokens = g.metadata.get('tokenizer.ggml.tokens')!.value as string[];
+    expect(g.metadata.get('tokenizer.ggml.model')!.value).toBe('gpt2');
+    expect(g.metadata.get('tokenizer.ggml.pre')!.value).toBe(pre);
+    expect(tokens.length).toBe(n);
+    for (const [text, id] of Object.entries(tj.model.vocab as Record<string, number>)) expect(tokens[id]).toBe(text);
+    const types = g.metadata.get('tokenizer.ggml.token_type')!.value as number[];
+    for (const a of tj.added_tokens) expect([tokens[a.id], types[a.id]]).toEqual([a.content, a.special ? 3 : 4]);
+    expect(g.metadata.get('tokenizer.ggml.merges')!.value).toEqual(tj.model.merges.map((m: string | string[]) => (Array.isArray(m) ? m.join(' ') : m)));
+    // read back by nt.model's GGUF tokenizer (lib/model/gguf-vocab.ts, written independently): Python's ids
+    const file = readGguf(out);
+    try {
+      const tok = ggufTokenizer(file)!;
+      const lines = fs.readFileSync(path.join(TOKENIZERS, 'texts.txt'), 'utf8').split('\n').slice(0, -1);
+      lines.forEach((line, i) => {
+        expect([i, Array.from(tok.encode(line, { addSpecialTokens: false }))]).toEqual([i, expected.lines[i].ids_no_special]);
+      });
+    } finally {
+      file.dispose();
+    }
+  });
+
+  test.each(['llama2', 'mistral'])('%s (SentencePiece-style BPE with byte fallback): NT_UNSUPPORTED naming it; nothing written', async (family) => {
+    const expected = JSON.parse(fs.readFileSync(path.join(TOKENIZERS, family, 'expected.json'), 'utf8'));
+    const model = modelWithTokenizer(family, Number(expected.vocab_size));
+    const out = path.join(dir, `${family}.gguf`);
+    const r = await cli(['export', '--gguf', out, '--model', model]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/SentencePiece-style BPE \(byte_fallback.*\(NT_UNSUPPORTED\)/);
+    expect(fs.existsSync(out)).toBe(false);
   });
 });
