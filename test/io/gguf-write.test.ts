@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as nt from '../../lib';
+import { readGguf } from '../../lib/io/gguf';
 import { GgufTensorEntry, GgufValue, saveGguf } from '../../lib/io/gguf-write';
 import { QTensor } from '../../lib/quant/qtensor';
 import { Tensor } from '../../lib/tensor';
@@ -279,6 +280,67 @@ describe('round trip: ntensor -> GGUF -> ntensor', () => {
       expect(Array.from(tensorValues(g, 'one'))).toEqual([1.5, -2, 3.25]);
     } finally {
       [f32, f16, bf16, one].forEach((t) => t.dispose());
+    }
+  });
+});
+
+describe('round trip through nt.io\'s GGUF reader (lib/io/gguf.ts, written independently)', () => {
+  test('metadata of every type and F32 / F16 / BF16 / Q8_0 / Q4_0 tensors (float and QTensor) read back as written', () => {
+    const r = seeded(21);
+    const w = nt.tensor(Float32Array.from({ length: 5 * 64 }, () => r() - 0.5), { shape: [5, 64] });
+    const w16 = w.astype('f16');
+    const wb = w.astype('bf16');
+    const q4 = nt.quant.quantize(w, { bits: 4, groupSize: 32, symmetric: true });
+    const q8 = nt.quant.quantize(w, { bits: 8, groupSize: 32, symmetric: true });
+    const md: Record<string, GgufValue> = {
+      'general.architecture': { type: 'string', value: 'llama' },
+      u8: { type: 'uint8', value: 7 }, i16: { type: 'int16', value: -300 }, u32: { type: 'uint32', value: 4000000000 },
+      i64: { type: 'int64', value: -(2n ** 40n) }, f32: { type: 'float32', value: 0.25 }, f64: { type: 'float64', value: Math.PI },
+      b: { type: 'bool', value: true }, s: { type: 'string', value: 'ü€' },
+      strs: { type: 'array', itemType: 'string', value: ['a', '', 'b'] }, ints: { type: 'array', itemType: 'int32', value: [-1, 2] },
+    };
+    const file = path.join(dir, 'rt.gguf');
+    saveGguf(file, md, [
+      { name: 'f32', type: 'F32', tensor: w },
+      { name: 'f16', type: 'F16', tensor: w16 },
+      { name: 'bf16', type: 'BF16', tensor: wb },
+      { name: 'q8', type: 'Q8_0', tensor: q8 },
+      { name: 'q4', type: 'Q4_0', tensor: q4 },
+      { name: 'q4rtn', type: 'Q4_0', tensor: w },
+    ]);
+    const g = readGguf(file);
+    const made: Tensor[] = [w, w16, wb];
+    try {
+      expect(g.version).toBe(3);
+      expect(g.metadata).toMatchObject({ 'general.architecture': 'llama', u8: 7, i16: -300, u32: 4000000000, f32: 0.25, f64: Math.PI, b: true, s: 'ü€', strs: ['a', '', 'b'], ints: [-1, 2] });
+      expect(BigInt(g.metadata.i64 as bigint | number)).toBe(-(2n ** 40n));
+      const values = (t: Tensor) => {
+        const c = t.astype('f64');
+        made.push(c);
+        return Array.from(c.data as Float64Array);
+      };
+      for (const [name, src] of [['f32', w], ['f16', w16], ['bf16', wb]] as const) {
+        const back = g.dequantize(name);
+        made.push(back);
+        expect(back.shape).toEqual([5, 64]);
+        expect(values(back)).toEqual(values(src));
+      }
+      for (const [name, q] of [['q8', q8], ['q4', q4]] as const) {
+        const back = g.dequantize(name);
+        const dq = nt.quant.dequantize(q);
+        made.push(back, dq);
+        expect(values(back)).toEqual(values(dq));
+      }
+      // ggml's RTN blocks, as gguf-py's dequantize reads them: within one step of each weight
+      const back = g.dequantize('q4rtn');
+      made.push(back);
+      const x = w.data as Float32Array;
+      values(back).forEach((v, i) => expect(Math.abs(v - x[i])).toBeLessThanOrEqual((maxAbsBlock(x, i) / 8) * 1.01));
+    } finally {
+      g.dispose();
+      made.forEach((t) => t.dispose());
+      q4.dispose();
+      q8.dispose();
     }
   });
 });
