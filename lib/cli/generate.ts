@@ -62,7 +62,7 @@ export function registerGenerate(program: Command, ctx: CliContext): void {
         const model = loadModelWith(nt, dir, modelLoadChoice(opts));
         try {
           const vocabSize = model.config.vocabSize;
-          const tokenizer = nt.tokenizer.loadTokenizer(dir);
+          const tokenizer = model.tokenizer;
           let promptText: string | undefined = opts.prompt;
           let prompt: Int32Array;
           if (opts.ids !== undefined) prompt = readTokens(nt, { ids: opts.ids }, { dir, vocabSize, tokenizer });
@@ -81,11 +81,10 @@ export function registerGenerate(program: Command, ctx: CliContext): void {
             checkIdsInVocab(prompt, vocabSize, 'the prompt');
           }
           const start = Date.now();
-          const generated = model.generate(prompt, { maxNewTokens, temperature, topK, seed });
+          // generation_config.json's EOS list (Llama 3's <|eot_id|>, Qwen2's <|im_end|>) ends the turn
+          const eos = tokenizer !== null && tokenizer.eosTokenIds.length > 0 ? tokenizer.eosTokenIds : model.config.eosTokenIds;
+          const generated = model.generate(prompt, { maxNewTokens, temperature, topK, seed, stopTokenIds: eos });
           const seconds = (Date.now() - start) / 1000;
-          // generation_config.json's EOS list (Llama 3's <|eot_id|>, Qwen2's <|im_end|>) ends the turn;
-          // model.generate stops at config.json's eos_token_id only, so the rest is cut here
-          const eos = tokenizer?.eosTokenIds ?? [];
           const stop = generated.findIndex((id) => eos.includes(id));
           const ids = stop < 0 ? generated : generated.slice(0, stop);
           const text = tokenizer === null ? null : tokenizer.decode(ids, { skipSpecialTokens: opts.chat === true });

@@ -88,6 +88,16 @@ export function takeDeprecated<T extends object>(flags: T, renames: Partial<Reco
   }
 }
 
+/** A GGUF file's vocabulary as a tokenizer (null when the file has none). */
+function ggufTokenizerOf(nt: typeof import('../index'), file: string): Tokenizer | null {
+  const g = nt.io.readGguf(file);
+  try {
+    return nt.model.ggufTokenizer(g);
+  } finally {
+    g.dispose();
+  }
+}
+
 /**
  * The one text-to-ids path of every command. --text: the model folder's tokenizer.json, or
  * UTF-8 bytes for a 256-token byte vocabulary without one (the file's bytes exactly); a folder
@@ -105,7 +115,8 @@ export function readTokens(nt: typeof import('../index'), flags: TokenFlags, tar
     return ids;
   }
   const file = flags.text!;
-  const tokenizer = target.tokenizer !== undefined ? target.tokenizer : nt.tokenizer.loadTokenizer(target.dir);
+  const tokenizer =
+    target.tokenizer !== undefined ? target.tokenizer : nt.model.isGgufPath(target.dir) ? ggufTokenizerOf(nt, target.dir) : nt.tokenizer.loadTokenizer(target.dir);
   if (tokenizer === null)
     throw Object.assign(new Error(`${target.dir} has no tokenizer.json and its vocabulary has ${V} tokens (not the 256-token byte vocabulary): pass token ids (--ids FILE)`), {
       code: 'NT_VALUE',

@@ -9,6 +9,6 @@ export { DenseKVCache, BatchKVCache } from './cache';
 export type { KVCacheLike, DenseKVCacheOptions } from './cache';
 export { DenseLinear, QuantLinear, LoraLinear } from './linear';
 export type { LinearLike, QuantLinearOptions } from './linear';
-export { encodeBytes, decodeBytes, loadTokenIds } from './tokenizer';
+export { encodeBytes, decodeBytes, loadTokenIds, loadTokenizer } from './tokenizer';
 export { loadGguf, ggufConfigObject, GGUF_ARCHITECTURES, isGgufPath } from './load-gguf';
 export { ggufTokenizer, ggufTokenizerParts } from './gguf-vocab';

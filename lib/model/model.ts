@@ -12,6 +12,11 @@ import { dense, denseAsync } from '../attention/dense';
 import { slidingWindow, slidingWindowAsync } from '../attention/sliding';
 import { Job, runAsync, runSync, step } from '../job';
 import { BatchKVCache, DenseKVCache, KVCacheLike } from './cache';
+import { loadTokenizer } from '../tokenizer/load';
+import type { Tokenizer } from '../tokenizer/tokenizer';
+import { readGguf } from '../io/gguf';
+import { isGgufPath } from './load-gguf';
+import { ggufTokenizer } from './gguf-vocab';
 import { zeros } from '../creation';
 import { sumNll } from './nll';
 import { ModelConfig, ropeAttentionFactor, ropeFrequencies } from './config';
@@ -84,6 +89,11 @@ export interface GenerateOptions {
   seed?: number;
   /** Stop after a token of config eos_token_id (default true). */
   stopAtEos?: boolean;
+  /**
+   * The stop tokens stopAtEos uses instead of config.json's eos_token_id, e.g. the
+   * tokenizer's eosTokenIds (generation_config.json: Llama 3's <|eot_id|>, Qwen2's <|im_end|>).
+   */
+  stopTokenIds?: readonly number[];
 }
 
 export interface QuantizeHeadOptions {
@@ -229,6 +239,28 @@ export class LlamaModel {
     if (name === 'lm_head') this.head = linear;
     else this.linearMap.set(name, linear);
     return old;
+  }
+
+  private tokenizerLoaded?: Tokenizer | null;
+
+  /**
+   * The model's tokenizer, read on first use: the folder's tokenizer.json (with its
+   * tokenizer_config / generation_config BOS and EOS), a GGUF file's vocabulary, or the byte
+   * vocabulary of a 256-token model without one; null when there is none.
+   */
+  get tokenizer(): Tokenizer | null {
+    this.check('tokenizer');
+    if (this.tokenizerLoaded === undefined) {
+      if (isGgufPath(this.dir)) {
+        const g = readGguf(this.dir);
+        try {
+          this.tokenizerLoaded = ggufTokenizer(g);
+        } finally {
+          g.dispose();
+        }
+      } else this.tokenizerLoaded = loadTokenizer(this.dir);
+    }
+    return this.tokenizerLoaded;
   }
 
   /** The default dense f32 KV cache for incremental decoding with this model. */
@@ -672,7 +704,9 @@ export class LlamaModel {
     if (!Array.isArray(prompts) || prompts.length === 0) throw ntError('NT_VALUE', `[model.${op}] prompts must be a non-empty array of token-id arrays`);
     const tokens = prompts.map((ids, b) => this.tokenIds(prompts.length > 1 ? `${op}: prompt ${b}` : op, ids));
     if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[model.${op}] options { maxNewTokens } are required`);
-    const { maxNewTokens, temperature = 0, topK, seed = 0, stopAtEos = true } = opts;
+    const { maxNewTokens, temperature = 0, topK, seed = 0, stopAtEos = true, stopTokenIds = this.config.eosTokenIds } = opts;
+    if (!Array.isArray(stopTokenIds) || stopTokenIds.some((t) => !Number.isInteger(t) || t < 0 || t >= this.config.vocabSize))
+      throw ntError('NT_VALUE', `[model.${op}] stopTokenIds must be an array of token ids of this vocabulary (0..${this.config.vocabSize - 1})`);
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw ntError('NT_VALUE', `[model.${op}] maxNewTokens must be an integer >= 0, got ${String(maxNewTokens)}`);
     if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0)
       throw ntError('NT_VALUE', `[model.${op}] temperature must be a finite number >= 0, got ${String(temperature)}`);
@@ -704,7 +738,7 @@ export class LlamaModel {
             const tok = pick(data.subarray(row * V, (row + 1) * V), temperature, topK, randoms[sgm.sequence]);
             const seq = out[sgm.sequence];
             seq.push(tok);
-            const done = seq.length >= maxNewTokens || (stopAtEos && this.config.eosTokenIds.includes(tok));
+            const done = seq.length >= maxNewTokens || (stopAtEos && stopTokenIds.includes(tok));
             if (!done) next[sgm.sequence] = Int32Array.of(tok);
           });
         } finally {
