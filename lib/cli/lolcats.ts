@@ -108,16 +108,6 @@ export function registerLolcats(program: Command, ctx: CliContext): void {
         const mapsFile = path.join(flags.out, 'lolcats_maps.safetensors');
         nt.llm.lolcats.saveMaps(mapsFile, layers);
         const svgFile = path.join(flags.out, 'loss.svg');
-        fs.writeFileSync(
-          svgFile,
-          await lineChartSvg({
-            title: 'LoLCATs attention transfer',
-            xLabel: 'step',
-            yLabel: '1000 x MSE (training)',
-            logY: true,
-            series: result.history.map((h, l) => ({ name: `layer ${l}`, points: h.map((y, x) => [x + 1, Math.max(y, 1e-12)] as [number, number]) })),
-          }),
-        );
         const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / Math.max(1, a.length);
         const summary = {
           model: flags.model,
@@ -134,7 +124,18 @@ export function registerLolcats(program: Command, ctx: CliContext): void {
           perplexity: { tokens: Math.max(0, evalIds.length - 1), window: pplWindow, softmax: ppl.softmax, untrainedHybrid: ppl['untrained hybrid'], trainedHybrid: ppl['trained hybrid'] },
           files: { maps: mapsFile, lossCurve: svgFile },
         };
+        // the numbers first: a chart that cannot be drawn (a diverged, NaN loss) must not lose them
         fs.writeFileSync(path.join(flags.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+        fs.writeFileSync(
+          svgFile,
+          await lineChartSvg({
+            title: 'LoLCATs attention transfer',
+            xLabel: 'step',
+            yLabel: '1000 x MSE (training)',
+            logY: true,
+            series: result.history.map((h, l) => ({ name: `layer ${l}`, points: h.map((y, x) => [x + 1, Math.max(y, 1e-12)] as [number, number]) })),
+          }),
+        );
         if (flags.json) {
           ctx.out(JSON.stringify(summary, null, 2) + '\n');
           return;

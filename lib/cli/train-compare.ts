@@ -72,13 +72,6 @@ export function registerTrainCompare(program: Command, ctx: CliContext): void {
           const runs = train.trainCompare(params, h, targets, { steps, lr, rank, updateGap, onStep: (m) => bar.tick(1, m) }, evalH, evalTargets);
           bar.done();
           fs.mkdirSync(opts.out, { recursive: true });
-          const svg = await lineChartSvg({
-            title: `Training loss (last MLP + lm_head, ${n} tokens, lr ${lr}, rank ${rank})`,
-            xLabel: 'step',
-            yLabel: 'cross-entropy',
-            series: runs.map((r) => ({ name: r.method, points: r.losses.map((l, i) => [i, l] as [number, number]) })),
-          });
-          fs.writeFileSync(path.join(opts.out, 'loss.svg'), svg);
           const adam = runs.find((r) => r.method === 'Adam')?.stateBytes ?? NaN;
           const results = {
             model: dir,
@@ -91,7 +84,15 @@ export function registerTrainCompare(program: Command, ctx: CliContext): void {
             updateGap,
             runs: runs.map((r) => ({ ...r, vsAdam: r.stateBytes / adam - 1 })),
           };
+          // the numbers first: a chart that cannot be drawn (a diverged, NaN loss) must not lose them
           fs.writeFileSync(path.join(opts.out, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+          const svg = await lineChartSvg({
+            title: `Training loss (last MLP + lm_head, ${n} tokens, lr ${lr}, rank ${rank})`,
+            xLabel: 'step',
+            yLabel: 'cross-entropy',
+            series: runs.map((r) => ({ name: r.method, points: r.losses.map((l, i) => [i, l] as [number, number]) })),
+          });
+          fs.writeFileSync(path.join(opts.out, 'loss.svg'), svg);
           if (opts.json) ctx.out(JSON.stringify(results, null, 2) + '\n');
           else {
             ctx.out(
