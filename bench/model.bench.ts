@@ -3,7 +3,7 @@
 // and PyTorch eager (transformers) f32, measured in one run on one machine.
 //
 //   npm run bench:model -- [--quick] [--configs a,b] [--isa avx2,native] [--runs N]
-//                          [--threads N] [--cache DIR] [--no-install]
+//                          [--threads N] [--cache DIR] [--out FILE] [--no-install]
 //
 // 1. The model, written once into the cache folder (bench/.cache/ or $NTENSOR_BENCH_CACHE;
 //    never committed): TinyLlama-1.1B's exact shapes (hidden 2048, 22 layers, 32 query / 4 KV
@@ -29,6 +29,9 @@
 //    released as it goes), lm_head quantized to 8 bits and the embedding table to 4-bit g32, as
 //    in llama.cpp's Q4_0 file here. With AVX-512 the ntensor configurations run again under
 //    NTENSOR_ISA=avx2.
+//    nt-gguf-Q4_0[-i8] (GGUF mode): ntensor on llama.cpp's Q4_0 file itself, nt.model.load of
+//    the GGUF (its Q4_0 / Q8_0 blocks as QuantLinears over the file's codes; f32 or int8
+//    activations), beside llama-Q4_0.
 //    llama.cpp: the three GGUF files (bench/peers/llamacpp/run.mjs). transformers f32: when
 //    `import torch, transformers` works (bench/peers/model_transformers.py).
 // 5. Per configuration: weight bytes read per decode token (every weight but the embedding
@@ -105,8 +108,11 @@ interface ConfigDef {
   id: string;
   engine: Engine;
   weights: string;
-  /** ntensor: the load dtype (bf16: the checkpoint as stored, mapped) and the int4 scheme. */
-  nt?: { load: 'f32' | 'bf16'; quant?: QuantSpec };
+  /**
+   * ntensor: the load dtype (bf16: the checkpoint as stored, mapped) and the int4 scheme, or
+   * 'gguf': nt.model.load of the llama.cpp GGUF file `gguf` (the same file llama.cpp runs).
+   */
+  nt?: { load: 'f32' | 'bf16' | 'gguf'; quant?: QuantSpec; activations?: 'f32' | 'int8' };
   gguf?: GgufType;
 }
 
@@ -117,6 +123,8 @@ const CONFIGS: ConfigDef[] = [
   { id: 'nt-int4-g128-i8', engine: 'ntensor', weights: 'int4 g128 asym, int8 act', nt: { load: 'bf16', quant: { groupSize: 128, symmetric: false, activations: 'int8' } } },
   { id: 'nt-int4-g32-sym', engine: 'ntensor', weights: 'int4 g32 sym (Q4_0 math), f32 act', nt: { load: 'bf16', quant: { groupSize: 32, symmetric: true, activations: 'f32' } } },
   { id: 'nt-int4-g32-sym-i8', engine: 'ntensor', weights: 'int4 g32 sym (Q4_0 math), int8 act', nt: { load: 'bf16', quant: { groupSize: 32, symmetric: true, activations: 'int8' } } },
+  { id: 'nt-gguf-Q4_0', engine: 'ntensor', weights: 'GGUF Q4_0 (output Q8_0) via nt.model.load, f32 act', nt: { load: 'gguf', activations: 'f32' }, gguf: 'Q4_0' },
+  { id: 'nt-gguf-Q4_0-i8', engine: 'ntensor', weights: 'GGUF Q4_0 (output Q8_0) via nt.model.load, int8 act', nt: { load: 'gguf', activations: 'int8' }, gguf: 'Q4_0' },
   { id: 'llama-F16', engine: 'llama.cpp', weights: 'GGUF F16', gguf: 'F16' },
   { id: 'llama-Q8_0', engine: 'llama.cpp', weights: 'GGUF Q8_0', gguf: 'Q8_0' },
   { id: 'llama-Q4_0', engine: 'llama.cpp', weights: 'GGUF Q4_0 (output Q8_0)', gguf: 'Q4_0' },
@@ -209,9 +217,11 @@ async function ntensorChild(spec: ChildSpec): Promise<ChildResult> {
   // bf16 and the int4 configurations load the checkpoint as stored (mapped bf16); the int4 ones
   // then quantize each linear from its bf16 view, whose pages are released as it is replaced
   const loadDtype: LoadDtype = def.load === 'f32' ? 'f32' : 'bf16';
-  const model = nt.model.load(spec.modelDir, { dtype: loadDtype });
-  const held = heldDtype(model);
-  if (held !== loadDtype) {
+  // GGUF mode: the file's Q4_0 / Q8_0 blocks become QuantLinears over its codes (no dense copy)
+  const model = def.load === 'gguf' ? nt.model.load(spec.gguf!, { activations: def.activations }) : nt.model.load(spec.modelDir, { dtype: loadDtype });
+  const held = def.load === 'gguf' ? 'gguf' : heldDtype(model);
+  if (def.load === 'gguf') notes.push(`nt.model.load(${path.basename(spec.gguf!)}): linears ${(model.getLinear(model.linears()[0]) as nt.model.QuantLinear).path?.kernel ?? model.getLinear(model.linears()[0]).constructor.name}`);
+  else if (held !== loadDtype) {
     model.dispose();
     return { available: false, reason: `nt.model.load({ dtype: '${loadDtype}' }) holds ${held} weights` };
   }
@@ -327,6 +337,8 @@ interface Options {
   threads: number;
   cache: string;
   install: boolean;
+  /** The JSON file to write instead of bench/results/model-<date>[-quick].json. */
+  out: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -338,6 +350,7 @@ function parseArgs(argv: string[]): Options {
     threads: 2,
     cache: process.env.NTENSOR_BENCH_CACHE || path.join(PACKAGE_ROOT, 'bench', '.cache'),
     install: true,
+    out: null,
   };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
@@ -354,7 +367,8 @@ function parseArgs(argv: string[]): Options {
     else if (key === '--runs') o.runs = Number(value());
     else if (key === '--threads') o.threads = Number(value());
     else if (key === '--cache') o.cache = path.resolve(value());
-    else throw new Error(`unknown argument ${a} (use --quick, --configs a,b, --isa avx2,native, --runs N, --threads N, --cache DIR, --no-install)`);
+    else if (key === '--out') o.out = path.resolve(value());
+    else throw new Error(`unknown argument ${a} (use --quick, --configs a,b, --isa avx2,native, --runs N, --threads N, --cache DIR, --out FILE, --no-install)`);
   }
   if (o.runs !== null && (!Number.isInteger(o.runs) || o.runs < 1)) throw new Error('--runs must be an integer >= 1');
   if (!Number.isInteger(o.threads) || o.threads < 1) throw new Error('--threads must be an integer >= 1');
@@ -638,11 +652,11 @@ async function main(argv: string[]): Promise<number> {
   // peers' prerequisites
   const unavailable = new Map<string, string>();
   const ggufs = new Map<GgufType, { file: string; meta: GgufMeta }>();
-  const needLlama = selected.some((c) => c.engine === 'llama.cpp');
+  const needLlama = selected.some((c) => c.gguf !== undefined);
   if (needLlama) {
     const lc = ensureLlamaCpp(opt.install);
     const py = lc.ok ? ensurePython('gguf, numpy', ['gguf', 'numpy'], opt.install, log) : lc;
-    for (const c of selected.filter((x) => x.engine === 'llama.cpp')) {
+    for (const c of selected.filter((x) => x.gguf !== undefined)) {
       if (!py.ok) {
         unavailable.set(c.id, py.why!);
         continue;
@@ -693,6 +707,7 @@ async function main(argv: string[]): Promise<number> {
     else if (def.engine === 'ntensor') {
       const env = { ...process.env };
       if (isa !== 'native') env.NTENSOR_ISA = isa;
+      if (def.gguf && ggufs.has(def.gguf)) spec.gguf = ggufs.get(def.gguf)!.file;
       result = await runChild(process.execPath, [__filename, '--child', JSON.stringify(spec)], env, timeoutS);
       engine = `ntensor ${info.version}`;
     } else if (def.engine === 'llama.cpp') {
@@ -762,7 +777,7 @@ async function main(argv: string[]): Promise<number> {
   };
   const dir = resultsDir();
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `model-${date.slice(0, 10)}${quick ? '-quick' : ''}.json`);
+  const file = opt.out ?? path.join(dir, `model-${date.slice(0, 10)}${quick ? '-quick' : ''}.json`);
   fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   log(`\n${md}\nJSON written to ${file}\n`);
   return 0;
