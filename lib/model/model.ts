@@ -704,9 +704,12 @@ export class LlamaModel {
     if (!Array.isArray(prompts) || prompts.length === 0) throw ntError('NT_VALUE', `[model.${op}] prompts must be a non-empty array of token-id arrays`);
     const tokens = prompts.map((ids, b) => this.tokenIds(prompts.length > 1 ? `${op}: prompt ${b}` : op, ids));
     if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[model.${op}] options { maxNewTokens } are required`);
-    const { maxNewTokens, temperature = 0, topK, seed = 0, stopAtEos = true, stopTokenIds = this.config.eosTokenIds } = opts;
-    if (!Array.isArray(stopTokenIds) || stopTokenIds.some((t) => !Number.isInteger(t) || t < 0 || t >= this.config.vocabSize))
+    const { maxNewTokens, temperature = 0, topK, seed = 0, stopAtEos = true } = opts;
+    // config.json's eos ids may lie outside the embedding (they then never stop anything); given ids must not
+    const given = opts.stopTokenIds;
+    if (given !== undefined && (!Array.isArray(given) || given.some((t) => !Number.isInteger(t) || t < 0 || t >= this.config.vocabSize)))
       throw ntError('NT_VALUE', `[model.${op}] stopTokenIds must be an array of token ids of this vocabulary (0..${this.config.vocabSize - 1})`);
+    const stopTokenIds = given ?? this.config.eosTokenIds;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw ntError('NT_VALUE', `[model.${op}] maxNewTokens must be an integer >= 0, got ${String(maxNewTokens)}`);
     if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0)
       throw ntError('NT_VALUE', `[model.${op}] temperature must be a finite number >= 0, got ${String(temperature)}`);
