@@ -255,7 +255,7 @@ function measure(W: Tensor, Wc: Tensor, cov: Tensor, comp: Compensation | null):
   return step(() => activationErrors(W, Wc, cov, adapter), () => activationErrorsAsync(W, Wc, cov, adapter));
 }
 
-function* compressLinear(p: Plan, name: string, W: Tensor, stats: InputStats): Job<{ linear: LinearLike; report: LayerReport }> {
+function* compressLinear(p: Plan, name: string, W: Tensor, bias: Tensor | null, stats: InputStats): Job<{ linear: LinearLike; report: LayerReport }> {
   const owned: Tensor[] = [];
   let q: QTensor | null = null;
   let comp: Compensation | null = null;
@@ -281,7 +281,9 @@ function* compressLinear(p: Plan, name: string, W: Tensor, stats: InputStats): J
       comp = yield* step(() => compensate(W, Wc, o), () => compensateAsync(W, Wc, o));
     }
     const m: ActivationErrors = p.measureErrors ? yield* measure(W, Wc, stats.covariance!, comp) : { signal: NaN, compressed: NaN, compensated: NaN };
-    const base: LinearLike = q ? new QuantLinear(q) : new DenseLinear(pruned!);
+    // the bias (Qwen2's q/k/v, llama attention_bias) is kept as it is: only the weight is compressed
+    const b = bias ? bias.clone() : null;
+    const base: LinearLike = q ? new QuantLinear(q, { bias: b }) : new DenseLinear(pruned!, b);
     if (!q) owned.splice(owned.indexOf(pruned!), 1); // the DenseLinear owns it now
     q = null;
     const weightBytes = base instanceof QuantLinear ? base.q.bytes : dOut * dIn * 4;
@@ -429,11 +431,12 @@ function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
             }
           }
           // quantizers, pruners and EoRA work on f32 (a bf16/f16 model holds 16-bit weights)
-          const stored = (model.getLinear(name) as DenseLinear).weight;
+          const dense = model.getLinear(name) as DenseLinear;
+          const stored = dense.weight;
           const W = stored.dtype === 'f32' ? stored : stored.astype('f32');
           let compressed;
           try {
-            compressed = yield* compressLinear(p, name, W, stats);
+            compressed = yield* compressLinear(p, name, W, dense.bias, stats);
           } finally {
             if (W !== stored) W.dispose();
           }

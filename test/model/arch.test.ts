@@ -9,6 +9,7 @@ import { tensor } from '../../lib/creation';
 import { loadSafetensors, saveSafetensors } from '../../lib/io';
 import { loadNpy } from '../../lib/io/npy';
 import { saveCompressed } from '../../lib/llm/export';
+import { compressModel } from '../../lib/llm/compress';
 import { DenseLinear, QuantLinear, load, loadAsync } from '../../lib/model';
 import type { LlamaModel } from '../../lib/model/model';
 import { toGptq } from '../../lib/quant/gptq-format';
@@ -268,6 +269,31 @@ test("phi3 through saveCompressed: int4 or dense (pruned) parts are written back
   expect(e.code).toBe('NT_UNSUPPORTED');
   expect(e.message).toMatch(/qkv_proj: its parts \(q_proj, k_proj, v_proj\) must all be int4 or all dense/);
   model.dispose();
+  expect(memory().bytes).toBe(base);
+});
+
+test('compressModel keeps the biases of biased linears (qwen2 q/k/v): logits equal a hand-quantized model with the same biases', () => {
+  const base = memory().bytes;
+  const ids = npy('qwen2', 'ids.npy') as Int32Array;
+  const model = load(folder('qwen2', 'transformers 5'), { dtype: 'f32' });
+  const byHand = load(folder('qwen2', 'transformers 5'), { dtype: 'f32' });
+  compressModel(model, { bits: 4, groupSize: 32, method: 'none', calibration: Array.from(ids) });
+  let biased = 0;
+  for (const n of byHand.linears()) {
+    const old = byHand.getLinear(n) as DenseLinear;
+    const lin = model.getLinear(n) as QuantLinear;
+    expect(lin).toBeInstanceOf(QuantLinear);
+    if (old.bias) {
+      ++biased;
+      expect(Array.from(values(lin.bias!))).toEqual(Array.from(values(old.bias)));
+    } else expect(lin.bias).toBeNull();
+    const bias = old.bias ? old.bias.clone() : null;
+    byHand.setLinear(n, new QuantLinear(quantize(old.weight, { bits: 4, groupSize: 32 }), { bias })).dispose();
+  }
+  expect(biased).toBe(6);
+  expect(maxAbsDiff(logitsOf(model, ids), logitsOf(byHand, ids))).toBe(0);
+  model.dispose();
+  byHand.dispose();
   expect(memory().bytes).toBe(base);
 });
 
