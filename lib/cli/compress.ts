@@ -13,6 +13,7 @@ interface CompressCliOptions {
   group: string;
   sparsity?: string;
   quantizer: string;
+  symmetric?: boolean;
   prune: string;
   method: string;
   rank: string;
@@ -42,6 +43,7 @@ export function compressOptionsFrom(o: CompressCliOptions): Omit<CompressOptions
     groupSize: group === 'row' ? 'row' : (Number(group) as 32 | 64 | 128),
     sparsity: o.sparsity === '2:4' ? '2:4' : null,
     quantizer: choice('--quantizer', o.quantizer, ['rtn', 'gptq']),
+    symmetric: o.symmetric === true,
     pruneMethod: choice('--prune', o.prune, ['magnitude', 'wanda', 'sparsegpt']),
     method: choice('--method', o.method, ['eora', 'svd', 'act-s', 'none']),
     rank: intOption('--rank', o.rank, 1),
@@ -83,6 +85,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
     .option('--group <n>', 'quantization group size: 32, 64, 128 or row', '128')
     .option('--sparsity <pattern>', '2:4 structured sparsity (pruned before quantizing)')
     .option('--quantizer <q>', 'rtn or gptq', 'rtn')
+    .option('--symmetric', "symmetric grid (zero 2^(bits-1)): what llama.cpp's Q4_0/Q8_0 need (ntensor export --gguf)")
     .option('--prune <criterion>', 'magnitude, wanda or sparsegpt', 'sparsegpt')
     .option('--method <m>', 'eora, svd, act-s or none', 'eora')
     .option('--rank <r>', 'adapter rank', '64');

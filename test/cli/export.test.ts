@@ -241,6 +241,24 @@ describe('ntensor export of the fixture', () => {
     }
   });
 
+  test('ntensor compress --symmetric --group 32 then export --gguf: the CLI alone makes a Q4_0 file', async () => {
+    const calib = path.join(dir, 'calib.txt');
+    fs.writeFileSync(calib, fs.readFileSync(HELDOUT).subarray(60000, 60512));
+    const comp = path.join(dir, 'cli-sym');
+    const c = await cli(['compress', '--model', FIX, '--bits', '4', '--group', '32', '--symmetric', '--method', 'none', '--text', calib, '--out', comp]);
+    expect(c.stderr).not.toMatch(/NT_/);
+    expect(c.code).toBe(0);
+    const out = path.join(dir, 'cli-sym.gguf');
+    const r = await cli(['export', '--gguf', out, '--compressed', comp]);
+    expect(r.code).toBe(0);
+    const g = readGguf(out);
+    try {
+      expect(g.info('blk.0.attn_q.weight').type).toBe('Q4_0');
+    } finally {
+      g.dispose();
+    }
+  });
+
   test('an asymmetric compressed folder: NT_UNSUPPORTED saying Q4_0 is symmetric with groups of 32; nothing written', async () => {
     const calibration = Int32Array.from(fs.readFileSync(HELDOUT).subarray(60000, 60256));
     const model = nt.model.load(FIX, { dtype: 'f32' });
