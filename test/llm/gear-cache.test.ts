@@ -73,8 +73,9 @@ describe('nt.llm.gear.Cache streams tokens into compressed chunks', () => {
   });
 
   const variants: [string, nt.llm.gear.GearCacheOptions][] = [
-    ['KIVI 4-bit', { bits: 4 }],
-    ['GEAR-L 2-bit', { bits: 2, rank: 3 }],
+    ['KIVI 4-bit', { bits: 4, preset: 'kivi' }],
+    ['GEAR-L 2-bit', { bits: 2, rank: 3, preset: 'gear-l' }],
+    ['GEAR 4-bit, the defaults', {}],
     ['GEAR 4-bit', { bits: 4, rank: 2, outlierRatio: 0.2, group: 4 }],
     ['GEAR uniform 2-bit, f32 side', { bits: 2, rank: 2, outlierRatio: 0.3, layout: 'uniform', storage: 'f32' }],
   ];
@@ -144,6 +145,41 @@ describe('nt.llm.gear.Cache streams tokens into compressed chunks', () => {
     expect(b.f16).toBe(2 * 40 * 2 * 2 * 32 * 2);
     expect(b.total).toBe(b.compressed.total + b.buffer);
     cache.dispose();
+  });
+
+  test('bytes count the chunk slices whose outlier budget floors to 0 (64-token chunks, head_dim 32), by K and V', () => {
+    const cfg = { numLayers: 2, numKvHeads: 2, headDim: 32 };
+    // [outlierRatio, preset, key slices without outliers, value slices without outliers] after 130 tokens:
+    // 2 chunks of 64 per layer -> 2 layers x 2 chunks x 2 heads = 8 slices of each of K and V
+    const cases: [number | undefined, nt.llm.gear.GearPreset | undefined, number, number][] = [
+      [0.01, undefined, 8, 8], // key floor(0.32), value floor(0.16)
+      [undefined, undefined, 8, 8], // the default s = 2%: floor(0.64) and floor(0.32)
+      [0.04, undefined, 0, 8], // floor(1.28) = 1 per key channel, floor(0.64) per value token
+      [0.1, undefined, 0, 0], // floor(3.2), floor(1.6)
+      [undefined, 'kivi', 0, 0], // no outliers requested
+    ];
+    for (const [outlierRatio, preset, keyWithout, valueWithout] of cases) {
+      const cache = new nt.llm.gear.Cache(cfg, { outlierRatio, preset, rank: 2 });
+      for (let l = 0; l < 2; ++l) {
+        const k = randKv([1, 2, 130, 32], l + 70);
+        cache.append(l, k, k);
+        k.dispose();
+      }
+      const b = cache.bytes;
+      expect(cache.chunkCount(1)).toBe(2);
+      expect(b.budget.key).toEqual({ slices: 8, slicesWithoutOutliers: keyWithout, slicesRankClamped: 0 });
+      expect(b.budget.value).toEqual({ slices: 8, slicesWithoutOutliers: valueWithout, slicesRankClamped: 0 });
+      expect(b.compressed).toMatchObject({ slices: 16, slicesWithoutOutliers: keyWithout + valueWithout, slicesRankClamped: 0 });
+      cache.dispose();
+    }
+    // a 3-token buffer clamps rank 4 to 3 in every chunk slice
+    const small = new nt.llm.gear.Cache({ numLayers: 1, numKvHeads: 1, headDim: 8 }, { bufferTokens: 3, preset: 'gear-l' });
+    const k = randKv([1, 1, 7, 8], 80);
+    small.append(0, k, k);
+    expect(small.keyParams.rank).toBe(3);
+    expect(small.bytes.compressed).toMatchObject({ slices: 4, slicesWithoutOutliers: 0, slicesRankClamped: 4 });
+    k.dispose();
+    small.dispose();
   });
 
   test('errors: layer, shapes, dtypes, too many queries, limit, NaN, disposed', () => {

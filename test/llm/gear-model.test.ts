@@ -43,7 +43,7 @@ describe('model.forward with a GEAR cache', () => {
     const before = nt.memory();
     const errs = [
       { bits: 4, rank: 4, outlierRatio: 0.1, bufferTokens: 32 },
-      { bits: 2, bufferTokens: 32 },
+      { bits: 2, bufferTokens: 32, preset: 'kivi' },
     ].map((o) => {
       const cache = new nt.llm.gear.Cache(model.config, o as nt.llm.gear.GearCacheOptions);
       const got = decode(cache);

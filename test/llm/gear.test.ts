@@ -47,7 +47,7 @@ describe('nt.llm.gear.compress matches the float64 reference', () => {
   for (const [name, shape, opts] of cases) {
     test(`${name}: outliers, ranges and codes exact; decompress = D̂ + L with outliers`, () => {
       const x = input(shape, shape.reduce((a, b) => a * 7 + b, 3));
-      const g = nt.llm.gear.compress(x, { ...opts, storage: 'f32', rank: 2, seed: 5 });
+      const g = nt.llm.gear.compress(x, { preset: 'kivi', ...opts, storage: 'f32', rank: 2, seed: 5 });
       const [B, H, n, d] = shape;
       const p = g.params;
       const ro: RefOptions = { kind: opts.kind, bits: opts.bits ?? 4, layout: opts.layout ?? 'kivi', group: opts.group ?? 64, k: p.outliersPerSide, round: f32 };
@@ -137,7 +137,7 @@ describe('low-rank residual by power iteration', () => {
     const [n, d, r] = [48, 16, 3];
     const x = input([1, 1, n, d], 21, 0);
     for (const [storage, powerIters] of [['f32', 3], ['f16', 3], ['f32', 40]] as const) {
-      const g = nt.llm.gear.compress(x, { kind: 'key', bits: 2, group: 16, rank: r, seed: 9, storage, powerIters });
+      const g = nt.llm.gear.compress(x, { kind: 'key', preset: 'gear-l', bits: 2, group: 16, rank: r, seed: 9, storage, powerIters });
       const ref = refCompressSlice(sliceOf(x, 0, 0), n, d, { kind: 'key', bits: 2, layout: 'kivi', group: 16, k: 0, round: storage === 'f32' ? f32 : f16 });
       const q = numbers(g.parts.q);
       const p = numbers(g.parts.p);
@@ -232,7 +232,7 @@ describe('error ordering and byte accounting', () => {
     const n = 512;
     const d = 128;
     const slices = 2;
-    const gl = nt.llm.gear.compress(x, { kind: 'key', bits: 4, rank: 4 });
+    const gl = nt.llm.gear.compress(x, { kind: 'key', bits: 4, preset: 'gear-l' });
     const codes = (n * d) / 2;
     const rangesK = 2 * 2 * Math.ceil(n / 64) * d;
     const factors = 2 * (n + d) * 4;
@@ -240,16 +240,26 @@ describe('error ordering and byte accounting', () => {
     expect(gl.f16Bytes).toBe(slices * n * d * 2);
     expect(gl.bytes / gl.f16Bytes).toBeLessThanOrEqual(0.36);
     for (const kind of ['key', 'value'] as const) {
-      const g = nt.llm.gear.compress(x, { kind, bits: 4, rank: 4, outlierRatio: 0.02 });
+      const g = nt.llm.gear.compress(x, { kind, bits: 4 }); // the default preset: GEAR, rank 4, s 2%
       const k = Math.floor((0.02 * (kind === 'key' ? n : d)) / 2);
       const nvec = kind === 'key' ? d : n;
       const ranges = kind === 'key' ? rangesK : 2 * 2 * n * Math.ceil(d / 64);
       const outliers = nvec * 2 * k * (2 + 4);
-      expect(g.bytesBreakdown).toEqual({ codes: slices * codes, ranges: slices * ranges, factors: slices * factors, outliers: slices * outliers, total: g.bytes });
+      expect(k).toBeGreaterThan(0);
+      expect(g.bytesBreakdown).toEqual({
+        codes: slices * codes,
+        ranges: slices * ranges,
+        factors: slices * factors,
+        outliers: slices * outliers,
+        total: g.bytes,
+        slices,
+        slicesWithoutOutliers: 0,
+        slicesRankClamped: 0,
+      });
       expect(g.bytes / g.f16Bytes).toBeLessThanOrEqual(0.42);
       g.dispose();
     }
-    const g32 = nt.llm.gear.compress(x, { kind: 'key', bits: 2, storage: 'f32' });
+    const g32 = nt.llm.gear.compress(x, { kind: 'key', bits: 2, storage: 'f32', preset: 'kivi' });
     expect(g32.bytes).toBe(slices * ((n * d) / 4 + 2 * rangesK));
     for (const t of [gl, g32, x]) t.dispose();
   });
@@ -258,7 +268,7 @@ describe('error ordering and byte accounting', () => {
 describe('edge cases', () => {
   test('constant groups reconstruct exactly (f32 storage) with code 0 and the minimum step', () => {
     const x = nt.full([1, 1, 10, 6], 0.3125);
-    const g = nt.llm.gear.compress(x, { kind: 'key', bits: 4, group: 4, storage: 'f32', rank: 2 });
+    const g = nt.llm.gear.compress(x, { kind: 'key', bits: 4, group: 4, storage: 'f32', rank: 2, outlierRatio: 0 });
     const d = g.decompress();
     expect(Array.from(d.data)).toEqual(new Array(60).fill(0.3125));
     expect(Array.from(g.parts.codes.data)).toEqual(new Array(30).fill(0));
@@ -372,5 +382,69 @@ describe('edge cases', () => {
     expect(Array.from(da.data)).toEqual(Array.from(db.data));
     await expect(nt.llm.gear.compressAsync(x, { kind: 'key', bits: 8 as never })).rejects.toMatchObject({ code: 'NT_VALUE' });
     for (const t of [a, b, da, db, x]) t.dispose();
+  });
+});
+
+describe('presets and zero budgets', () => {
+  test("presets resolve to the documented options; the default is 'gear' (rank 4, s 2%); explicit options win", () => {
+    const r = (o: object) => nt.llm.gear.resolveGearOptions('t', { kind: 'key', ...o });
+    expect(nt.llm.gear.GEAR_PRESETS).toEqual({ gear: { rank: 4, outlierRatio: 0.02 }, 'gear-l': { rank: 4, outlierRatio: 0 }, kivi: { rank: 0, outlierRatio: 0 } });
+    expect(r({})).toMatchObject({ preset: 'gear', rank: 4, outlierRatio: 0.02, bits: 4, group: 64 });
+    expect(r({ preset: 'gear-l' })).toMatchObject({ preset: 'gear-l', rank: 4, outlierRatio: 0 });
+    expect(r({ preset: 'kivi' })).toMatchObject({ preset: 'kivi', rank: 0, outlierRatio: 0 });
+    expect(r({ preset: 'kivi', rank: 3 })).toMatchObject({ preset: 'kivi', rank: 3, outlierRatio: 0 });
+    expect(r({ preset: 'gear', outlierRatio: 0, rank: 2 })).toMatchObject({ rank: 2, outlierRatio: 0 });
+    expect(r({ preset: 'gear-l', outlierRatio: 0.1 })).toMatchObject({ rank: 4, outlierRatio: 0.1 });
+    // the default compresses exactly as the explicit options
+    const x = input([1, 2, 100, 24], 61);
+    const a = nt.llm.gear.compress(x, { kind: 'key' });
+    const b = nt.llm.gear.compress(x, { kind: 'key', rank: 4, outlierRatio: 0.02 });
+    expect(a.params).toEqual(b.params);
+    expect(a.params).toMatchObject({ rank: 4, outliersPerSide: 1 });
+    expect(Array.from(a.decompress().data)).toEqual(Array.from(b.decompress().data));
+    const k = nt.llm.gear.compress(x, { kind: 'key', preset: 'kivi' });
+    expect(k.params).toMatchObject({ rank: 0, outliersPerSide: 0 });
+    expect(k.bytesBreakdown).toMatchObject({ factors: 0, outliers: 0, slices: 2, slicesWithoutOutliers: 0, slicesRankClamped: 0 });
+    for (const t of [a, b, k, x]) t.dispose();
+  });
+
+  test('an unknown preset is NT_VALUE, in compress and in the cache', () => {
+    const x = input([1, 1, 4, 4], 62);
+    for (const preset of ['GEAR', 'quarot', 3, ''])
+      expect(() => nt.llm.gear.compress(x, { kind: 'key', preset } as never)).toThrow(
+        expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/preset must be 'gear', 'gear-l' or 'kivi', got/) }),
+      );
+    expect(() => new nt.llm.gear.Cache({ numLayers: 1, numKvHeads: 1, headDim: 4 }, { preset: 'kv' as never })).toThrow(
+      expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/\[llm\.gear\.Cache\] preset must be/) }),
+    );
+    x.dispose();
+  });
+
+  test('slices whose outlier budget floors to 0 are counted exactly, and not when the budget is positive', () => {
+    // 64 tokens x 32 channels, 2 x 3 slices: k = floor(s·64/2) per key channel, floor(s·32/2) per value token
+    const x = input([2, 3, 64, 32], 63);
+    const cases: [number, 'key' | 'value', number, number][] = [
+      [0.01, 'key', 0, 6], // floor(0.32)
+      [0.01, 'value', 0, 6], // floor(0.16)
+      [0.02, 'key', 0, 6], // the default s at a 64-token chunk: floor(0.64)
+      [0.04, 'key', 1, 0], // floor(1.28)
+      [0.04, 'value', 0, 6], // floor(0.64)
+      [0.1, 'value', 1, 0], // floor(1.6)
+      [0, 'key', 0, 0], // none requested: nothing to report
+    ];
+    for (const [s, kind, k, without] of cases) {
+      const g = nt.llm.gear.compress(x, { kind, outlierRatio: s, rank: 2 });
+      expect(g.params.outliersPerSide).toBe(k);
+      expect(g.bytesBreakdown).toMatchObject({ slices: 6, slicesWithoutOutliers: without, slicesRankClamped: 0 });
+      g.dispose();
+    }
+    // rank clamped to min(rank, n, d) = 3 in every slice of a 3-token tensor; empty tensors count nothing
+    const short = input([1, 2, 3, 5], 64);
+    const g = nt.llm.gear.compress(short, { kind: 'key', rank: 10, outlierRatio: 0.5 });
+    expect(g.bytesBreakdown).toMatchObject({ slices: 2, slicesWithoutOutliers: 2, slicesRankClamped: 2 });
+    const empty = nt.zeros([1, 2, 0, 4]);
+    const ge = nt.llm.gear.compress(empty, { kind: 'value' });
+    expect(ge.bytesBreakdown).toMatchObject({ slices: 0, slicesWithoutOutliers: 0, slicesRankClamped: 0 });
+    for (const t of [g, ge, short, empty, x]) t.dispose();
   });
 });

@@ -10,7 +10,7 @@ import { shapeString } from '../../shape';
 import { Tensor } from '../../tensor';
 import { zeros } from '../../creation';
 import type { KVCacheLike } from '../../model/cache';
-import { GearBytes, GearOptions, ResolvedGearOptions, breakdown, gearParams, resolveGearOptions } from './compress';
+import { GearBudget, GearBytes, GearOptions, ResolvedGearOptions, breakdown, budgetOf, gearParams, resolveGearOptions } from './compress';
 import {
   GearLayerState,
   GearParams,
@@ -50,8 +50,14 @@ interface LayerStore {
 }
 
 export interface GearCacheBytes {
-  /** Stored parts of every compressed chunk of every layer (K and V). */
+  /**
+   * Stored parts of every compressed chunk of every layer (K and V), with the zero-budget counts
+   * over their slices (one per kv head, chunk, layer and K or V): e.g. with the default s = 2%
+   * and n_b = 64, every key slice has no outliers (floor(0.02·64/2) = 0).
+   */
   compressed: GearBytes;
+  /** The zero-budget counts of compressed's slices, split into key and value slices. */
+  budget: { key: GearBudget; value: GearBudget };
   /** Tokens in the f32 buffers (4 bytes per element, as held). */
   buffer: number;
   /** compressed.total + buffer */
@@ -334,15 +340,22 @@ export class Cache implements KVCacheLike {
   /** Bytes of everything stored (chunks by part, buffered tokens at f32) vs the same tokens in f16. */
   get bytes(): GearCacheBytes {
     if (this.disposed) throw ntError('NT_DISPOSED', `[${OP}.bytes] the cache was disposed`);
-    const compressed: GearBytes = { codes: 0, ranges: 0, factors: 0, outliers: 0, total: 0 };
+    const compressed: GearBytes = { codes: 0, ranges: 0, factors: 0, outliers: 0, total: 0, slices: 0, slicesWithoutOutliers: 0, slicesRankClamped: 0 };
+    const zero = (): GearBudget => ({ slices: 0, slicesWithoutOutliers: 0, slicesRankClamped: 0 });
+    const budget = { key: zero(), value: zero() };
     let buffer = 0;
     let tokens = 0;
     for (const s of this.layers) {
-      for (const parts of [s.state.keys, s.state.values]) {
+      for (const [parts, prm, kind] of [
+        [s.state.keys, this.keyParams, 'key'],
+        [s.state.values, this.valueParams, 'value'],
+      ] as const) {
         const used = sliceParts(parts, 0, s.state.chunks);
         try {
-          const b = breakdown(used);
+          const bud = budgetOf(this.options, prm, s.state.chunks * this.hkv, this.bufferTokens, this.d);
+          const b = breakdown(used, bud);
           for (const key of Object.keys(compressed) as (keyof GearBytes)[]) compressed[key] += b[key];
+          for (const key of Object.keys(bud) as (keyof GearBudget)[]) budget[kind][key] += bud[key];
         } finally {
           disposeParts(used);
         }
@@ -350,7 +363,7 @@ export class Cache implements KVCacheLike {
       buffer += 2 * this.hkv * s.state.bufLen * this.d * 4;
       tokens += this.tokens(s);
     }
-    return { compressed, buffer, total: compressed.total + buffer, f16: tokens * 2 * this.hkv * this.d * 2 };
+    return { compressed, budget, buffer, total: compressed.total + buffer, f16: tokens * 2 * this.hkv * this.d * 2 };
   }
 
   get isDisposed(): boolean {

@@ -20,7 +20,21 @@ import {
   partsBytes,
 } from './kernels';
 
+/**
+ * Named option sets (docs/ALGORITHMS.md §3; GEAR paper, Kang et al. 2024): 'kivi' = quantization
+ * only; 'gear-l' = + a rank-4 residual; 'gear' = + 2% sparse outliers (s = 2%, r = 4, the paper's
+ * GEAR setting and the "rank 2–4" of ALGORITHMS.md §3.3). Explicit rank/outlierRatio override.
+ */
+export type GearPreset = 'gear' | 'gear-l' | 'kivi';
+export const GEAR_PRESETS: Readonly<Record<GearPreset, Readonly<{ rank: number; outlierRatio: number }>>> = {
+  gear: { rank: 4, outlierRatio: 0.02 },
+  'gear-l': { rank: 4, outlierRatio: 0 },
+  kivi: { rank: 0, outlierRatio: 0 },
+};
+
 export interface GearOptions {
+  /** Default rank and outlierRatio (default 'gear': rank 4, outlierRatio 0.02); explicit options win. */
+  preset?: GearPreset;
   /** 'key': quantization groups per channel along tokens, outliers per channel; 'value': per token along channels. */
   kind: GearKind;
   /** Code width (default 4). */
@@ -29,9 +43,9 @@ export interface GearOptions {
   layout?: GearLayout;
   /** Group size of the KIVI layout (default 64). */
   group?: number;
-  /** s: fraction of each vector kept exactly, k = floor(s·len/2) per side (default 0). */
+  /** s: fraction of each vector kept exactly, k = floor(s·len/2) per side (default: the preset's, 0.02 for 'gear'). */
   outlierRatio?: number;
-  /** Rank of the low-rank residual (default 0; clamped to min(seq, dim)). */
+  /** Rank of the low-rank residual (default: the preset's, 4 for 'gear'; clamped to min(seq, dim)). */
   rank?: number;
   /** Power iterations (default 3), each with a QR. */
   powerIters?: number;
@@ -43,6 +57,8 @@ export interface GearOptions {
 
 /** Resolved options (what compress uses). */
 export interface ResolvedGearOptions {
+  /** The preset the defaults came from (explicit rank/outlierRatio may differ from it). */
+  preset: GearPreset;
   kind: GearKind;
   bits: 2 | 4;
   layout: GearLayout;
@@ -74,26 +90,31 @@ export function resolveGearOptions(op: string, opts: unknown, needKind = true): 
   const storage = o.storage ?? 'f16';
   if (storage !== 'f16' && storage !== 'f32')
     throw ntError('NT_VALUE', `[${op}] storage must be 'f16' or 'f32', got ${describe(o.storage)}`);
-  const s = o.outlierRatio ?? 0;
+  const preset = o.preset ?? 'gear';
+  if (typeof preset !== 'string' || !Object.prototype.hasOwnProperty.call(GEAR_PRESETS, preset))
+    throw ntError('NT_VALUE', `[${op}] preset must be 'gear', 'gear-l' or 'kivi', got ${describe(o.preset)}`);
+  const base = GEAR_PRESETS[preset];
+  const s = o.outlierRatio ?? base.outlierRatio;
   if (typeof s !== 'number' || !(s >= 0 && s < 1))
     throw ntError('NT_VALUE', `[${op}] outlierRatio must be a number in [0, 1), got ${describe(o.outlierRatio)}`);
   const seed = o.seed ?? 0;
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0)
     throw ntError('NT_VALUE', `[${op}] seed must be a non-negative safe integer, got ${describe(o.seed)}`);
   return {
+    preset,
     kind: o.kind ?? 'key',
     bits,
     layout,
     group: intIn(op, 'group', o.group, 64, 1),
     outlierRatio: s,
-    rank: intIn(op, 'rank', o.rank, 0, 0),
+    rank: intIn(op, 'rank', o.rank, base.rank, 0),
     powerIters: intIn(op, 'powerIters', o.powerIters, 3, 1),
     seed,
     storage,
   };
 }
 
-/** The stored parameters for slices of n x d. */
+/** The stored parameters for slices of n x d. outliersPerSide rounds down (ALGORITHMS.md §3.1): see GearBudget. */
 export function gearParams(o: ResolvedGearOptions, kind: GearKind, n: number, d: number): GearParams {
   const len = outlierVectors(kind, n, d).length;
   return {
@@ -107,8 +128,33 @@ export function gearParams(o: ResolvedGearOptions, kind: GearKind, n: number, d:
   };
 }
 
-/** Bytes of a compressed form by part. */
-export interface GearBytes {
+/**
+ * Zero budgets, reported rather than silent. A slice is one (batch, head) n x d matrix compressed
+ * on its own (in gear.Cache: one kv head of one chunk of K or V). A slice is "without outliers"
+ * when outlierRatio > 0 but k = floor(s·len/2) = 0 (e.g. s 2% of a 64-token key chunk or of a
+ * 32-channel value vector); "rank clamped" when the stored rank min(rank, n, d) is below the
+ * requested rank (a rank of 0 is only possible for empty slices, which are not counted at all).
+ * We keep the floor: it is the documented budget, and the README's measured results stand.
+ */
+export interface GearBudget {
+  /** Non-empty slices stored. */
+  slices: number;
+  slicesWithoutOutliers: number;
+  slicesRankClamped: number;
+}
+
+/** The budget counts of `slices` slices of n x d compressed with p under o. */
+export function budgetOf(o: Pick<ResolvedGearOptions, 'rank' | 'outlierRatio'>, p: GearParams, slices: number, n: number, d: number): GearBudget {
+  const count = n * d > 0 ? slices : 0;
+  return {
+    slices: count,
+    slicesWithoutOutliers: o.outlierRatio > 0 && p.outliersPerSide === 0 ? count : 0,
+    slicesRankClamped: p.rank < o.rank ? count : 0,
+  };
+}
+
+/** Bytes of a compressed form by part, and its zero-budget counts (GearBudget). */
+export interface GearBytes extends GearBudget {
   codes: number;
   /** scales + mins */
   ranges: number;
@@ -123,12 +169,12 @@ function bytesOf(t: Tensor): number {
   return t.size * (t.dtype === 'u8' ? 1 : t.dtype === 'f16' ? 2 : 4);
 }
 
-export function breakdown(parts: GearParts): GearBytes {
+export function breakdown(parts: GearParts, budget: GearBudget): GearBytes {
   const codes = bytesOf(parts.codes);
   const ranges = bytesOf(parts.scales) + bytesOf(parts.mins);
   const factors = bytesOf(parts.q) + bytesOf(parts.p);
   const outliers = bytesOf(parts.outlierValues) + bytesOf(parts.outlierIndices);
-  return { codes, ranges, factors, outliers, total: codes + ranges + factors + outliers };
+  return { codes, ranges, factors, outliers, total: codes + ranges + factors + outliers, ...budget };
 }
 
 const OP = 'llm.gear.compress';
@@ -157,9 +203,10 @@ export class GearTensor {
     return partsBytes(this.stored);
   }
 
-  /** Bytes by part. */
+  /** Bytes by part, with the zero-budget counts (GearBudget). */
   get bytesBreakdown(): GearBytes {
-    return breakdown(this.stored);
+    const [b, h, n, d] = this.shape;
+    return breakdown(this.stored, budgetOf(this.options, this.params, b * h, n, d));
   }
 
   /** Bytes of the input held in f16 (2 per element): the baseline GEAR compares against. */
