@@ -2,7 +2,9 @@
 // (quantization only), GEAR-L (+ low-rank) and GEAR (+ outliers): cache bytes vs f16,
 // ‖X − X̂‖/‖X‖ of K and V (captured with hooks.onAttentionInputs on the first --limit tokens),
 // attention-output error against the exact cache, held-out perplexity decoding through the
-// cache in blocks of n_b tokens, and single-token decode speed.
+// cache in blocks of n_b tokens, and single-token decode speed. --preset picks the last method
+// (default 'gear'); slices whose outlier budget floors to 0 or whose rank is clamped are warned
+// about on stderr and listed in the report's `warnings`.
 import type { Command } from 'commander';
 import type { CliContext } from './context';
 import { formatBytes, table } from './format';
@@ -13,6 +15,16 @@ type Library = typeof import('../index');
 type Model = ReturnType<Library['model']['load']>;
 type Tensor = import('../tensor').Tensor;
 type KVCacheLike = import('../model/cache').KVCacheLike;
+type GearBudget = import('../llm/gear').GearBudget;
+type GearPreset = import('../llm/gear').GearPreset;
+
+/** Zero-budget counts (GearBudget) of a variant's K and V slices. */
+export interface GearVariantBudget {
+  /** compress of the captured K/V (all --limit tokens per slice) */
+  compress: { key: GearBudget; value: GearBudget };
+  /** the streaming cache's chunks of n_b tokens after appending the captured K/V */
+  cache: { key: GearBudget; value: GearBudget };
+}
 
 export interface GearVariantReport {
   name: string;
@@ -29,6 +41,8 @@ export interface GearVariantReport {
   ppl: number;
   /** Decode tokens per second (one token per forward, after a prefill). */
   tokensPerSecond: number;
+  /** Slices whose outlier budget or rank came out zero (absent for the f32 cache). */
+  budget?: GearVariantBudget;
 }
 
 export interface GearReport {
@@ -38,10 +52,17 @@ export interface GearReport {
   window: number;
   block: number;
   bufferTokens: number;
+  /** The preset that ran (its row is the last) and the options it ran with. */
+  preset: GearPreset;
+  options: { bits: 2 | 4; rank: number; outlierRatio: number; group: number };
   variants: GearVariantReport[];
+  /** One line per variant and place where an outlier budget or rank rounded to zero. */
+  warnings: string[];
 }
 
 export interface GearEvalOptions {
+  /** The last variant: 'kivi' runs f32 + KIVI, 'gear-l' adds GEAR-L, 'gear' adds GEAR. */
+  preset: GearPreset;
   bits: 2 | 4;
   rank: number;
   outlierRatio: number;
@@ -139,12 +160,13 @@ export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: Gear
   if (o.window + 1 > cfg.maxPositionEmbeddings) throw new UsageError(`--window must be < max_position_embeddings ${cfg.maxPositionEmbeddings}`);
   const decodeSteps = Math.max(1, Math.min(o.decodeTokens, cfg.maxPositionEmbeddings - n, ids.length - n));
   if (n < 2) throw new UsageError(`need at least 2 tokens, got ${n}`);
-  const variants = [
+  const ladder = [
     { name: 'f32 cache', bits: null, rank: 0, outlierRatio: 0 },
     { name: 'KIVI', bits: o.bits, rank: 0, outlierRatio: 0 },
     { name: 'GEAR-L', bits: o.bits, rank: o.rank, outlierRatio: 0 },
     { name: 'GEAR', bits: o.bits, rank: o.rank, outlierRatio: o.outlierRatio },
   ];
+  const variants = ladder.slice(0, { kivi: 2, 'gear-l': 3, gear: 4 }[o.preset]);
   o.onProgress?.('capturing K/V');
   const cap = capture(model, ids.subarray(0, n));
   const reports: GearVariantReport[] = [];
@@ -173,7 +195,10 @@ export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: Gear
         let kErr = 0;
         let vErr = 0;
         let aErr = 0;
+        let budget: GearVariantBudget | undefined;
         if (v.bits !== null) {
+          const zero = (): GearBudget => ({ slices: 0, slicesWithoutOutliers: 0, slicesRankClamped: 0 });
+          budget = { compress: { key: zero(), value: zero() }, cache: { key: zero(), value: zero() } };
           bytes = 0;
           for (let l = 0; l < cfg.numLayers; ++l)
             for (const [x, kind] of [
@@ -186,6 +211,8 @@ export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: Gear
               if (kind === 'key') kErr += e;
               else vErr += e;
               bytes += g.bytes;
+              const b = g.bytesBreakdown;
+              for (const f of ['slices', 'slicesWithoutOutliers', 'slicesRankClamped'] as const) budget.compress[kind][f] += b[f];
               d.dispose();
               g.dispose();
             }
@@ -197,6 +224,7 @@ export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: Gear
               aErr += sumSq(nt, out, exact[l]);
               out.dispose();
             }
+            budget.cache = cache.bytes.budget;
           } finally {
             cache.dispose();
           }
@@ -221,6 +249,7 @@ export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: Gear
           attentionError: Math.sqrt(aErr / exactSq),
           ppl,
           tokensPerSecond: tps,
+          ...(budget ? { budget } : {}),
         });
       }
     } finally {
@@ -229,13 +258,51 @@ export function evaluateGear(nt: Library, model: Model, ids: Int32Array, o: Gear
   } finally {
     for (const t of [...cap.q, ...cap.k, ...cap.v]) t?.dispose();
   }
-  return { model: '', tokens: n, pplTokens: pplIds.length, window: o.window, block: o.block, bufferTokens: o.bufferTokens, variants: reports };
+  return {
+    model: '',
+    tokens: n,
+    pplTokens: pplIds.length,
+    window: o.window,
+    block: o.block,
+    bufferTokens: o.bufferTokens,
+    preset: o.preset,
+    options: { bits: o.bits, rank: o.rank, outlierRatio: o.outlierRatio, group: o.group },
+    variants: reports,
+    warnings: budgetWarnings(reports, n, cfg.headDim, o.bufferTokens),
+  };
+}
+
+/**
+ * The zero budgets of a report, one line each: which variant and option, in how many slices, and
+ * why (the vector length the floor(s·len/2) budget or the rank clamp met).
+ */
+export function budgetWarnings(variants: GearVariantReport[], tokens: number, headDim: number, bufferTokens: number): string[] {
+  const lines: string[] = [];
+  for (const v of variants) {
+    if (!v.budget) continue;
+    for (const where of ['compress', 'cache'] as const)
+      for (const kind of ['key', 'value'] as const) {
+        const b = v.budget[where][kind];
+        const place = where === 'compress' ? `compressing ${tokens} tokens` : `the streaming cache's chunks of ${bufferTokens} tokens (--buffer)`;
+        const len = kind === 'value' ? headDim : where === 'compress' ? tokens : bufferTokens;
+        const vec = kind === 'key' ? `a key channel of ${len} tokens` : `a value token of ${len} channels (head_dim)`;
+        if (b.slicesWithoutOutliers > 0)
+          lines.push(
+            `${v.name}: --outliers ${v.outlierRatio} keeps no outliers in ${b.slicesWithoutOutliers} of ${b.slices} ${kind} slices when ${place}: ` +
+              `floor(${v.outlierRatio}·${len}/2) = 0 per side for ${vec}`,
+          );
+        if (b.slicesRankClamped > 0)
+          lines.push(`${v.name}: --rank ${v.rank} is clamped to min(rank, tokens, head_dim) in ${b.slicesRankClamped} of ${b.slices} ${kind} slices when ${place}`);
+      }
+  }
+  return lines;
 }
 
 interface GearCliOptions {
   model?: string;
   text?: string;
   ids?: string;
+  preset?: string;
   bits?: string;
   rank?: string;
   outliers?: string;
@@ -255,9 +322,10 @@ export function registerGear(program: Command, ctx: CliContext): void {
     .description('GEAR KV-cache compression on a model: bytes, K/V and attention error, perplexity and decode speed for f32 / KIVI / GEAR-L / GEAR caches')
     .option('--model <dir>', 'Hugging Face model folder (default: the bundled fixtures/tinyllama-fortunes)');
   addTokenOptions(cmd, 'held-out text')
+    .option('--preset <p>', "the method compared with the simpler ones: 'kivi' (quantization only), 'gear-l' (+ low rank) or 'gear' (+ outliers; default)")
     .option('--bits <b>', 'code width 2 or 4 (default 4)')
-    .option('--rank <r>', 'low-rank residual rank of GEAR-L and GEAR (default 4)')
-    .option('--outliers <s>', 'outlier ratio s of GEAR (default 0.02)')
+    .option('--rank <r>', "low-rank residual rank of GEAR-L and GEAR (default: the preset's, 4)")
+    .option('--outliers <s>', "outlier ratio s of GEAR (default: the preset's, 0.02)")
     .option('--limit <n>', 'tokens whose K/V are captured for the error columns (default 256)')
     .option('--buffer <n>', 'streaming buffer n_b in tokens (default 64)')
     .option('--decode <n>', 'tokens decoded one at a time for the speed column (default 32)')
@@ -274,9 +342,16 @@ export function registerGear(program: Command, ctx: CliContext): void {
         }
         const bits = intOption('--bits', opts.bits, 2) ?? 4;
         if (bits !== 2 && bits !== 4) throw new UsageError(`--bits must be 2 or 4, got '${opts.bits}'`);
-        const rank = intOption('--rank', opts.rank, 0) ?? 4;
-        const outlierRatio = numberOption('--outliers', opts.outliers, 0) ?? 0.02;
-        if (outlierRatio >= 1) throw new UsageError(`--outliers must be a number in [0, 1), got '${opts.outliers}'`);
+        const preset = (opts.preset ?? 'gear') as GearPreset;
+        if (preset !== 'gear' && preset !== 'gear-l' && preset !== 'kivi')
+          throw new UsageError(`--preset must be gear, gear-l or kivi, got '${opts.preset}'`);
+        // an option the preset's rows do not use is refused, not ignored
+        if (preset === 'kivi' && (opts.rank !== undefined || opts.outliers !== undefined))
+          throw new UsageError(`--${opts.rank !== undefined ? 'rank' : 'outliers'} has no effect with --preset kivi (quantization only)`);
+        if (preset === 'gear-l' && opts.outliers !== undefined) throw new UsageError('--outliers has no effect with --preset gear-l (no outliers)');
+        const rankOpt = intOption('--rank', opts.rank, 0);
+        const outliersOpt = numberOption('--outliers', opts.outliers, 0);
+        if (outliersOpt !== undefined && outliersOpt >= 1) throw new UsageError(`--outliers must be a number in [0, 1), got '${opts.outliers}'`);
         const limit = intOption('--limit', opts.limit, 2) ?? 256;
         const group = intOption('--group', opts.group, 1) ?? 64;
         const window = intOption('--window', opts.window, 1) ?? 256;
@@ -286,13 +361,17 @@ export function registerGear(program: Command, ctx: CliContext): void {
         const block = intOption('--block', opts.block, 1) ?? bufferTokens;
         const nt = ctx.library('gear');
         if (!nt) return;
+        // the library's presets give the defaults, as for gear.compress and gear.Cache
+        const rank = rankOpt ?? nt.llm.gear.GEAR_PRESETS[preset].rank;
+        const outlierRatio = outliersOpt ?? nt.llm.gear.GEAR_PRESETS[preset].outlierRatio;
         const dir = opts.model ?? defaultModelDir();
         const model = nt.model.load(dir);
         try {
           const ids = readTokens(nt, opts, { dir, vocabSize: model.config.vocabSize });
-          const steps = 5;
+          const steps = { kivi: 3, 'gear-l': 4, gear: 5 }[preset]; // capture + one per variant
           const bar = opts.json ? undefined : ctx.progress('gear', steps);
           const report = evaluateGear(nt, model, ids, {
+            preset,
             bits,
             rank,
             outlierRatio,
@@ -307,6 +386,8 @@ export function registerGear(program: Command, ctx: CliContext): void {
           });
           bar?.done();
           report.model = dir;
+          // on stderr in both modes, so that --json output stays parseable
+          for (const w of report.warnings) ctx.output.err(`${ctx.st.yellow('ntensor gear: warning:')} ${w}\n`);
           if (opts.json) {
             ctx.out(JSON.stringify(report, null, 2) + '\n');
             return;
@@ -327,7 +408,10 @@ export function registerGear(program: Command, ctx: CliContext): void {
             v.tokensPerSecond.toFixed(1),
           ]);
           ctx.out(
-            `GEAR on ${dir}: errors on the K/V of ${report.tokens} tokens; perplexity over ${report.pplTokens} tokens in windows of ${window}, ` +
+            `GEAR on ${dir}, preset ${preset} (bits ${bits}` +
+              (preset === 'kivi' ? '' : `, rank ${rank}`) +
+              (preset === 'gear' ? `, s ${outlierRatio}` : '') +
+              `): errors on the K/V of ${report.tokens} tokens; perplexity over ${report.pplTokens} tokens in windows of ${window}, ` +
               `each decoded through a fresh cache in blocks of ${block} (buffer n_b = ${bufferTokens}, group ${group})\n` +
               table(
                 [
@@ -348,9 +432,11 @@ export function registerGear(program: Command, ctx: CliContext): void {
                 ctx.st,
               ) +
               'bytes: codes + f16 scales/mins + f16 factors + f16 outlier values + int32 indices of the captured K/V (f32 cache: 4 bytes per element)\n' +
-              `outliers per side, k = floor(s·len/2): compress of ${report.tokens} tokens keeps ${Math.floor((outlierRatio * report.tokens) / 2)} per key channel and ` +
+              (preset !== 'gear'
+                ? ''
+                : `outliers per side, k = floor(s·len/2): compress of ${report.tokens} tokens keeps ${Math.floor((outlierRatio * report.tokens) / 2)} per key channel and ` +
               `${Math.floor((outlierRatio * model.config.headDim) / 2)} per value token; a streaming chunk of ${bufferTokens} tokens keeps ` +
-              `${Math.floor((outlierRatio * bufferTokens) / 2)} per key channel\n`,
+              `${Math.floor((outlierRatio * bufferTokens) / 2)} per key channel\n`),
           );
         } finally {
           model.dispose();

@@ -55,11 +55,63 @@ describe('ntensor gear', () => {
     expect(r.stdout).toMatch(/GEAR\s+2\s+2\s+5\.0%/);
   });
 
+  test('the default preset is GEAR (rank 4, s 2%); zero outlier budgets are counted and warned about on stderr', async () => {
+    const r = await cli(['gear', '--model', MODEL, '--text', TEXT, '--limit', '128', '--decode', '1', '--ppl-tokens', '300', '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as GearReport;
+    expect(report.preset).toBe('gear');
+    expect(report.options).toEqual({ bits: 4, rank: 4, outlierRatio: 0.02, group: 64 });
+    const gear = report.variants[3];
+    expect(gear).toMatchObject({ name: 'GEAR', rank: 4, outlierRatio: 0.02 });
+    // fixture: 4 layers x 4 kv heads, head_dim 32. compress of 128 tokens: floor(0.02·128/2) = 1 per key
+    // channel, floor(0.02·32/2) = 0 per value token; the cache's one 64-token chunk: floor(0.64) = 0 per key channel
+    const slices = 4 * 4;
+    const none = (n: number) => ({ slices: n, slicesWithoutOutliers: 0, slicesRankClamped: 0 });
+    expect(gear.budget).toEqual({
+      compress: { key: none(slices), value: { ...none(slices), slicesWithoutOutliers: slices } },
+      cache: { key: { ...none(slices), slicesWithoutOutliers: slices }, value: { ...none(slices), slicesWithoutOutliers: slices } },
+    });
+    // GEAR-L and KIVI request no outliers: nothing to report
+    expect(report.variants[2].budget).toEqual({ compress: { key: none(slices), value: none(slices) }, cache: { key: none(slices), value: none(slices) } });
+    expect(report.warnings).toEqual([
+      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 value slices when compressing 128 tokens: floor(0.02·32/2) = 0 per side for a value token of 32 channels (head_dim)`,
+      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 key slices when the streaming cache's chunks of 64 tokens (--buffer): floor(0.02·64/2) = 0 per side for a key channel of 64 tokens`,
+      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 value slices when the streaming cache's chunks of 64 tokens (--buffer): floor(0.02·32/2) = 0 per side for a value token of 32 channels (head_dim)`,
+    ]);
+    expect(r.stderr.trim().split('\n')).toEqual(report.warnings.map((w) => `ntensor gear: warning: ${w}`));
+    // a positive budget everywhere (s 10%): no warning
+    const ok = await cli(['gear', '--model', MODEL, '--text', TEXT, '--limit', '128', '--decode', '1', '--ppl-tokens', '300', '--outliers', '0.1']);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).not.toMatch(/warning/); // (stderr has the progress bar in text mode)
+    expect(ok.stdout).toContain('preset gear (bits 4, rank 4, s 0.1)');
+  });
+
+  test('--preset kivi and gear-l run the ladder up to the preset; the header names it', async () => {
+    const kivi = await cli(['gear', '--model', MODEL, '--text', TEXT, '--limit', '64', '--decode', '1', '--ppl-tokens', '200', '--preset', 'kivi', '--json']);
+    expect(kivi.code).toBe(0);
+    expect(kivi.stderr).toBe('');
+    const rk = JSON.parse(kivi.stdout) as GearReport;
+    expect(rk.preset).toBe('kivi');
+    expect(rk.options).toMatchObject({ rank: 0, outlierRatio: 0 });
+    expect(rk.variants.map((v) => v.name)).toEqual(['f32 cache', 'KIVI']);
+    expect(rk.warnings).toEqual([]);
+    const gl = await cli(['gear', '--model', MODEL, '--text', TEXT, '--limit', '64', '--decode', '1', '--ppl-tokens', '200', '--preset', 'gear-l', '--rank', '2']);
+    expect(gl.code).toBe(0);
+    expect(gl.stdout).toContain('preset gear-l (bits 4, rank 2)');
+    expect(gl.stdout).toMatch(/GEAR-L\s+4\s+2\s+0\s/);
+    expect(gl.stdout).not.toMatch(/^GEAR\s+4/m);
+    expect(gl.stdout).not.toContain('outliers per side');
+  });
+
   test('bad arguments fail with one line and a code', async () => {
     const cases: [string[], RegExp][] = [
       [['gear', '--model', MODEL], /give exactly one of --text FILE or --ids FILE/],
       [['gear', '--model', MODEL, '--text', TEXT, '--bits', '3'], /--bits must be 2 or 4, got '3'/],
       [['gear', '--model', MODEL, '--text', TEXT, '--outliers', '1.5'], /--outliers must be a number in \[0, 1\)/],
+      [['gear', '--model', MODEL, '--text', TEXT, '--preset', 'quarot'], /--preset must be gear, gear-l or kivi, got 'quarot' \(NT_VALUE\)/],
+      [['gear', '--model', MODEL, '--text', TEXT, '--preset', 'kivi', '--rank', '2'], /--rank has no effect with --preset kivi \(quantization only\) \(NT_VALUE\)/],
+      [['gear', '--model', MODEL, '--text', TEXT, '--preset', 'kivi', '--outliers', '0.1'], /--outliers has no effect with --preset kivi/],
+      [['gear', '--model', MODEL, '--text', TEXT, '--preset', 'gear-l', '--outliers', '0.1'], /--outliers has no effect with --preset gear-l \(no outliers\) \(NT_VALUE\)/],
       [['gear', '--model', MODEL, '--text', path.join(MODEL, 'missing.txt')], /missing\.txt: no such file \(NT_IO\)/],
     ];
     for (const [args, msg] of cases) {
