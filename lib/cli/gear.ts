@@ -283,16 +283,16 @@ export function budgetWarnings(variants: GearVariantReport[], tokens: number, he
     for (const where of ['compress', 'cache'] as const)
       for (const kind of ['key', 'value'] as const) {
         const b = v.budget[where][kind];
-        const place = where === 'compress' ? `compressing ${tokens} tokens` : `the streaming cache's chunks of ${bufferTokens} tokens (--buffer)`;
+        const place = where === 'compress' ? `of compress over ${tokens} tokens` : `of the streaming cache's ${bufferTokens}-token chunks (--buffer)`;
         const len = kind === 'value' ? headDim : where === 'compress' ? tokens : bufferTokens;
         const vec = kind === 'key' ? `a key channel of ${len} tokens` : `a value token of ${len} channels (head_dim)`;
         if (b.slicesWithoutOutliers > 0)
           lines.push(
-            `${v.name}: --outliers ${v.outlierRatio} keeps no outliers in ${b.slicesWithoutOutliers} of ${b.slices} ${kind} slices when ${place}: ` +
+            `${v.name}: --outliers ${v.outlierRatio} keeps no outliers in ${b.slicesWithoutOutliers} of ${b.slices} ${kind} slices ${place}: ` +
               `floor(${v.outlierRatio}·${len}/2) = 0 per side for ${vec}`,
           );
         if (b.slicesRankClamped > 0)
-          lines.push(`${v.name}: --rank ${v.rank} is clamped to min(rank, tokens, head_dim) in ${b.slicesRankClamped} of ${b.slices} ${kind} slices when ${place}`);
+          lines.push(`${v.name}: --rank ${v.rank} is clamped to min(rank, tokens, head_dim) in ${b.slicesRankClamped} of ${b.slices} ${kind} slices ${place}`);
       }
   }
   return lines;

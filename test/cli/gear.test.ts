@@ -74,9 +74,9 @@ describe('ntensor gear', () => {
     // GEAR-L and KIVI request no outliers: nothing to report
     expect(report.variants[2].budget).toEqual({ compress: { key: none(slices), value: none(slices) }, cache: { key: none(slices), value: none(slices) } });
     expect(report.warnings).toEqual([
-      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 value slices when compressing 128 tokens: floor(0.02·32/2) = 0 per side for a value token of 32 channels (head_dim)`,
-      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 key slices when the streaming cache's chunks of 64 tokens (--buffer): floor(0.02·64/2) = 0 per side for a key channel of 64 tokens`,
-      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 value slices when the streaming cache's chunks of 64 tokens (--buffer): floor(0.02·32/2) = 0 per side for a value token of 32 channels (head_dim)`,
+      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 value slices of compress over 128 tokens: floor(0.02·32/2) = 0 per side for a value token of 32 channels (head_dim)`,
+      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 key slices of the streaming cache's 64-token chunks (--buffer): floor(0.02·64/2) = 0 per side for a key channel of 64 tokens`,
+      `GEAR: --outliers 0.02 keeps no outliers in 16 of 16 value slices of the streaming cache's 64-token chunks (--buffer): floor(0.02·32/2) = 0 per side for a value token of 32 channels (head_dim)`,
     ]);
     expect(r.stderr.trim().split('\n')).toEqual(report.warnings.map((w) => `ntensor gear: warning: ${w}`));
     // a positive budget everywhere (s 10%): no warning
