@@ -22,8 +22,8 @@ export const gearSuite: Suite = {
     // (a) compress throughput
     const x = keep(randomF32(HKV * 1024 * D, 7).reshape([1, HKV, 1024, D]));
     const variants: [string, Omit<nt.llm.gear.GearOptions, 'kind'>][] = [
-      ['KIVI 4-bit', { bits: 4 }],
-      ['GEAR-L 4-bit r4', { bits: 4, rank: 4 }],
+      ['KIVI 4-bit', { bits: 4, preset: 'kivi' }],
+      ['GEAR-L 4-bit r4', { bits: 4, rank: 4, preset: 'gear-l' }],
       ['GEAR 4-bit r4 s2%', { bits: 4, rank: 4, outlierRatio: 0.02 }],
     ];
     for (const kind of ['key', 'value'] as const)
