@@ -21,7 +21,7 @@
 
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
-#include "../linalg/team.h"
+#include "../core/team.h"
 #include "gemm.h"
 #include "gemm_kernel.h"
 #include "half_gemm_kernel.h"

@@ -8,7 +8,7 @@
 #include "../core/scratch.h"
 #include "../cpu/gemm.h"
 #include "svd_kernels.h"
-#include "team.h"
+#include "../core/team.h"
 
 namespace nt::svd_detail {
 namespace {

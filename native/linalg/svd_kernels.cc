@@ -9,7 +9,7 @@
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
 #include "../cpu/kernels.h"
-#include "team.h"
+#include "../core/team.h"
 
 namespace nt::svd_detail {
 namespace {

@@ -16,7 +16,7 @@
 #include "../core/thread_pool.h"
 #include "../cpu/gemm.h"
 #include "eigh_kernels.h"
-#include "team.h"
+#include "../core/team.h"
 
 namespace nt {
 namespace {

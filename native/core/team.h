@@ -17,7 +17,7 @@
 #include <mutex>
 #include <thread>
 
-#include "../core/thread_pool.h"
+#include "thread_pool.h"
 
 namespace nt {
 
