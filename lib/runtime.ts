@@ -13,7 +13,8 @@ export interface Info {
   flavor: 'cpu' | 'cuda';
   addon: string;
   /** isaCap: the NTENSOR_ISA level in effect (null: none; unknown names apply none). */
-  cpu: { features: string[]; isas: string[]; kernels: Record<string, string>; isaCap: string | null };
+  /** tables: the ISA each kernel family with its own dispatch table runs (attention, gear, optim; the int4 matmul's is qmatmul). */
+  cpu: { features: string[]; isas: string[]; kernels: Record<string, string>; tables: Record<string, string>; isaCap: string | null };
   /** Quantized matmul (nt.quant.matmul): the kernel sets this CPU supports (best first), the one in use, its int8-activation kernel (null: none). */
   qmatmul: { kernelSets: string[]; kernel: string; int8Kernel: string | null };
   threads: number;
@@ -35,7 +36,7 @@ export function info(): Info {
     version: VERSION,
     flavor: loaded.flavor,
     addon: loaded.path,
-    cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels, isaCap: isaCapInEffect() },
+    cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels, tables: rt.tables, isaCap: isaCapInEffect() },
     qmatmul: { kernelSets: qmm.sets, kernel: qmm.inUse, int8Kernel: qmm.int8Kernel },
     threads: rt.threads,
     cuda: cuda.devices,

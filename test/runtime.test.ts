@@ -39,7 +39,19 @@ describe('NTENSOR_ISA caps every kernel registry', () => {
     const cpu = JSON.parse(r.stdout);
     expect(cpu.isaCap).toBe('scalar');
     expect(new Set(Object.values(cpu.kernels))).toEqual(new Set(['scalar']));
+    // the families with their own tables follow the same cap (GEAR's portable kernel is its scalar one)
+    expect(cpu.tables).toEqual({ attention: 'scalar', gear: 'portable', optim: 'scalar' });
     expect(r.stderr).not.toMatch(/NTENSOR_ISA_UNKNOWN/);
+  });
+
+  it('every table reads one cap: a level a table lacks (avx2vnni) caps it at the level below, never above', () => {
+    const cpu = JSON.parse(probe('avx2vnni').stdout);
+    const native = JSON.parse(probe('').stdout);
+    for (const family of ['attention', 'gear', 'optim']) {
+      expect(['avx2', 'portable', 'scalar']).toContain(cpu.tables[family]);
+      if (native.tables[family] === 'avx512') expect(cpu.tables[family]).toBe('avx2');
+    }
+    expect(new Set(Object.values(cpu.kernels)).has('avx512')).toBe(false);
   });
 
   it('an unknown level is reported, not silently ignored', () => {

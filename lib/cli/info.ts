@@ -35,6 +35,7 @@ export function renderInfo(info: Info, ctx: CliContext): string {
       ['CPU features', info.cpu.features.length > 0 ? info.cpu.features.join(' ') : st.dim('(none detected)')],
       ['ISAs', info.cpu.isas.join(', ') + (info.cpu.isaCap ? ` (capped at ${info.cpu.isaCap} by NTENSOR_ISA)` : '')],
       ['int4 matmul', `${info.qmatmul.kernel} of ${info.qmatmul.kernelSets.join(', ')}; int8 activations: ${info.qmatmul.int8Kernel ?? st.yellow('none (requests run f32, with a warning)')}`],
+      ...Object.entries(info.cpu.tables).map(([family, isa]): [string, string] => [family, isa]),
       ['CUDA', cuda],
     ],
     st,

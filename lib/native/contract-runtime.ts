@@ -5,6 +5,8 @@ export interface RuntimeInfoNative {
   features: string[];
   isas: string[];
   kernels: Record<string, string>;
+  /** The ISA of each kernel family with its own table: attention, gear, optim. */
+  tables: Record<string, string>;
   threads: number;
   compiler?: string;
 }

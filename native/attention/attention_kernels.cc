@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/cpu_features.h"
 #include "../core/error.h"
 
 namespace nt {
@@ -49,14 +50,6 @@ struct ScalarV {
 const AttentionKernels kScalar = make_attention_kernels<ScalarV, 4, 4>("scalar");
 bool scalar_supported() { return true; }
 
-int priority_cap() {
-  const char* env = std::getenv("NTENSOR_ISA");
-  if (!env || !*env) return 1 << 30;
-  for (const AttentionIsa* isa : registry())
-    if (isa->name == std::string(env)) return isa->priority;
-  return 1 << 30;  // unknown names are ignored, as the shared dispatch does
-}
-
 std::vector<const AttentionIsa*> sorted_supported() {
   std::vector<const AttentionIsa*> isas;
   for (const AttentionIsa* isa : registry())
@@ -76,7 +69,7 @@ static AttentionIsa nt_attention_scalar("scalar", 0, scalar_supported, &kScalar)
 
 const AttentionKernels& attention_kernels() {
   static const AttentionKernels* chosen = [] {
-    const int cap = priority_cap();
+    const int cap = isa_priority_cap();
     for (const AttentionIsa* isa : sorted_supported())
       if (isa->priority <= cap) return isa->kernels;
     return &kScalar;

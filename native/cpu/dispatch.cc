@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/cpu_features.h"
 #include "../core/error.h"
 
 namespace nt {
@@ -53,16 +54,8 @@ Selection select(int max_priority) {
   return sel;
 }
 
-int priority_cap() {
-  const char* env = std::getenv("NTENSOR_ISA");
-  if (!env || !*env) return 1 << 30;
-  for (const IsaRegistration* isa : registry())
-    if (isa->name == std::string(env)) return isa->priority;
-  return 1 << 30;  // unknown names are ignored rather than crashing at load time
-}
-
 const Selection& selection() {
-  static const Selection sel = select(priority_cap());
+  static const Selection sel = select(isa_priority_cap());
   return sel;
 }
 

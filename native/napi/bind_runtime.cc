@@ -5,7 +5,10 @@
 #include "../core/cpu_features.h"
 #include "../core/page_advice.h"
 #include "../core/thread_pool.h"
+#include "../attention/attention_kernels.h"
 #include "../cpu/kernels.h"
+#include "../kvcache/gear_kernels.h"
+#include "../optim/optim_kernels.h"
 #include "../cuda/cuda.h"
 #include "op.h"
 
@@ -27,6 +30,12 @@ NT_NAPI_FUNCTION(runtimeInfo) {
   Napi::Object kernels = Napi::Object::New(env);
   for (const auto& [slot, isa] : nt::kernel_choices()) kernels.Set(slot, isa);
   o.Set("kernels", kernels);
+  // the kernel families with their own tables (the int4 matmul's: quantKernelInfo)
+  Napi::Object tables = Napi::Object::New(env);
+  tables.Set("attention", nt::attention_kernels().isa);
+  tables.Set("gear", nt::kvcache::gear_kernels().isa);
+  tables.Set("optim", nt::optim::optim_kernels().isa);
+  o.Set("tables", tables);
   o.Set("threads", nt::num_threads());
 #ifdef __VERSION__
   o.Set("compiler", __VERSION__);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "../core/cpu_features.h"
 #include "../core/error.h"
 
 namespace nt::optim {
@@ -108,12 +109,8 @@ void merge(OptimKernels& into, const OptimKernels& t) {
 }
 
 OptimKernels select_table() {
-  // NTENSOR_ISA caps the priority as for the shared table; names this table does not know are
-  // ignored (e.g. avx512, which only the GEMM fills).
-  int cap = 1 << 30;
-  if (const char* env = std::getenv("NTENSOR_ISA"); env && *env)
-    for (const OptimIsaRegistration* isa : registry())
-      if (isa->name == std::string(env)) cap = isa->priority;
+  // NTENSOR_ISA caps the priority on the scale every registry shares
+  const int cap = isa_priority_cap();
   std::vector<const OptimIsaRegistration*> isas = registry();
   std::sort(isas.begin(), isas.end(), [](auto* a, auto* b) { return a->priority < b->priority; });
   OptimKernels table;
@@ -122,6 +119,7 @@ OptimKernels select_table() {
     OptimKernels t;
     isa->fill(t);
     merge(table, t);
+    table.isa = isa->name;  // ascending priority: the last one merged is the best
   }
   return table;
 }

@@ -45,6 +45,7 @@ using QuantizeBlock = void (*)(const float* x, uint8_t* codes, float* absmax, in
 using DequantizeBlock = void (*)(const uint8_t* codes, float absmax, float* x, int64_t n, bool is_signed);
 
 struct OptimKernels {
+  const char* isa = "scalar";  // the best ISA that filled a slot
   AdamF32 adam_f32 = nullptr;
   Adam8bitBlock adam8bit_block = nullptr;
   QuantizeBlock quantize_block = nullptr;
