@@ -127,6 +127,89 @@ describe('llm.lolcats.transfer on the fixture model', () => {
     r.dispose();
   });
 
+  /**
+   * The implementation before streaming, kept as the reference: one softmax forward per
+   * sequence capturing every layer's q/k/v at once, then the same per-layer training.
+   */
+  function captureEverythingTransfer(seqs: Int32Array[], nHeld: number, o: { window: number; features: number; steps: number }) {
+    const all: nt.llm.lolcats.AttentionSample[][] = Array.from({ length: model.config.numLayers }, () => []);
+    for (const seq of seqs)
+      model
+        .forward(seq, { hooks: { onAttentionInputs: (l, q, k, v) => all[l].push({ q: q.clone(), k: k.clone(), v: v.clone() }) } })
+        .dispose();
+    const out = all.map((samples) => {
+      const layer = nt.llm.lolcats.HybridLayer.init(model.config.numHeads, model.config.headDim, o);
+      const held = samples.slice(samples.length - nHeld);
+      const beforeLoss = nt.llm.lolcats.transferLoss(layer, held);
+      const history = nt.llm.lolcats.trainLayer(layer, samples.slice(0, samples.length - nHeld), { steps: o.steps });
+      return { layer, history, before: beforeLoss, after: nt.llm.lolcats.transferLoss(layer, held) };
+    });
+    all.forEach(dispose);
+    return out;
+  }
+  const bits = (t: nt.Tensor) => Array.from(new Uint32Array((t.data as Float32Array).slice().buffer));
+
+  it('streams layer by layer and trains exactly the maps of capturing every layer in one softmax forward per sequence', () => {
+    const base = nt.memory().tensors;
+    const o = { window: 8, features: 8, steps: 7 };
+    const calib = ids.subarray(0, 7 * 37 + 5); // 7 sequences of 37 tokens, a tail of 5 dropped
+    const ref = captureEverythingTransfer(nt.llm.lolcats.splitSequences(calib, 37), 2, o);
+    // one runLayer call over all 7 sequences, and groups of at most 80 tokens (2, 2, 2, 1 sequences)
+    for (const batchTokens of [undefined, 80]) {
+      const r = nt.llm.lolcats.transfer(model, calib, { ...o, seqLen: 37, heldOutFraction: 0.25, batchTokens });
+      expect([r.trainSequences, r.heldOutSequences]).toEqual([5, 2]);
+      r.layers.forEach((layer, l) => {
+        for (const k of ['weightQ', 'weightK', 'p'] as const) expect(bits(layer[k])).toEqual(bits(ref[l].layer[k]));
+        expect(r.history[l]).toEqual(ref[l].history);
+        expect([r.heldOut.before[l], r.heldOut.after[l]]).toEqual([ref[l].before, ref[l].after]);
+      });
+      r.dispose();
+    }
+    ref.forEach((x) => x.layer.dispose());
+    expect(nt.memory().tensors).toBe(base);
+  });
+
+  it('holds one layer of q/k/v samples at a time: the stream plus one layer, not every layer', () => {
+    const { numLayers: L, numHeads: hq, numKvHeads: hkv, headDim: d, hiddenSize: H } = model.config;
+    const n = 64;
+    const S = 5;
+    const calib = ids.subarray(0, S * n);
+    const f32 = 4;
+    const streamBytes = S * n * H * f32;
+    const layerQkvBytes = S * (hq + 2 * hkv) * n * d * f32; // what one layer's samples hold
+    const features = 16;
+    const mapBytes = (2 * hq * d * features + hq) * f32; // one trained HybridLayer
+    const base = nt.memory().bytes;
+    const afterCapture: number[] = [];
+    let trainingPeak = 0;
+    // instrumented model: live bytes after each runLayer call; the last call of layer l completes its samples
+    const probe: nt.llm.lolcats.TransferModel = {
+      config: model.config,
+      embedSequences: (s) => model.embedSequences(s),
+      runLayer: (l, x, lengths, opts) => {
+        model.runLayer(l, x, lengths, opts);
+        afterCapture[l] = nt.memory().bytes - base;
+      },
+    };
+    const r = nt.llm.lolcats.transfer(probe, calib, {
+      seqLen: n,
+      window: 16,
+      features,
+      steps: 3,
+      batchTokens: 2 * n, // groups of 2, 2 and 1 sequences
+      onStep: () => (trainingPeak = Math.max(trainingPeak, nt.memory().bytes - base)),
+    });
+    expect(afterCapture).toHaveLength(L);
+    // exactly the stream, layer l's q/k/v and the l layers trained so far: layer l-1's samples are gone
+    afterCapture.forEach((bytes, l) => expect(bytes).toBe(streamBytes + layerQkvBytes + l * mapBytes));
+    // training layer l adds its softmax targets, Adam state and temporaries, far below a second layer of q/k/v
+    expect(trainingPeak).toBeGreaterThan(streamBytes + layerQkvBytes);
+    expect(trainingPeak).toBeLessThan(streamBytes + 2 * layerQkvBytes);
+    expect(L * layerQkvBytes).toBeGreaterThan(streamBytes + 2 * layerQkvBytes); // what capturing every layer held
+    r.dispose();
+    expect(nt.memory().bytes).toBe(base);
+  });
+
   it('HybridCache decodes token by token with exactly the prefill hybrid attention (decode == prefill)', () => {
     const layers = Array.from({ length: model.config.numLayers }, (_, l) => {
       const layer = nt.llm.lolcats.HybridLayer.init(model.config.numHeads, model.config.headDim, { window: 8, features: 16, gamma: 0.2 + 0.1 * l });
@@ -162,5 +245,23 @@ describe('llm.lolcats.transfer on the fixture model', () => {
       message: expect.stringMatching(/gives 1 sequence\(s\) of 64 tokens; at least 2 are needed/),
     });
     expect(errorOf(() => nt.llm.lolcats.transfer(model, ids, { seqLen: 1 })).code).toBe('NT_VALUE');
+    expect(errorOf(() => nt.llm.lolcats.transfer(model, ids, { seqLen: 64, batchTokens: 0 }))).toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/batchTokens must be an integer >= 1, got 0/) });
+  });
+
+  it('refuses a model whose runLayer does not report one q/k/v per sequence, freeing everything', () => {
+    const base = nt.memory();
+    const silentAfter = (layer: number): nt.llm.lolcats.TransferModel => ({
+      config: model.config,
+      embedSequences: (s) => model.embedSequences(s),
+      // layers from `layer` on run without the hook
+      runLayer: (l, x, lengths, opts) => model.runLayer(l, x, lengths, l < layer ? opts : {}),
+    });
+    for (const layer of [0, 2])
+      expect(errorOf(() => nt.llm.lolcats.transfer(silentAfter(layer), ids, { seqLen: 64, steps: 2, batchTokens: 128 }))).toMatchObject({
+        code: 'NT_VALUE',
+        message: expect.stringMatching(new RegExp(`model.runLayer\\(${layer}\\) gave the q/k/v of 0 sequence\\(s\\) to hooks.onAttentionInputs, expected 5`)),
+      });
+    expect(nt.memory().tensors).toBe(base.tensors);
+    expect(nt.memory().bytes).toBe(base.bytes);
   });
 });

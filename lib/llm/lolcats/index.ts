@@ -5,6 +5,6 @@ export { HybridLayer } from './layer';
 export type { HybridLayerOptions } from './layer';
 export { LOSS_SCALE, softmaxAttention, softmaxTargets, trainLayer, transferLoss } from './train';
 export type { AttentionSample, TrainLayerOptions } from './train';
-export { captureAttention, disposeSamples, hybridHooks, loadMaps, perplexity, saveMaps, splitSequences, transfer } from './transfer';
+export { hybridHooks, loadMaps, perplexity, saveMaps, splitSequences, transfer } from './transfer';
 export type { TransferModel, TransferOptions, TransferResult } from './transfer';
 export { HybridCache } from './cache';

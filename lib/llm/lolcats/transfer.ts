@@ -1,7 +1,10 @@
-// LoLCATs stage 1 over a whole model: capture every layer's q/k/v (after RoPE) from the
-// softmax model on calibration sequences, train one HybridLayer per layer on a training
-// split, measure the attention-transfer loss on a held-out split before and after, and run
-// the model with hybrid attention (hooks.attention) for perplexity.
+// LoLCATs stage 1 over a whole model, streamed layer by layer: the calibration sequences are
+// embedded once, then for each layer l the softmax layer runs over the residual stream
+// (model.runLayer), its post-RoPE q/k/v are copied, layer l's HybridLayer trains on them, and
+// they are freed before layer l+1 runs. Layer l's inputs come from the unmodified softmax
+// layers 0..l-1, exactly what one softmax forward per sequence gives, so peak memory is the
+// stream [tokens, H] plus one layer's q/k/v (not L layers'), and no lm_head runs. A held-out
+// split measures the transfer loss before and after; hybridHooks runs the model with the result.
 import { ntError } from '../../errors';
 import { loadSafetensors, safetensorsInfo, saveSafetensors } from '../../io';
 import { Tensor } from '../../tensor';
@@ -12,7 +15,10 @@ import { AttentionSample, softmaxTargets, trainLayer, transferLoss } from './tra
 /** What transfer needs of a model (nt.model.load's LlamaModel fits). */
 export interface TransferModel {
   readonly config: { numLayers: number; numHeads: number; numKvHeads: number; headDim: number; maxPositionEmbeddings: number };
-  forward(ids: Int32Array, opts?: { hooks?: ModelHooks }): Tensor;
+  /** Embedding rows of independent sequences stacked: [Σ n, hidden] f32 (the caller owns it). */
+  embedSequences(sequences: readonly Int32Array[]): Tensor;
+  /** Decoder layer `layer` over x in place; hooks.onAttentionInputs fires once per sequence. */
+  runLayer(layer: number, x: Tensor, lengths: readonly number[], opts: { hooks?: ModelHooks }): void;
 }
 
 /** Splits ids into consecutive sequences of seqLen tokens (a shorter tail is dropped). */
@@ -23,29 +29,23 @@ export function splitSequences(ids: Int32Array, seqLen: number): Int32Array[] {
   return out;
 }
 
-/** Per layer, per sequence: copies of the attention inputs the softmax model computes. */
-export function captureAttention(model: TransferModel, sequences: readonly Int32Array[]): AttentionSample[][] {
-  const layers: AttentionSample[][] = Array.from({ length: model.config.numLayers }, () => []);
-  try {
-    for (const seq of sequences) {
-      const logits = model.forward(seq, {
-        hooks: {
-          onAttentionInputs(l, q, k, v) {
-            layers[l].push({ q: q.clone(), k: k.clone(), v: v.clone() });
-          },
-        },
-      });
-      logits.dispose();
-    }
-  } catch (e) {
-    disposeSamples(layers);
-    throw e;
-  }
-  return layers;
+function disposeSamples(samples: readonly AttentionSample[]): void {
+  for (const s of samples) for (const t of [s.q, s.k, s.v]) if (!t.isDisposed) t.dispose();
 }
 
-export function disposeSamples(samples: readonly (readonly AttentionSample[])[]): void {
-  for (const layer of samples) for (const s of layer) for (const t of [s.q, s.k, s.v]) if (!t.isDisposed) t.dispose();
+/** Consecutive groups of sequences of at most maxTokens tokens each (at least one sequence per group). */
+function groupSequences(sequences: readonly Int32Array[], maxTokens: number): Int32Array[][] {
+  const groups: Int32Array[][] = [];
+  let tokens = Infinity;
+  for (const seq of sequences) {
+    if (tokens + seq.length > maxTokens) {
+      groups.push([]);
+      tokens = 0;
+    }
+    groups[groups.length - 1].push(seq);
+    tokens += seq.length;
+  }
+  return groups;
 }
 
 export interface TransferOptions {
@@ -61,6 +61,11 @@ export interface TransferOptions {
   seqLen?: number;
   /** Fraction of the sequences held out to measure the transfer loss (default 0.25, at least 1 sequence). */
   heldOutFraction?: number;
+  /**
+   * Tokens per runLayer call (default 2048, at least one sequence): the layer's temporaries
+   * (q/k/v, MLP activations) scale with this, not with the calibration set.
+   */
+  batchTokens?: number;
   /** Called after every training step. */
   onStep?(layer: number, step: number, loss: number): void;
 }
@@ -85,24 +90,37 @@ export interface TransferResult {
 export function transfer(model: TransferModel, calibIds: Int32Array, opts: TransferOptions = {}): TransferResult {
   const op = 'llm.lolcats.transfer';
   const { numLayers, numHeads, headDim, maxPositionEmbeddings } = model.config;
-  const { window = 64, features = 64, steps = 100, lr = 1e-2, heldOutFraction = 0.25 } = opts;
+  const { window = 64, features = 64, steps = 100, lr = 1e-2, heldOutFraction = 0.25, batchTokens = 2048 } = opts;
   const seqLen = opts.seqLen ?? Math.min(256, maxPositionEmbeddings);
   if (!(heldOutFraction > 0 && heldOutFraction < 1)) throw ntError('NT_VALUE', `[${op}] heldOutFraction must be in (0, 1), got ${heldOutFraction}`);
   if (!Number.isInteger(seqLen) || seqLen < 2 || seqLen > maxPositionEmbeddings)
     throw ntError('NT_VALUE', `[${op}] seqLen must be an integer in [2, ${maxPositionEmbeddings}], got ${seqLen}`);
+  if (!Number.isSafeInteger(batchTokens) || batchTokens < 1) throw ntError('NT_VALUE', `[${op}] batchTokens must be an integer >= 1, got ${batchTokens}`);
   const sequences = splitSequences(calibIds, seqLen);
   if (sequences.length < 2)
     throw ntError('NT_VALUE', `[${op}] the calibration data gives ${sequences.length} sequence(s) of ${seqLen} tokens; at least 2 are needed (train + held out)`);
   const nHeld = Math.max(1, Math.round(sequences.length * heldOutFraction));
-  const samples = captureAttention(model, sequences);
+  const groups = groupSequences(sequences, batchTokens);
+  const streams: Tensor[] = [];
   const layers: HybridLayer[] = [];
   const history: number[][] = [];
   const before: number[] = [];
   const after: number[] = [];
+  let samples: AttentionSample[] = [];
   try {
+    for (const g of groups) streams.push(model.embedSequences(g));
     for (let l = 0; l < numLayers; ++l) {
-      const train = samples[l].slice(0, samples[l].length - nHeld);
-      const held = samples[l].slice(samples[l].length - nHeld);
+      // layer l's q/k/v, one sample per sequence in order; the stream moves on to layer l+1's input
+      const hooks: ModelHooks = {
+        onAttentionInputs(layer, q, k, v) {
+          if (layer === l) samples.push({ q: q.clone(), k: k.clone(), v: v.clone() });
+        },
+      };
+      groups.forEach((g, i) => model.runLayer(l, streams[i], g.map((s) => s.length), { hooks }));
+      if (samples.length !== sequences.length)
+        throw ntError('NT_VALUE', `[${op}] model.runLayer(${l}) gave the q/k/v of ${samples.length} sequence(s) to hooks.onAttentionInputs, expected ${sequences.length}`);
+      const train = samples.slice(0, samples.length - nHeld);
+      const held = samples.slice(samples.length - nHeld);
       const layer = HybridLayer.init(numHeads, headDim, { window, features });
       layers.push(layer);
       const targets = softmaxTargets(held);
@@ -113,12 +131,15 @@ export function transfer(model: TransferModel, calibIds: Int32Array, opts: Trans
       } finally {
         for (const t of targets) t.dispose();
       }
+      disposeSamples(samples);
+      samples = [];
     }
   } catch (e) {
     for (const layer of layers) layer.dispose();
     throw e;
   } finally {
     disposeSamples(samples);
+    for (const x of streams) x.dispose();
   }
   return {
     layers,
