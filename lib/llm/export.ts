@@ -26,6 +26,11 @@ import { LoraFactors, loadLoraAdapter, saveLoraAdapter } from './adapter';
 export interface SaveCompressedOptions {
   /** Extra strings for the safetensors header (method, rank, calibration ...). */
   metadata?: Record<string, string>;
+  /**
+   * Largest weights file (default 5 GiB, transformers' max_shard_size): above it the weights
+   * go to model-0000i-of-0000N.safetensors shards with a model.safetensors.index.json.
+   */
+  maxShardBytes?: number;
 }
 
 export interface SavedCompressed {
@@ -43,6 +48,34 @@ interface QuantFormat {
   groupSize: number;
   symmetric: boolean;
   actOrder: boolean;
+}
+
+const DEFAULT_MAX_SHARD_BYTES = 5 * 2 ** 30;
+const INDEX_FILE = 'model.safetensors.index.json';
+const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
+
+/** The tensors split, in order, into files of at most maxBytes (one file when they fit), named as transformers names them. */
+function shardTensors(tensors: Record<string, Tensor>, maxBytes: number): { file: string; tensors: Record<string, Tensor>; bytes: number }[] {
+  if (!Number.isFinite(maxBytes) || maxBytes < 1) throw ntError('NT_VALUE', `[${OP}] maxShardBytes must be a positive number of bytes, got ${String(maxBytes)}`);
+  const groups: { tensors: Record<string, Tensor>; bytes: number }[] = [{ tensors: {}, bytes: 0 }];
+  for (const [name, t] of Object.entries(tensors)) {
+    const bytes = t.data.byteLength;
+    let g = groups[groups.length - 1];
+    if (g.bytes > 0 && g.bytes + bytes > maxBytes) groups.push((g = { tensors: {}, bytes: 0 }));
+    g.tensors[name] = t;
+    g.bytes += bytes;
+  }
+  const n = groups.length;
+  const pad = (i: number) => String(i).padStart(5, '0');
+  return groups.map((g, i) => ({ ...g, file: n === 1 ? 'model.safetensors' : `model-${pad(i + 1)}-of-${pad(n)}.safetensors` }));
+}
+
+/** Weights files of an older save that the new one does not write (a stale index or single file would shadow or pair with it). */
+function obsoleteWeights(outDir: string, written: readonly string[]): string[] {
+  const old = fs.existsSync(outDir) ? fs.readdirSync(outDir).filter((f) => SHARD_NAME.test(f) || f === 'model.safetensors' || f === INDEX_FILE) : [];
+  const keep = new Set(written);
+  if (written.length > 1) keep.add(INDEX_FILE);
+  return [...new Set([...old, INDEX_FILE, 'model.safetensors'])].filter((f) => !keep.has(f));
 }
 
 /** Copies `parts` side by side along `axis` (0: rows, 1: columns) into one new tensor. */
@@ -131,7 +164,9 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
     // everything that is not a decoder linear comes unchanged from the source checkpoint
     // (Phi-3's fused matrices were just written from their compressed parts)
     const linearNames = new Set([...model.linears(), ...fusedLinears(model.config).map((f) => f.stored)].map((n) => `${n}.weight`));
-    const source = loadSafetensors(model.dir, { dtype: 'f32' });
+    // mapped views in the checkpoint's own dtype: embeddings and lm_head keep it (a bf16 model's
+    // stay bf16), and nothing is widened or read that is not written
+    const source = loadSafetensors(model.dir);
     for (const [name, t] of Object.entries(source)) {
       if (linearNames.has(name)) t.dispose();
       else {
@@ -150,17 +185,24 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
         desc_act: formats.some((f) => f.actOrder),
         checkpoint_format: 'gptq',
       };
-    config.torch_dtype = 'float32';
-    const weightsFile = path.join(outDir, 'model.safetensors');
+    const shards = shardTensors(tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
+    const weightsFile = path.join(outDir, shards.length === 1 ? 'model.safetensors' : INDEX_FILE);
     const hasAdapter = Object.keys(adapters).length > 0;
-    const modelUnit: FolderUnit = { gate: 'config.json', files: ['model.safetensors'] };
+    const files = shards.map((sh) => sh.file);
+    const modelUnit: FolderUnit = { gate: 'config.json', files: shards.length === 1 ? files : [...files, INDEX_FILE] };
     const adapterUnit: FolderUnit = { gate: path.join('adapter', 'adapter_config.json'), files: [path.join('adapter', 'adapter_model.safetensors')] };
     // an older save's adapter would pair with the new weights, an index would shadow them
     replaceFolderUnits(OP, outDir, hasAdapter ? [adapterUnit, modelUnit] : [modelUnit], (stage) => {
-      saveSafetensors(path.join(stage, 'model.safetensors'), tensors, { format: 'pt', producer: 'ntensor', ...(opts.metadata ?? {}) });
+      for (const sh of shards) saveSafetensors(path.join(stage, sh.file), sh.tensors, { format: 'pt', producer: 'ntensor', ...(opts.metadata ?? {}) });
+      if (shards.length > 1) {
+        const weightMap: Record<string, string> = {};
+        for (const sh of shards) for (const name of Object.keys(sh.tensors)) weightMap[name] = sh.file;
+        const totalSize = shards.reduce((n, sh) => n + sh.bytes, 0);
+        writeFileAtomic(OP, path.join(stage, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+      }
       writeFileAtomic(OP, path.join(stage, 'config.json'), JSON.stringify(config, null, 2) + '\n');
       if (hasAdapter) saveLoraAdapter(path.join(stage, 'adapter'), adapters, { baseModel: outDir, metadata: opts.metadata });
-    }, { removeUnits: hasAdapter ? [] : [adapterUnit], obsolete: ['model.safetensors.index.json'] });
+    }, { removeUnits: hasAdapter ? [] : [adapterUnit], obsolete: obsoleteWeights(outDir, files) });
     const adapterDir = hasAdapter ? path.join(outDir, 'adapter') : null;
     return { weightsFile, adapterDir, quantizedLinears: formats.length, adapters: Object.keys(adapters).length };
   } finally {
