@@ -52,14 +52,14 @@ test('a bf16 model: embeddings, head and norms stay bf16; sharded and single sav
   let total = 0;
   for (const f of shardFiles) {
     const info = safetensorsInfo(path.join(out, f));
-    for (const t of info.tensors) dtypes.set(t.name, t.dtype);
+    for (const t of info.tensors) dtypes.set(t.name, t.fileDtype);
     total += info.fileBytes - 8 - info.headerBytes;
   }
   expect(index.metadata.total_size).toBe(total);
-  expect(dtypes.get('model.embed_tokens.weight')).toBe('bf16');
-  expect(dtypes.get('lm_head.weight')).toBe('bf16');
-  expect(dtypes.get('model.norm.weight')).toBe('bf16');
-  expect(dtypes.get('model.layers.0.self_attn.q_proj.qweight')).toBe('i32');
+  expect(dtypes.get('model.embed_tokens.weight')).toBe('BF16');
+  expect(dtypes.get('lm_head.weight')).toBe('BF16');
+  expect(dtypes.get('model.norm.weight')).toBe('BF16');
+  expect(dtypes.get('model.layers.0.self_attn.q_proj.qweight')).toBe('I32');
   expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(false);
   expect(maxAbsDiff(logits(out), inMemory)).toBeLessThanOrEqual(1e-5);
 
