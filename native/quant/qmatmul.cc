@@ -416,27 +416,20 @@ void qmatmul_with(const QmmKernels& kern, const QWeight& w, QmmIn x, int64_t m, 
   parallel_for(m, grain, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) pack_x_row(x, i, k, kp, split, xs.get() + i * kp);
   });
-  if (split_ok && kern.gemv4 && m <= kQmmGemvMaxM && !force_panel) {
-    // blocks of whole units of 16 weight rows (~256 KiB of codes), claimed in order by the
-    // threads (for_row_blocks); each block is one sequential stream
-    constexpr int64_t kUnit = 16;
-    const int64_t units = (n + kUnit - 1) / kUnit;
-    const int64_t unit_grain = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kUnit));
-    const int64_t workers = std::min<int64_t>(num_threads(), (units + unit_grain - 1) / unit_grain);
-    for_row_blocks(n, unit_grain * kUnit, workers, [&](int64_t r0, int64_t r1) {
-      kern.gemv4(w, r0, r1, xs.get(), kp, m, y);
-    });
-    return;
+  // the fused GEMVs: blocks of whole units of 16 weight rows (~256 KiB of codes), claimed in
+  // order by the threads (for_row_blocks); each block is one sequential stream
+  using Gemv = void (*)(const QWeight&, int64_t, int64_t, const float*, int64_t, int64_t, QmmOut);
+  Gemv gemv = nullptr;
+  if (!force_panel && m <= kQmmGemvMaxM) {
+    if (split_ok && kern.gemv4) gemv = kern.gemv4;
+    else if (qmm_gemv8_applies(kern, w)) gemv = kern.gemv8;
   }
-  if (!force_panel && m <= kQmmGemvMaxM && qmm_gemv8_applies(kern, w)) {
-    // as above: ~256 KiB of codes per claimed block, in units of 16 rows
+  if (gemv) {
     constexpr int64_t kUnit = 16;
     const int64_t units = (n + kUnit - 1) / kUnit;
     const int64_t unit_grain = std::max<int64_t>(1, 262144 / std::max<int64_t>(1, w.row_bytes() * kUnit));
     const int64_t workers = std::min<int64_t>(num_threads(), (units + unit_grain - 1) / unit_grain);
-    for_row_blocks(n, unit_grain * kUnit, workers, [&](int64_t r0, int64_t r1) {
-      kern.gemv8(w, r0, r1, xs.get(), kp, m, y);
-    });
+    for_row_blocks(n, unit_grain * kUnit, workers, [&](int64_t r0, int64_t r1) { gemv(w, r0, r1, xs.get(), kp, m, y); });
     return;
   }
   panel_gemm(kern, w, xs.get(), kp, split, m, y);
