@@ -3,6 +3,7 @@ import { ntError } from '../errors';
 import { shapeString } from '../shape';
 import { Tensor } from '../tensor';
 import { zeros } from '../creation';
+import { describe } from '../ops/common';
 import { dense, denseAsync } from '../attention/dense';
 import { slidingWindow, slidingWindowAsync } from '../attention/sliding';
 
@@ -61,7 +62,7 @@ export class DenseKVCache implements KVCacheLike {
       if (!Number.isInteger(v) || v <= 0) throw ntError('NT_VALUE', `[${OP}] ${k} must be a positive integer, got ${String(v)}`);
     const windows = opts.slidingWindows ?? new Array<null>(numLayers).fill(null);
     if (!Array.isArray(windows) || windows.length !== numLayers || windows.some((w) => w !== null && (!Number.isInteger(w) || w < 1)))
-      throw ntError('NT_VALUE', `[${OP}] slidingWindows must hold ${numLayers} entries, each null or an integer >= 1`);
+      throw ntError('NT_VALUE', `[${OP}] slidingWindows must hold ${numLayers} entries, each null or an integer >= 1, got ${Array.isArray(windows) ? JSON.stringify(windows) : describe(windows)}`);
     this.slidingWindows = [...windows];
     const cap = opts.capacity ?? Math.min(256, maxLength);
     if (!Number.isInteger(cap) || cap <= 0 || cap > maxLength)
@@ -203,10 +204,10 @@ export class BatchKVCache {
   private disposed = false;
 
   constructor(sequences: readonly KVCacheLike[]) {
-    if (!Array.isArray(sequences) || sequences.length === 0) throw ntError('NT_VALUE', '[BatchKVCache] give one cache per sequence (a non-empty array)');
+    if (!Array.isArray(sequences) || sequences.length === 0) throw ntError('NT_VALUE', `[BatchKVCache] give one cache per sequence (a non-empty array), got ${Array.isArray(sequences) ? 'an empty array' : describe(sequences)}`);
     sequences.forEach((c, b) => {
       if (c === null || typeof c !== 'object' || typeof c.append !== 'function' || typeof c.attend !== 'function')
-        throw ntError('NT_VALUE', `[BatchKVCache] sequences[${b}] is not a KVCacheLike`);
+        throw ntError('NT_VALUE', `[BatchKVCache] sequences[${b}] is not a KVCacheLike (append, attend, dispose), got ${describe(c)}`);
     });
     if (new Set(sequences).size !== sequences.length) throw ntError('NT_VALUE', '[BatchKVCache] the same cache is given for two sequences');
     this.caches = [...sequences];

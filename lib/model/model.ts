@@ -5,6 +5,7 @@
 // dtype by default (mapped; f32 x 16-bit kernels), norms, activations and logits are f32;
 // lm_head is a swappable linear like the decoder's.
 import { ntError } from '../errors';
+import { describe } from '../ops/common';
 import { add, addAsync, gatherRows, gatherRowsAsync, mul, mulAsync, rmsnorm, rmsnormAsync, rope, ropeAsync, silu, siluAsync } from '../ops';
 import { shapeString } from '../shape';
 import { Tensor, memory } from '../tensor';
@@ -440,9 +441,9 @@ export class LlamaModel {
   /** Segments of independent sequences of the given lengths stacked from row 0, each from position 0. */
   private segmentsOf(op: string, x: unknown, lengths: unknown): Segment[] {
     if (!(x instanceof Tensor) || x.ndim !== 2 || x.dtype !== 'f32' || x.shape[1] !== this.config.hiddenSize || !x.isContiguous)
-      throw ntError('NT_VALUE', `[model.${op}] x must be a contiguous f32 [rows, ${this.config.hiddenSize}] tensor (from model.embedSequences)`);
+      throw ntError('NT_VALUE', `[model.${op}] x must be a contiguous f32 [rows, ${this.config.hiddenSize}] tensor (from model.embedSequences), got ${describe(x)}`);
     if (!Array.isArray(lengths) || lengths.length === 0 || lengths.some((n) => !Number.isInteger(n) || n < 1 || n > this.config.maxPositionEmbeddings))
-      throw ntError('NT_VALUE', `[model.${op}] lengths must be a non-empty array of sequence lengths in [1, ${this.config.maxPositionEmbeddings}]`);
+      throw ntError('NT_VALUE', `[model.${op}] lengths must be a non-empty array of sequence lengths in [1, ${this.config.maxPositionEmbeddings}], got ${Array.isArray(lengths) ? JSON.stringify(lengths) : describe(lengths)}`);
     const total = (lengths as number[]).reduce((a, b) => a + b, 0);
     if (total !== x.shape[0]) throw ntError('NT_SHAPE', `[model.${op}] lengths sum to ${total}, x has ${x.shape[0]} rows`);
     let start = 0;
@@ -472,7 +473,7 @@ export class LlamaModel {
    */
   embedSequences(sequences: readonly (Int32Array | readonly number[])[]): Tensor {
     this.check('embedSequences');
-    if (!Array.isArray(sequences) || sequences.length === 0) throw ntError('NT_VALUE', '[model.embedSequences] sequences must be a non-empty array of token-id arrays');
+    if (!Array.isArray(sequences) || sequences.length === 0) throw ntError('NT_VALUE', `[model.embedSequences] sequences must be a non-empty array of token-id arrays, got ${Array.isArray(sequences) ? 'an empty array' : describe(sequences)}`);
     const rows = sequences.map((ids, b) => this.tokenIds(`embedSequences: sequence ${b}`, ids));
     const stream = runSync(this.streamJob('embedSequences', rows, [], { layers: 0 }));
     return stream.x;
@@ -489,7 +490,7 @@ export class LlamaModel {
   }
 
   private options<T extends object>(op: string, options: unknown): T {
-    if (options !== undefined && (options === null || typeof options !== 'object')) throw ntError('NT_VALUE', `[model.${op}] options must be an object`);
+    if (options !== undefined && (options === null || typeof options !== 'object')) throw ntError('NT_VALUE', `[model.${op}] options must be an object, got ${describe(options)}`);
     return (options ?? {}) as T;
   }
 
@@ -554,21 +555,21 @@ export class LlamaModel {
   /** The tokens of each row of a left-padded batch (pads dropped), after checking ids, mask and cache. */
   private batchRows(op: string, ids: unknown, opts: BatchForwardOptions): Int32Array[] {
     if (!Array.isArray(ids) || ids.length === 0)
-      throw ntError('NT_VALUE', `[model.${op}] ids must be a non-empty array of rows (Int32Array or arrays of token ids), one per sequence`);
+      throw ntError('NT_VALUE', `[model.${op}] ids must be a non-empty array of rows (Int32Array or arrays of token ids), one per sequence, got ${Array.isArray(ids) ? 'an empty array' : describe(ids)}`);
     const width = (ids[0] as ArrayLike<number> | null)?.length;
     const mask = opts.attentionMask;
     if (mask !== undefined && (!Array.isArray(mask) || mask.length !== ids.length))
-      throw ntError('NT_SHAPE', `[model.${op}] attentionMask must be an array of ${ids.length} rows like ids`);
+      throw ntError('NT_SHAPE', `[model.${op}] attentionMask must be an array of ${ids.length} rows like ids, got ${Array.isArray(mask) ? `${mask.length} rows` : describe(mask)}`);
     if (opts.cache !== undefined && (!(opts.cache instanceof BatchKVCache) || opts.cache.batch !== ids.length))
-      throw ntError('NT_VALUE', `[model.${op}] cache must be a BatchKVCache of ${ids.length} sequences (model.newBatchCache(${ids.length}))`);
+      throw ntError('NT_VALUE', `[model.${op}] cache must be a BatchKVCache of ${ids.length} sequences (model.newBatchCache(${ids.length})), got ${opts.cache instanceof BatchKVCache ? `one of ${opts.cache.batch}` : describe(opts.cache)}`);
     return ids.map((row: unknown, b: number) => {
-      if (!(row instanceof Int32Array) && !Array.isArray(row)) throw ntError('NT_VALUE', `[model.${op}] ids[${b}] must be an Int32Array or an array of token ids`);
+      if (!(row instanceof Int32Array) && !Array.isArray(row)) throw ntError('NT_VALUE', `[model.${op}] ids[${b}] must be an Int32Array or an array of token ids, got ${describe(row)}`);
       if (row.length !== width) throw ntError('NT_SHAPE', `[model.${op}] ids must be rectangular [batch, seq] (left-pad shorter rows): row 0 has ${String(width)} tokens, row ${b} ${row.length}`);
       let pads = 0;
       if (mask !== undefined) {
         const m = mask[b] as ArrayLike<number> | null;
         if (m === null || typeof m !== 'object' || m.length !== width)
-          throw ntError('NT_SHAPE', `[model.${op}] attentionMask[${b}] must hold ${String(width)} values like ids[${b}]`);
+          throw ntError('NT_SHAPE', `[model.${op}] attentionMask[${b}] must hold ${String(width)} values like ids[${b}], got ${m !== null && typeof m === 'object' ? `${String(m.length)} values` : describe(m)}`);
         while (pads < width && m[pads] === 0) ++pads;
         for (let i = pads; i < width; ++i)
           if (m[i] !== 1)
@@ -701,14 +702,14 @@ export class LlamaModel {
 
   private *generateJob(op: string, prompts: unknown, opts: GenerateOptions): Job<number[][]> {
     this.check(op);
-    if (!Array.isArray(prompts) || prompts.length === 0) throw ntError('NT_VALUE', `[model.${op}] prompts must be a non-empty array of token-id arrays`);
+    if (!Array.isArray(prompts) || prompts.length === 0) throw ntError('NT_VALUE', `[model.${op}] prompts must be a non-empty array of token-id arrays, got ${Array.isArray(prompts) ? 'an empty array' : describe(prompts)}`);
     const tokens = prompts.map((ids, b) => this.tokenIds(prompts.length > 1 ? `${op}: prompt ${b}` : op, ids));
     if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[model.${op}] options { maxNewTokens } are required`);
     const { maxNewTokens, temperature = 0, topK, seed = 0, stopAtEos = true } = opts;
     // config.json's eos ids may lie outside the embedding (they then never stop anything); given ids must not
     const given = opts.stopTokenIds;
     if (given !== undefined && (!Array.isArray(given) || given.some((t) => !Number.isInteger(t) || t < 0 || t >= this.config.vocabSize)))
-      throw ntError('NT_VALUE', `[model.${op}] stopTokenIds must be an array of token ids of this vocabulary (0..${this.config.vocabSize - 1})`);
+      throw ntError('NT_VALUE', `[model.${op}] stopTokenIds must be an array of token ids of this vocabulary (0..${this.config.vocabSize - 1}), got ${Array.isArray(given) ? JSON.stringify(given) : describe(given)}`);
     const stopTokenIds = given ?? this.config.eosTokenIds;
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw ntError('NT_VALUE', `[model.${op}] maxNewTokens must be an integer >= 0, got ${String(maxNewTokens)}`);
     if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0)

@@ -203,7 +203,7 @@ describe('batch input errors', () => {
   test.each([
     ['ids not an array', () => model.forwardBatch(5 as never), 'NT_VALUE', /non-empty array of rows/],
     ['no rows', () => model.forwardBatch([]), 'NT_VALUE', /non-empty array of rows/],
-    ['a row not ids', () => model.forwardBatch([[1], 'x' as never]), 'NT_VALUE', /ids\[1\] must be/],
+    ['a row not ids', () => model.forwardBatch([[1], 'x' as never]), 'NT_VALUE', /ids\[1\] must be an Int32Array or an array of token ids, got string x/],
     ['ragged rows', () => model.forwardBatch([[1, 2], [3]]), 'NT_SHAPE', /rectangular/],
     ['a token out of the vocabulary', () => model.forwardBatch([[1, 2], [3, 19]]), 'NT_VALUE', /row 1\] ids\[1\] = 19/],
     ['mask rows != ids rows', () => model.forwardBatch([[1], [2]], { attentionMask: [[1]] }), 'NT_SHAPE', /2 rows/],
@@ -212,10 +212,10 @@ describe('batch input errors', () => {
     ['a hole in the mask', () => model.forwardBatch([[1, 2, 3]], { attentionMask: [[0, 1, 0]] }), 'NT_VALUE', /\[0\]\[2\] = 0/],
     ['a mask value of 2', () => model.forwardBatch([[1, 2]], { attentionMask: [[1, 2]] }), 'NT_VALUE', /= 2/],
     ['every row masked', () => model.forwardBatch([[1], [2]], { attentionMask: [[0], [0]] }), 'NT_VALUE', /ids is empty/],
-    ['a plain cache', () => model.forwardBatch([[1]], { cache: {} as never }), 'NT_VALUE', /BatchKVCache of 1/],
+    ['a plain cache', () => model.forwardBatch([[1]], { cache: {} as never }), 'NT_VALUE', /BatchKVCache of 1 sequences \(model.newBatchCache\(1\)\), got an object/],
     ['options not an object', () => model.forwardBatch([[1]], 3 as never), 'NT_VALUE', /options must be an object/],
     ['too long for the context', () => model.forwardBatch([new Array(65).fill(1)]), 'NT_VALUE', /exceed max_position_embeddings 64/],
-    ['generateBatch without prompts', () => model.generateBatch([], { maxNewTokens: 1 }), 'NT_VALUE', /non-empty array/],
+    ['generateBatch without prompts', () => model.generateBatch([], { maxNewTokens: 1 }), 'NT_VALUE', /non-empty array of token-id arrays, got an empty array/],
     ['generateBatch with an empty prompt', () => model.generateBatch([[1], []], { maxNewTokens: 1 }), 'NT_VALUE', /prompt 1 is empty/],
     ['perplexity batchSize 0', () => model.perplexity([1, 2, 3], { batchSize: 0 }), 'NT_VALUE', /batchSize must be an integer >= 1/],
     ['calibrate batchSize 1.5', () => calibrate(model, [1, 2, 3], { batchSize: 1.5 }), 'NT_VALUE', /batchSize must be an integer >= 1/],
@@ -225,6 +225,7 @@ describe('batch input errors', () => {
     ['runLayer past the last layer', () => model.runLayer(2, null as never, [1]), 'NT_VALUE', /layer must be an integer in \[0, 2\)/],
     ['runLayer on a non-tensor', () => model.runLayer(0, [1] as never, [1]), 'NT_VALUE', /contiguous f32 \[rows, 16\]/],
     ['runLayer lengths not matching x', () => { const x = model.embedSequences([[1, 2, 3]]); try { model.runLayer(0, x, [2]); } finally { x.dispose(); } }, 'NT_SHAPE', /sum to 2, x has 3 rows/],
+    ['runLayer on lengths that are not an array', () => { const x = model.embedSequences([[1]]); try { model.runLayer(0, x, 1 as never); } finally { x.dispose(); } }, 'NT_VALUE', /lengths must be .*, got number 1/],
     ['runLayer with an empty length', () => { const x = model.embedSequences([[1]]); try { model.runLayer(0, x, [1, 0]); } finally { x.dispose(); } }, 'NT_VALUE', /lengths must be/],
   ])('%s', (_name, fn, code, message) => {
     const e = errorOf(fn);

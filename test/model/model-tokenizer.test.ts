@@ -46,6 +46,6 @@ test('generate stops at stopTokenIds instead of config eos_token_id; bad lists a
   expect(model.generate(chat.prompt_ids, { maxNewTokens: 40, stopTokenIds: [] })).toHaveLength(40);
   expect(model.generateBatch([chat.prompt_ids, [4091, 40]], { maxNewTokens: 6, stopTokenIds: [chat.greedy_ids[2]] })[0]).toEqual(chat.greedy_ids.slice(0, chat.greedy_ids.indexOf(chat.greedy_ids[2]) + 1));
   for (const bad of [[4096], [-1], [1.5], 'x'])
-    expect(errorOf(() => model.generate([4091], { maxNewTokens: 1, stopTokenIds: bad as never }))).toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/stopTokenIds must be an array of token ids/) });
+    expect(errorOf(() => model.generate([4091], { maxNewTokens: 1, stopTokenIds: bad as never }))).toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/stopTokenIds must be an array of token ids of this vocabulary \(0\.\.4095\), got /) });
   model.dispose();
 });

@@ -52,7 +52,7 @@ test('decoding through the cache equals the windowed prefill, and the window bit
 test('DenseKVCache checks slidingWindows', () => {
   const make = (slidingWindows: unknown) => () => new DenseKVCache({ numLayers: 2, numKvHeads: 1, headDim: 2, maxLength: 8, slidingWindows: slidingWindows as never });
   for (const bad of [[5], [0, null], [1.5, 2], 'x'])
-    expect(errorOf(make(bad))).toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/slidingWindows must hold 2 entries/) });
+    expect(errorOf(make(bad))).toMatchObject({ code: 'NT_VALUE', message: expect.stringMatching(/slidingWindows must hold 2 entries, each null or an integer >= 1, got /) });
   const c = make([null, 3])();
   expect(c.slidingWindows).toEqual([null, 3]);
   c.dispose();
