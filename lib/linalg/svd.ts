@@ -1,11 +1,12 @@
 // nt.linalg.svd: dense singular value decomposition A = U diag(S) Vt.
 //
 // f32 and f64 compute in their own dtype; f16/bf16 inputs are read as f32 and give f32
-// results. Any strided 2-D view is accepted. Algorithm (LAPACK gesvd structure, see
+// results. Any strided 2-D view is accepted. Algorithm (LAPACK gesdd structure, see
 // native/linalg/svd.h): QR first when m >= 1.6 n, blocked Householder bidiagonalization
-// (GEMM trailing updates), explicit blocked formation of the Householder factors, then the
-// Demmel-Kahan bidiagonal QR iteration with its rotations applied to U^T and V^T in
-// vectorised batches. Wide matrices are decomposed through their transpose.
+// (GEMM trailing updates), then for min(m, n) >= 64 the divide-and-conquer bidiagonal SVD
+// (Gu-Eisenstat merges as GEMMs) with the Householder factors applied to its vectors; below
+// that, the Demmel-Kahan bidiagonal QR iteration rotating the formed factors in vectorised
+// batches. Wide matrices are decomposed through their transpose.
 import { isFloat } from '../dtype';
 import { ntError } from '../errors';
 import { native } from '../native/loader';

@@ -10,6 +10,7 @@
 #include "../core/error.h"
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
+#include "bidiagonal_dc.h"
 #include "bidiagonal_svd.h"
 #include "bidiagonalize.h"
 #include "factor_common.h"
@@ -18,11 +19,17 @@ namespace nt::linalg {
 namespace {
 
 using svd_detail::bidiagonal_svd;
+using svd_detail::bidiagonal_svd_dc;
 using svd_detail::bidiagonalize;
 using svd_detail::qr_factor;
 using svd_detail::reflectors_apply;
 
 constexpr const char* kOp = "linalg.svd";
+
+// From this n up, the vectors of the bidiagonal problem come from divide and conquer and are
+// then multiplied by Q_B and P (LAPACK gesdd); below it, the QR iteration rotates the formed
+// Q_B and P^T (gesvd), which is faster on small blocks.
+constexpr int64_t kDivideConquerMin = 64;
 
 // A strided destination matrix.
 template <typename T>
@@ -75,6 +82,40 @@ void svd_bidiagonal_route(int64_t m, int64_t n, T* a, int64_t ku, double* d, T* 
   for (int64_t i = 0; i < n; ++i) d[i] = dd[i];
   for (int64_t i = 0; i + 1 < n; ++i) e[i] = ee[i];
   const bool vectors = ut != nullptr;
+  if (vectors && n >= kDivideConquerMin) {
+    // B = U_B S V_B^T by divide and conquer (f64), then U = Q_B [U_B 0; 0 I] and V = P V_B by
+    // the reflectors applied to the small factors (LAPACK ormbr): GEMMs throughout.
+    Scratch<double> ub(static_cast<size_t>(n * n)), vb(static_cast<size_t>(n * n));
+    bidiagonal_svd_dc(n, d, e.data(), ub.get(), n, vb.get(), n);
+    times.solve_ms += clock.lap();
+    parallel_for(2, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t job = b0; job < b1; ++job) {
+        if (job == 0) {
+          Scratch<T> q(static_cast<size_t>(m * ku));
+          std::fill(q.get(), q.get() + m * ku, T(0));
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j) q[i * ku + j] = static_cast<T>(ub[i + j * n]);
+          for (int64_t i = n; i < std::min(m, ku); ++i) q[i * ku + i] = T(1);
+          reflectors_apply(m, n, a, n, tauq.get(), q.get(), ku, ku, false);
+          write_matrix(Dest<T>{ut, 1, m}, m, ku, q.get(), ku, int64_t{1});  // ut = U^T
+        } else {
+          Scratch<T> c(static_cast<size_t>(n * n));
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j) c[i * n + j] = static_cast<T>(vb[i + j * n]);
+          if (n > 1) {
+            const int64_t n1 = n - 1;
+            Scratch<T> rv(static_cast<size_t>(n1 * n1));
+            for (int64_t j = 0; j < n1; ++j)
+              for (int64_t r = j + 1; r < n1; ++r) rv[r * n1 + j] = a[j * n + r + 1];
+            reflectors_apply(n1, n1, rv.get(), n1, taup.get(), c.get() + n, n, n, false);
+          }
+          write_matrix(Dest<T>{vt, 1, n}, n, n, c.get(), n, int64_t{1});  // vt = V^T
+        }
+      }
+    });
+    times.form_ms += clock.lap();
+    return;
+  }
   if (vectors) {
     // Q_B and P^T are independent: on two threads each is formed serially beside the other
     // (the gemms inside run inline), which beats sharing each of their thin gemms.

@@ -1,10 +1,12 @@
 // Dense SVD (nt.linalg.svd), f32 and f64, tall and wide, thin or full, with or without vectors.
 //
-// Route (LAPACK gesvd/gesdd structure, bidiagonal QR for the bidiagonal problem):
+// Route (LAPACK gesdd structure):
 //   wide inputs are decomposed through their transpose (A^T = V S U^T);
 //   m >= 1.6 n: Householder QR first, A = Q R, and the SVD of the n x n R (U = Q U_R);
 //   blocked Golub-Kahan bidiagonalization A = Q_B B P^T (two GEMMs per panel);
-//   Q_B and P are formed explicitly with blocked reflectors (GEMM), then the bidiagonal QR
+//   n >= 64: B = U_B S V_B^T by divide and conquer (bidiagonal_dc.h, merges as GEMMs), then
+//   U = Q_B U_B and V = P V_B by the blocked reflectors applied to U_B and V_B (GEMMs);
+//   n < 64: Q_B and P formed explicitly with blocked reflectors, then the bidiagonal QR
 //   iteration (bidiagonal_svd.h) rotates their rows in place: U^T = Q_B^T-rotated, V^T likewise.
 // Values only: the same reductions without forming any vectors, then the QR iteration on
 // d/e alone (O(n^2), negligible next to the O(mn^2) reduction).
@@ -19,8 +21,8 @@ namespace nt::linalg {
 struct SvdPhaseTimes {
   double qr_ms = 0;       // QR of a tall input (0 when not taken)
   double bidiag_ms = 0;   // Householder bidiagonalization
-  double form_ms = 0;     // forming Q_B and P^T from the reflectors
-  double solve_ms = 0;    // bidiagonal QR iteration incl. rotation of the vectors
+  double form_ms = 0;     // forming Q_B and P^T (QR iteration) / applying them to U_B, V_B (D&C)
+  double solve_ms = 0;    // the bidiagonal solve (QR iteration incl. rotating the vectors, or D&C)
   double back_ms = 0;     // applying the QR factor's Q, writing outputs
 };
 

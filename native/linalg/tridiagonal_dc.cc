@@ -113,16 +113,21 @@ void ql_implicit(int64_t n, double* d, const double* e_in, double* z, int64_t ld
   }
 }
 
-// Root i of the secular equation 1/rho + sum_j w_j^2 / (dl_j - lambda) = 0 (dl ascending, distinct,
-// rho > 0, w_j != 0). Writes delta[j] = dl_j - lambda computed as (dl_j - dl_origin) - tau with
-// the origin the pole nearest the root, so the small differences keep full relative accuracy.
+}  // namespace
+
 // The step models f near tau by c + s/(dl_a - x) + S/(dl_b - x) with the two poles that bracket
 // the root (the last two poles for the last root), matching f, and the derivatives of the left
 // and right parts separately (Li's middle way); steps leaving the bracket fall back to bisection.
-double secular_root(int64_t k, const double* dl, const double* w, double rho, int64_t i, double* delta) {
+double secular_root(int64_t k, const double* dl, const double* w, double rho, int64_t i, double* delta,
+                    const double* sq, double* tau_out, int64_t* origin_out, const char* op) {
+  // pole differences dl_j - dl_o; from the square roots (the SVD's poles d^2) as a product
+  // of a difference and a sum, exact to a few ulps even where d_j^2 and d_o^2 round alike
+  auto diff = [&](int64_t j, int64_t o) { return sq ? (sq[j] - sq[o]) * (sq[j] + sq[o]) : dl[j] - dl[o]; };
   if (k == 1) {
     const double tau = rho * w[0] * w[0];
     delta[0] = -tau;
+    if (tau_out) *tau_out = tau;
+    if (origin_out) *origin_out = 0;
     return dl[0] + tau;
   }
   const double rhoinv = 1.0 / rho;
@@ -132,7 +137,7 @@ double secular_root(int64_t k, const double* dl, const double* w, double rho, in
   double lo, hi, tau;
   if (!last) {
     // which half of (dl_i, dl_{i+1}) holds the root decides the origin
-    for (int64_t j = 0; j < k; ++j) delta[j] = dl[j] - dl[i];
+    for (int64_t j = 0; j < k; ++j) delta[j] = diff(j, i);
     const double half = delta[i + 1] / 2;
     double sm[3] = {0, 0, 0};
     sums_of(delta, w, k, half, sm);
@@ -143,7 +148,7 @@ double secular_root(int64_t k, const double* dl, const double* w, double rho, in
       tau = half;
     } else {
       org = i + 1;
-      lo = (dl[i] + half) - dl[i + 1];
+      lo = sq ? half - delta[i + 1] : (dl[i] + half) - dl[i + 1];
       hi = 0;
       tau = lo;
     }
@@ -160,7 +165,7 @@ double secular_root(int64_t k, const double* dl, const double* w, double rho, in
   const int64_t ia = last ? k - 2 : i;
   const int64_t ib = ia + 1;
   if (org != i || last)
-    for (int64_t j = 0; j < k; ++j) delta[j] = dl[j] - base;
+    for (int64_t j = 0; j < k; ++j) delta[j] = diff(j, org);
   const double pa = delta[ia], pb = delta[ib];
   bool converged = false;
   for (int iter = 0; iter < 400; ++iter) {
@@ -213,10 +218,14 @@ double secular_root(int64_t k, const double* dl, const double* w, double rho, in
     }
     tau = next;
   }
-  NT_CHECK(converged, Numeric, "[linalg.eigh] secular equation did not converge for root ", i, " of ", k);
+  NT_CHECK(converged, Numeric, "[", op, "] secular equation did not converge for root ", i, " of ", k);
   for (int64_t j = 0; j < k; ++j) delta[j] -= tau;
+  if (tau_out) *tau_out = tau;
+  if (origin_out) *origin_out = org;
   return base + tau;
 }
+
+namespace {
 
 // One merge: on entry d[0..m) and d[m..n) hold the eigenvalues (in any order) of the two torn
 // halves and the diagonal blocks of q their eigenvectors; beta is the coupling e[m-1] that was

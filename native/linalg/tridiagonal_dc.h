@@ -23,4 +23,15 @@ void tridiagonal_eigen_ql(int64_t n, double* d, double* e, double* z, int64_t ld
 
 constexpr int64_t kTridiagonalLeafSize = 25;
 
+// Root i (0-based) of the secular equation 1/rho + sum_j w_j^2 / (dl_j - lambda) = 0 (dl
+// ascending and distinct, rho > 0, w_j != 0), shared by the eigh and SVD merges. Writes
+// delta[j] = dl_j - lambda (k values) as (dl_j - dl_o) - tau, o the pole nearest the root, so
+// the small differences keep full relative accuracy; returns lambda = dl_o + tau and, when
+// tau_out / origin_out are given, tau and o. sq (may be null): square roots of the poles (dl_j = sq_j^2, the SVD
+// merge), from which the pole differences are formed without cancellation. Throws NT_NUMERIC
+// "[op] secular equation did not converge ..." (never seen in practice).
+double secular_root(int64_t k, const double* dl, const double* w, double rho, int64_t i, double* delta,
+                    const double* sq = nullptr, double* tau_out = nullptr, int64_t* origin_out = nullptr,
+                    const char* op = "linalg.eigh");
+
 }  // namespace nt

@@ -1,7 +1,8 @@
 // nt.linalg.svd against invariants computed in float64: reconstruction, orthonormality of U
 // and V, ordering; singular values against the float64 decomposition of the same (rounded)
 // input and against ||A||_F^2 = sum s^2; special matrices (rank-deficient, repeated values,
-// graded cond 1e10, zero, identity); thin/full shapes, values-only, strided and half inputs,
+// graded cond 1e10, zero, identity), again at the divide-and-conquer sizes (graded 1e-12 .. 1);
+// thin/full shapes, values-only, strided and half inputs,
 // thread-count independence, the async twin and every error path.
 //
 // Tolerances (one table). eps = unit roundoff of the compute dtype.
@@ -11,7 +12,8 @@
 //   | |s - s_ref| / s_max (values vs f64 / known)  | 1e-5  | 1e-12 |
 //   | repeated values: projector distance           | 1e-4  | 1e-10 |  (gap-dependent: sin theta ~ eps ||A|| / gap)
 //   | graded cond 1e10: rel. error of s >= 1e-2 s0  | 1e-4  | 1e-10 |
-//   | 1 vs 2 threads, values-only vs full           | 4 eps * s_max (identical in practice)    |
+//   | 1 vs 2 threads                               | 4 eps * s_max (identical in practice)    |
+//   | values-only (QR iteration) vs full, n >= 64  | 64 eps * s_max (divide and conquer: another solver, both eps ||A||) |
 import * as nt from '../../lib';
 import { errorOf, seeded, uniform } from '../helpers/reference';
 import { values } from '../ops/helpers';
@@ -22,6 +24,7 @@ const TOL: Record<D, { recon: number; orth: number; values: number; subspace: nu
   f64: { recon: 1e-12, orth: 1e-12, values: 1e-12, subspace: 1e-10, graded: 1e-10 },
 };
 const EPS: Record<D, number> = { f32: 2 ** -24, f64: 2 ** -53 };
+const SOLVERS = 64; // values-only vs full, in eps * s_max (table above)
 
 interface Mat {
   r: number;
@@ -268,6 +271,87 @@ describe('linalg.svd: special matrices', () => {
   });
 });
 
+// From min(m, n) = 64 up the bidiagonal problem is solved by divide and conquer (native
+// linalg/bidiagonal_dc.h) instead of the QR iteration: the special matrices again at those sizes,
+// odd and unequal, with the singular values known in float64 by construction.
+describe('linalg.svd: divide and conquer sizes (min(m, n) >= 64)', () => {
+  for (const dtype of ['f32', 'f64'] as D[]) {
+    test(`${dtype} graded 1e-12 .. 1 (91x77): values to eps ||A||, the large ones relative`, () => {
+      const n = 77;
+      const sv = Array.from({ length: n }, (_, i) => 10 ** (-12 * (i / (n - 1))));
+      const t = fromMat(withValues(91, n, sv, 31), dtype);
+      for (const full of [false, true]) {
+        const { s } = checkSvd(t, dtype, full);
+        for (let i = 0; i < n; ++i) {
+          expect(Math.abs(s[i] - sv[i])).toBeLessThanOrEqual(TOL[dtype].values * 4);
+          if (sv[i] >= 1e-2) expect(Math.abs(s[i] - sv[i]) / sv[i]).toBeLessThanOrEqual(TOL[dtype].graded);
+        }
+      }
+      t.dispose();
+    });
+
+    test(`${dtype} repeated values (101x83, groups of 4 and 9): values and invariant subspaces`, () => {
+      const m = 101, n = 83;
+      const sv = Array.from({ length: n }, (_, i) => (i < 4 ? 5 : i < 13 ? 2 : 1 / (1 + i)));
+      const a = withValues(m, n, sv, 41);
+      const q1 = randomOrthogonal(m, 41);
+      const t = fromMat(a, dtype);
+      const { s, u } = checkSvd(t, dtype);
+      for (let i = 0; i < n; ++i) expect(Math.abs(s[i] - sv[i])).toBeLessThanOrEqual(TOL[dtype].values * 5 * 4);
+      // projector onto the sigma = 5 and sigma = 2 left subspaces: ours vs Q1's columns
+      for (const [c0, c1] of [
+        [0, 4],
+        [4, 13],
+      ]) {
+        let dist = 0;
+        for (let i = 0; i < m; ++i)
+          for (let j = 0; j < m; ++j) {
+            let p = 0,
+              r = 0;
+            for (let c = c0; c < c1; ++c) {
+              p += at(u, i, c) * at(u, j, c);
+              r += q1.v[i * m + c] * q1.v[j * m + c];
+            }
+            dist = Math.max(dist, Math.abs(p - r));
+          }
+        expect(dist).toBeLessThanOrEqual(TOL[dtype].subspace);
+      }
+      t.dispose();
+    });
+
+    test(`${dtype} zero (70x65) and rank 5 of 90x75: zero values exact or at eps, U and V orthonormal`, () => {
+      const z = nt.zeros([70, 65], dtype);
+      for (const full of [false, true]) {
+        const { s } = checkSvd(z, dtype, full);
+        expect(s.every((x) => x === 0)).toBe(true);
+      }
+      z.dispose();
+      const t = fromMat(matmul(randomMat(90, 5, 51), randomMat(5, 75, 52)), dtype);
+      for (const full of [false, true]) {
+        const { s } = checkSvd(t, dtype, full);
+        for (let i = 5; i < 75; ++i) expect(s[i]).toBeLessThanOrEqual(TOL[dtype].values * s[0]);
+        expect(s[4]).toBeGreaterThan(1e-3 * s[0]);
+      }
+      t.dispose();
+    });
+
+    test(`${dtype} 157x131 and 131x157: values equal the QR iteration's (computeUV false) to eps ||A||`, () => {
+      for (const [m, n] of [
+        [157, 131],
+        [131, 157],
+      ]) {
+        const t = fromMat(randomMat(m, n, 61 + m), dtype);
+        const { s } = checkSvd(t, dtype);
+        const r = nt.linalg.svd(t, { computeUV: false });
+        const q = values(r.S);
+        for (let i = 0; i < s.length; ++i) expect(Math.abs(s[i] - q[i])).toBeLessThanOrEqual(SOLVERS * EPS[dtype] * q[0]);
+        r.S.dispose();
+        t.dispose();
+      }
+    });
+  }
+});
+
 describe('linalg.svd: variants', () => {
   test('computeUV false: only S, equal to the values of the full decomposition', () => {
     for (const dtype of ['f32', 'f64'] as D[])
@@ -283,7 +367,7 @@ describe('linalg.svd: variants', () => {
         const f = nt.linalg.svd(t);
         const a = values(r.S),
           b = values(f.S);
-        for (let i = 0; i < a.length; ++i) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(4 * EPS[dtype] * b[0]);
+        for (let i = 0; i < a.length; ++i) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(SOLVERS * EPS[dtype] * b[0]);
         for (const x of [r.S, f.U!, f.S, f.Vt!, t]) x.dispose();
       }
   });
