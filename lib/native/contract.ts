@@ -17,6 +17,7 @@ import type { LinearAttentionFunctions, LinearAttentionOps } from './contract-li
 import type { OptimFunctions, OptimOps } from './contract-optim';
 import type { GearFunctions, GearOps } from './contract-gear';
 import type { GgufFunctions, GgufOps } from './contract-gguf';
+import type { BenchFunctions, BenchOps } from './contract-bench';
 import type { WithAsync } from './types';
 import { EIGH_FUNCTIONS, EIGH_OPS } from './contract-eigh';
 import { FACTOR_FUNCTIONS, FACTOR_OPS } from './contract-factor';
@@ -35,6 +36,7 @@ import { LINEAR_ATTENTION_FUNCTIONS, LINEAR_ATTENTION_OPS } from './contract-lin
 import { OPTIM_FUNCTIONS, OPTIM_OPS } from './contract-optim';
 import { GEAR_FUNCTIONS, GEAR_OPS } from './contract-gear';
 import { GGUF_FUNCTIONS, GGUF_OPS } from './contract-gguf';
+import { BENCH_FUNCTIONS, BENCH_OPS } from './contract-bench';
 
 export type NativeOps = RuntimeOps &
   TensorOps &
@@ -52,7 +54,8 @@ export type NativeOps = RuntimeOps &
   LinearAttentionOps &
   OptimOps &
   GearOps &
-  GgufOps;
+  GgufOps &
+  BenchOps;
 export type NativeFunctions = RuntimeFunctions &
   TensorFunctions &
   OpsFunctions &
@@ -69,7 +72,8 @@ export type NativeFunctions = RuntimeFunctions &
   LinearAttentionFunctions &
   OptimFunctions &
   GearFunctions &
-  GgufFunctions;
+  GgufFunctions &
+  BenchFunctions;
 export type NativeModule = WithAsync<NativeOps> & NativeFunctions;
 
 const OP_AREAS = [
@@ -90,6 +94,7 @@ const OP_AREAS = [
   OPTIM_OPS,
   GEAR_OPS,
   GGUF_OPS,
+  BENCH_OPS,
 ];
 const FUNCTION_AREAS = [
   RUNTIME_FUNCTIONS,
@@ -109,6 +114,7 @@ const FUNCTION_AREAS = [
   OPTIM_FUNCTIONS,
   GEAR_FUNCTIONS,
   GGUF_FUNCTIONS,
+  BENCH_FUNCTIONS,
 ];
 
 /** Names the contract declares, for the contract test. */
