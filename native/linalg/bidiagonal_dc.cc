@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../core/page_advice.h"
+#include "../core/scratch.h"
 #include "../core/thread_pool.h"
 #include "../cpu/gemm.h"
 #include "bidiagonal_svd.h"
@@ -91,11 +93,17 @@ void solve_leaf(const Problem& p, int64_t r0, int64_t n, int sqre) {
   std::copy(d.begin(), d.end(), p.d + r0);
 }
 
+// Workspace (doubles) of a merge of n rows: the gathered old vectors (n x n and n+1 x n) and
+// a k x k block (the secular differences, then M's right vectors in place). The halves of a
+// node split the node's workspace (3 (n/2 + 1)^2 <= 3 (n + 1)^2 / 2), so one allocation
+// serves the whole tree (and the final sort).
+int64_t merge_work(int64_t n) { return 3 * (n + 1) * (n + 1); }
+
 // The merge of a node whose halves are solved (d, u, v blocks hold their SVDs). On return the
 // node's d holds its singular values (roots first, then the deflated ones: the parent sorts),
 // its u block (n x n) and v block (m x m, the null vector last when sqre) the vectors.
-void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, double alpha, double beta) {
-  const int64_t n = nl + nr + 1, m = n + sqre;
+void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, double alpha, double beta, double* work) {
+  const int64_t n = nl + nr + 1, m = n + sqre, o2 = nl + 1;  // o2: first row / column of the right half
   double* d = p.d + r0;
   double* u = p.u + r0 + r0 * p.ldu;
   double* v = p.v + r0 + r0 * p.ldv;
@@ -118,62 +126,61 @@ void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, doubl
   }
   alpha /= scale;
   beta /= scale;
-  // Candidates: 0 is the middle row (pole 0, left vector e_nl, right vector V1's null column),
-  // 1 .. nl the left half's columns, nl + 1 .. n - 1 the right half's. qu / qv hold their left
-  // and right vectors as full-length columns (n and m rows), so the rotations below and the
-  // final products never alias the node's blocks. type: 1 left rows only, 3 right rows only,
-  // 2 both (a rotation mixed the halves), 0 the middle candidate.
-  std::vector<double> cd(n), cz(n), qu(static_cast<size_t>(n * n), 0.0), qv(static_cast<size_t>(m * n), 0.0);
+  // Candidates, in place: column c of the u and v blocks, completed with zeros to full length.
+  // c < nl: the left half's; c = nl: the middle row (pole 0, left vector e_nl, right vector
+  // V1's null column); c > nl: the right half's; v's column m - 1 (sqre): V2's null column.
+  // type: 1 left rows only, 3 right rows only, 2 both (a rotation mixed the halves), 0 middle.
+  std::vector<double> cd(n), cz(n);
   std::vector<int> type(n);
-  cd[0] = 0;
-  cz[0] = alpha * v[nl + nl * ldv];
-  type[0] = 0;
-  std::memcpy(qv.data(), v + nl * ldv, (nl + 1) * sizeof(double));
-  for (int64_t i = 0; i < nl; ++i) {
-    cd[1 + i] = d[i] / scale;
-    cz[1 + i] = alpha * v[nl + i * ldv];
-    type[1 + i] = 1;
-    std::memcpy(qu.data() + (1 + i) * n, u + i * ldu, nl * sizeof(double));
-    std::memcpy(qv.data() + (1 + i) * m, v + i * ldv, (nl + 1) * sizeof(double));
-  }
-  const int64_t o2 = nl + 1;  // first row / column of the right half within the node
-  for (int64_t i = 0; i < nr; ++i) {
-    const int64_t c = o2 + i;
-    cd[c] = d[c] / scale;
-    cz[c] = beta * v[o2 + c * ldv];
-    type[c] = 3;
-    std::memcpy(qu.data() + c * n + o2, u + o2 + c * ldu, nr * sizeof(double));
-    std::memcpy(qv.data() + c * m + o2, v + o2 + c * ldv, (m - o2) * sizeof(double));
+  for (int64_t c = 0; c < n; ++c) {
+    double* uc = u + c * ldu;
+    double* vc = v + c * ldv;
+    if (c <= nl) {
+      cz[c] = alpha * vc[nl];
+      std::fill(vc + o2, vc + m, 0.0);
+    } else {
+      cz[c] = beta * vc[o2];
+      std::fill(vc, vc + o2, 0.0);
+    }
+    if (c < nl) std::fill(uc + nl, uc + n, 0.0);
+    if (c == nl) {
+      std::fill(uc, uc + n, 0.0);
+      uc[nl] = 1;
+    }
+    if (c > nl) std::fill(uc, uc + o2, 0.0);
+    cd[c] = c == nl ? 0.0 : d[c] / scale;
+    type[c] = c < nl ? 1 : c == nl ? 0 : 3;
   }
   double dmax = 0;
-  for (int64_t i = 1; i < n; ++i) dmax = std::max(dmax, cd[i]);
+  for (int64_t c = 0; c < n; ++c) dmax = std::max(dmax, cd[c]);
   const double tol = 8 * kEps * std::max({std::fabs(alpha), std::fabs(beta), dmax});
-  // The extra column of a left-half node: its weight is rotated into candidate 0's, leaving a
-  // zero column whose right vector is the node's null vector (LAPACK lasd2).
-  std::vector<double> nullv;
+  // The extra column of a left-half node: its weight is rotated into the middle candidate's,
+  // leaving a zero column whose right vector is the node's null vector (LAPACK lasd2).
   if (sqre) {
-    nullv.assign(static_cast<size_t>(m), 0.0);
-    std::memcpy(nullv.data() + o2, v + o2 + (m - 1) * ldv, (m - o2) * sizeof(double));
-    const double zm = beta * v[o2 + (m - 1) * ldv];
-    const double r = std::hypot(cz[0], zm);
+    double* vn = v + (m - 1) * ldv;
+    std::fill(vn, vn + o2, 0.0);
+    const double zm = beta * vn[o2];
+    const double r = std::hypot(cz[nl], zm);
     double c = 1, s = 0;
     if (r > tol) {
-      c = cz[0] / r;
+      c = cz[nl] / r;
       s = zm / r;
-      cz[0] = r;
+      cz[nl] = r;
     } else {
-      cz[0] = tol;
+      cz[nl] = tol;
     }
-    rotate(m, qv.data(), nullv.data(), c, s);
-  } else if (std::fabs(cz[0]) <= tol) {
-    cz[0] = tol;  // a weight of at most tol changes B by at most tol; the pole 0 stays
+    rotate(m, v + nl * ldv, vn, c, s);
+  } else if (std::fabs(cz[nl]) <= tol) {
+    cz[nl] = tol;  // a weight of at most tol changes B by at most tol; the pole 0 stays
   }
   // Deflation in ascending pole order: a negligible weight leaves its candidate as it is; two
   // poles closer than tol are rotated (left and right vectors alike) so one weight vanishes.
-  std::vector<int64_t> order(n - 1);
-  std::iota(order.begin(), order.end(), int64_t{1});
+  std::vector<int64_t> order;
+  order.reserve(n - 1);
+  for (int64_t c = 0; c < n; ++c)
+    if (c != nl) order.push_back(c);
   std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return cd[x] < cd[y]; });
-  std::vector<int64_t> keep{0}, gone;
+  std::vector<int64_t> keep{nl}, gone;
   keep.reserve(n);
   int64_t pj = -1;
   for (const int64_t j : order) {
@@ -191,8 +198,8 @@ void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, doubl
       cz[j] = tau;
       cz[pj] = 0;
       if (type[j] != type[pj]) type[j] = 2;
-      rotate(n, qu.data() + pj * n, qu.data() + j * n, c, s);
-      rotate(m, qv.data() + pj * m, qv.data() + j * m, c, s);
+      rotate(n, u + pj * ldu, u + j * ldu, c, s);
+      rotate(m, v + pj * ldv, v + j * ldv, c, s);
       gone.push_back(pj);
     } else {
       keep.push_back(pj);
@@ -200,7 +207,10 @@ void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, doubl
     pj = j;
   }
   if (pj >= 0) keep.push_back(pj);
-  const int64_t k = static_cast<int64_t>(keep.size());
+  const int64_t k = static_cast<int64_t>(keep.size()), nd = static_cast<int64_t>(gone.size());
+  double* cu = work;           // n x n: kept candidates' u columns (grouped), then the deflated
+  double* cv = cu + n * n;     // m x n: the same for v
+  double* delta = cv + m * n;  // k x k: row j = pl - s_j^2, then column j of vm
   // Poles: dl ascending, dl[0] = 0; the smallest other pole at least tol / 2 away from it.
   std::vector<double> dl(k), pl(k), w(k);
   double znorm = 0;
@@ -214,13 +224,13 @@ void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, doubl
     w[i] = cz[keep[i]] / znorm;
   }
   const double rho = znorm * znorm;
-  // Roots in the squared variable; row j of delta: pl - s_j^2, each to full relative accuracy.
-  std::vector<double> delta(static_cast<size_t>(k * k)), sigma(k);
+  // Roots in the squared variable, each delta to full relative accuracy.
+  std::vector<double> sigma(k);
   parallel_for(k, 8, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       double tau = 0;
       int64_t org = 0;
-      secular_root(k, pl.data(), w.data(), rho, j, delta.data() + j * k, dl.data(), &tau, &org, kOp);
+      secular_root(k, pl.data(), w.data(), rho, j, delta + j * k, dl.data(), &tau, &org, kOp);
       // s = sqrt(d_o^2 + tau) without cancelling d_o
       sigma[j] = dl[org] + tau / (dl[org] + std::sqrt(pl[org] + tau));
     }
@@ -231,9 +241,11 @@ void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, doubl
   parallel_for(k, 64, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) zhat[i] = delta[i * k + i];
     for (int64_t j = 0; j < k; ++j) {
-      const double* dj = delta.data() + j * k;
-      for (int64_t i = i0; i < i1; ++i)
-        if (i != j) zhat[i] *= dj[i] / ((dl[i] - dl[j]) * (dl[i] + dl[j]));
+      const double* dj = delta + j * k;
+      const double dlj = dl[j];
+      // i == j is skipped: two plain loops that vectorise
+      for (int64_t i = i0; i < std::min(i1, j); ++i) zhat[i] *= dj[i] / ((dl[i] - dlj) * (dl[i] + dlj));
+      for (int64_t i = std::max(i0, j + 1); i < i1; ++i) zhat[i] *= dj[i] / ((dl[i] - dlj) * (dl[i] + dlj));
     }
     for (int64_t i = i0; i < i1; ++i) zhat[i] = std::copysign(std::sqrt(std::fabs(zhat[i])), w[i]);
   });
@@ -251,76 +263,86 @@ void merge(const Problem& p, int64_t r0, int64_t nl, int64_t nr, int sqre, doubl
     n1 += type[keep[i]] == 1;
     n2 += type[keep[i]] == 2;
   }
-  const int64_t mid = n1;  // grouped position of candidate 0
-  // M's singular vectors, rows in grouped order: vm(:, j) ~ zhat / (pl - s_j^2), um(:, j) ~
-  // [-1 (candidate 0); dl * vm].
-  std::vector<double> um(static_cast<size_t>(k * k)), vm(static_cast<size_t>(k * k));
+  const int64_t mid = n1;  // grouped position of the middle candidate
+  // M's singular vectors: vm(:, j) = zhat / (pl - s_j^2) / nv_j (rows in grouped order, over
+  // delta's row j), um(:, j) = [-1 (middle); dl * zhat / (pl - s_j^2)] / nu_j = [-1/nu_j;
+  // dl * vm(:, j) * nv_j / nu_j]: U's products use dl-scaled old columns and vm, then scale
+  // column j by ru_j = nv_j / nu_j and set the middle row to -1 / nu_j.
+  double* vm = delta;
+  std::vector<double> ru(k), umid(k);
   parallel_for(k, 16, [&](int64_t j0, int64_t j1) {
     std::vector<double> s(k);
     const DivideSumsq divide_sumsq = kernels().eigh_divide_sumsq;
     for (int64_t j = j0; j < j1; ++j) {
-      const double nv = divide_sumsq(zhat.data(), delta.data() + j * k, s.data(), k);
+      const double nv = std::sqrt(divide_sumsq(zhat.data(), delta + j * k, s.data(), k));
       double nu = 1;
       for (int64_t i = 1; i < k; ++i) nu += (dl[i] * s[i]) * (dl[i] * s[i]);
-      const double iv = 1 / std::sqrt(nv), iu = 1 / std::sqrt(nu);
-      double* uj = um.data() + j * k;
-      double* vj = vm.data() + j * k;
-      uj[pos[0]] = -iu;
-      vj[pos[0]] = s[0] * iv;
-      for (int64_t i = 1; i < k; ++i) {
-        uj[pos[i]] = dl[i] * s[i] * iu;
-        vj[pos[i]] = s[i] * iv;
-      }
+      nu = std::sqrt(nu);
+      ru[j] = nv / nu;
+      umid[j] = -1 / nu;
+      double* vj = vm + j * k;
+      for (int64_t i = 0; i < k; ++i) vj[pos[i]] = s[i] / nv;
     }
   });
-  // Old vectors of the kept candidates in grouped order.
-  std::vector<double> cu(static_cast<size_t>(n * k)), cv(static_cast<size_t>(m * k));
-  for (int64_t g = 0; g < k; ++g) {
-    const int64_t c = keep[grouped[g]];
-    std::memcpy(cu.data() + g * n, qu.data() + c * n, n * sizeof(double));
-    std::memcpy(cv.data() + g * m, qv.data() + c * m, m * sizeof(double));
+  // Old vectors: the kept in grouped order (u's scaled by their pole), then the deflated (the
+  // products overwrite the blocks).
+  for (int64_t g = 0; g < k + nd; ++g) {
+    const int64_t c = g < k ? keep[grouped[g]] : gone[g - k];
+    const double* uc = u + c * ldu;
+    double* cug = cu + g * n;
+    if (g < k) {
+      const double f = dl[grouped[g]];
+      for (int64_t i = 0; i < n; ++i) cug[i] = f * uc[i];
+    } else {
+      std::memcpy(cug, uc, n * sizeof(double));
+    }
+    std::memcpy(cv + g * m, v + c * ldv, m * sizeof(double));
   }
-  // U: rows [0, nl) from groups left/middle/both (the middle column is zero there), row nl is
-  // um's middle row, rows [nl+1, n) from groups both/right.
-  const int64_t utop = n1 + 1 + n2, ubot = k - n1 - 1;
-  gemm_cm(nl, k, utop, cu.data(), n, um.data(), k, u, ldu);
-  for (int64_t j = 0; j < k; ++j) u[nl + j * ldu] = um[mid + j * k];
+  // U: rows [0, nl) from groups left/middle/both (the middle column is zero there), rows
+  // [nl+1, n) from groups both/right, then the column scaling and the middle row.
+  const int64_t top = n1 + 1 + n2, ubot = k - n1 - 1;
+  gemm_cm(nl, k, top, cu, n, vm, k, u, ldu);
   if (ubot > 0)
-    gemm_cm(nr, k, ubot, cu.data() + o2 + (mid + 1) * n, n, um.data() + mid + 1, k, u + o2, ldu);
+    gemm_cm(nr, k, ubot, cu + o2 + (mid + 1) * n, n, vm + mid + 1, k, u + o2, ldu);
   else
     for (int64_t j = 0; j < k; ++j) std::fill(u + o2 + j * ldu, u + n + j * ldu, 0.0);
+  for (int64_t j = 0; j < k; ++j) {
+    double* uj = u + j * ldu;
+    for (int64_t i = 0; i < n; ++i) uj[i] *= ru[j];
+    uj[nl] = umid[j];
+  }
   // V: rows [0, nl] from left/middle/both, rows [nl+1, m) from both/right (and the middle
   // candidate when sqre rotated the right half's null vector into it).
-  gemm_cm(nl + 1, k, utop, cv.data(), m, vm.data(), k, v, ldv);
+  gemm_cm(nl + 1, k, top, cv, m, vm, k, v, ldv);
   const int64_t vfirst = sqre ? mid : mid + 1, vbot = k - vfirst;
   if (vbot > 0)
-    gemm_cm(m - o2, k, vbot, cv.data() + o2 + vfirst * m, m, vm.data() + vfirst, k, v + o2, ldv);
+    gemm_cm(m - o2, k, vbot, cv + o2 + vfirst * m, m, vm + vfirst, k, v + o2, ldv);
   else
     for (int64_t j = 0; j < k; ++j) std::fill(v + o2 + j * ldv, v + m + j * ldv, 0.0);
-  // Deflated candidates keep their value and vectors; then the null vector.
+  // The deflated keep their value and vectors; v's column m - 1 already holds the null vector.
   for (int64_t j = 0; j < k; ++j) d[j] = sigma[j] * scale;
-  for (int64_t b = 0; b < static_cast<int64_t>(gone.size()); ++b) {
-    const int64_t c = gone[b], col = k + b;
-    d[col] = cd[c] * scale;
-    std::memcpy(u + col * ldu, qu.data() + c * n, n * sizeof(double));
-    std::memcpy(v + col * ldv, qv.data() + c * m, m * sizeof(double));
+  for (int64_t b = 0; b < nd; ++b) {
+    d[k + b] = cd[gone[b]] * scale;
+    std::memcpy(u + (k + b) * ldu, cu + (k + b) * n, n * sizeof(double));
+    std::memcpy(v + (k + b) * ldv, cv + (k + b) * m, m * sizeof(double));
   }
-  if (sqre) std::memcpy(v + (m - 1) * ldv, nullv.data(), m * sizeof(double));
 }
 
-void solve(const Problem& p, int64_t r0, int64_t n, int sqre) {
+void solve(const Problem& p, int64_t r0, int64_t n, int sqre, double* work) {
   if (n <= kBidiagonalLeafSize) {
     solve_leaf(p, r0, n, sqre);
     return;
   }
   const int64_t nl = n / 2, nr = n - nl - 1;
   const double alpha = p.d[r0 + nl], beta = p.e[r0 + nl];
-  // the halves are independent: on two threads side by side (nested loops then run inline)
+  // the halves are independent: on two threads side by side (nested loops then run inline),
+  // each in its half of the workspace
+  double* const half_work[2] = {work, work + merge_work(n) / 2};
   auto half = [&](int64_t h) {
     if (h == 0)
-      solve(p, r0, nl, 1);
+      solve(p, r0, nl, 1, half_work[0]);
     else
-      solve(p, r0 + nl + 1, nr, sqre);
+      solve(p, r0 + nl + 1, nr, sqre, half_work[1]);
   };
   if (n >= 128) {
     parallel_for(2, 1, [&](int64_t h0, int64_t h1) {
@@ -330,7 +352,7 @@ void solve(const Problem& p, int64_t r0, int64_t n, int sqre) {
     half(0);
     half(1);
   }
-  merge(p, r0, nl, nr, sqre, alpha, beta);
+  merge(p, r0, nl, nr, sqre, alpha, beta, work);
 }
 
 }  // namespace
@@ -348,23 +370,28 @@ void bidiagonal_svd_dc(int64_t n, double* d, double* e, double* u, int64_t ldu, 
       if (i + 1 < n) e[i] /= scale;
     }
   const Problem p{d, e, u, ldu, v, ldv};
-  solve(p, 0, n, 0);
+  const int64_t wn = merge_work(n);
+  Scratch<double> work(static_cast<size_t>(wn));
+  advise_huge_pages(work.get(), static_cast<size_t>(wn) * sizeof(double));  // first touch: few faults
+  solve(p, 0, n, 0, work.get());
   if (scale > 0)
     for (int64_t i = 0; i < n; ++i) d[i] *= scale;
   // descending order: permute the columns of u and v alike
   std::vector<int64_t> perm(n);
   std::iota(perm.begin(), perm.end(), int64_t{0});
   std::stable_sort(perm.begin(), perm.end(), [&](int64_t x, int64_t y) { return d[x] > d[y]; });
-  std::vector<double> ds(n), tu(static_cast<size_t>(n * n)), tv(static_cast<size_t>(n * n));
+  std::vector<double> ds(n);
+  double* tu = work.get();
+  double* tv = tu + n * n;
   for (int64_t j = 0; j < n; ++j) {
     ds[j] = d[perm[j]];
-    std::memcpy(tu.data() + j * n, u + perm[j] * ldu, n * sizeof(double));
-    std::memcpy(tv.data() + j * n, v + perm[j] * ldv, n * sizeof(double));
+    std::memcpy(tu + j * n, u + perm[j] * ldu, n * sizeof(double));
+    std::memcpy(tv + j * n, v + perm[j] * ldv, n * sizeof(double));
   }
   std::copy(ds.begin(), ds.end(), d);
   for (int64_t j = 0; j < n; ++j) {
-    std::memcpy(u + j * ldu, tu.data() + j * n, n * sizeof(double));
-    std::memcpy(v + j * ldv, tv.data() + j * n, n * sizeof(double));
+    std::memcpy(u + j * ldu, tu + j * n, n * sizeof(double));
+    std::memcpy(v + j * ldv, tv + j * n, n * sizeof(double));
   }
 }
 
