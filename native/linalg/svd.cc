@@ -14,6 +14,7 @@
 #include "bidiagonal_svd.h"
 #include "bidiagonalize.h"
 #include "factor_common.h"
+#include "householder.h"
 
 namespace nt::linalg {
 namespace {
@@ -40,13 +41,14 @@ struct Dest {
 
 // dst(i, j) = src[i * rs + j * cs] for a rows x cols matrix, tiled so that transposed reads
 // stay in cache.
-template <typename T>
-void write_matrix(const Dest<T>& dst, int64_t rows, int64_t cols, const T* src, int64_t rs, int64_t cs) {
+template <typename T, typename S>
+void write_matrix(const Dest<T>& dst, int64_t rows, int64_t cols, const S* src, int64_t rs, int64_t cs) {
   constexpr int64_t B = 32;
   for (int64_t i0 = 0; i0 < rows; i0 += B)
     for (int64_t j0 = 0; j0 < cols; j0 += B)
       for (int64_t i = i0; i < std::min(rows, i0 + B); ++i)
-        for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) dst.p[i * dst.s0 + j * dst.s1] = src[i * rs + j * cs];
+        for (int64_t j = j0; j < std::min(cols, j0 + B); ++j)
+          dst.p[i * dst.s0 + j * dst.s1] = static_cast<T>(src[i * rs + j * cs]);
 }
 
 template <typename T>
@@ -68,6 +70,37 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
+// C (rows x cols, column-major, ldc) := H_0 H_1 ... H_{k-1} C for the reflectors of a
+// factorization (reflector j: 1 at row j, then the entries below it of column j of v, tau[j])
+// in compact-WY blocks of kBackBlock from the last (LAPACK ormbr/ormqr), three GEMMs each.
+// v_row_major: v is row-major (element (i, j) at v[i * ldv + j]: bidiagonalize's left
+// reflectors); otherwise column-major (v[i + j * ldv]).
+constexpr int64_t kBackBlock = 64;
+template <typename T>
+void reflectors_apply_cm(int64_t rows, int64_t k, const T* v, int64_t ldv, bool v_row_major, const T* tau, T* c,
+                         int64_t ldc, int64_t cols) {
+  if (rows <= 0 || k <= 0 || cols <= 0) return;
+  const int64_t nb = std::min(kBackBlock, k);
+  Scratch<T> vb(static_cast<size_t>(rows * nb)), t(static_cast<size_t>(nb * nb)), tw(static_cast<size_t>(nb * nb)),
+      work(static_cast<size_t>(2 * nb * cols));
+  for (int64_t j0 = (k - 1) / nb * nb; j0 >= 0; j0 -= nb) {
+    const int64_t jb = std::min(nb, k - j0), mr = rows - j0;
+    if (mr <= 0) continue;
+    if (v_row_major) {
+      // explicit unit lower trapezoidal panel from the row-major storage (one pass over its rows)
+      for (int64_t i = 0; i < mr; ++i) {
+        const T* src = v + (j0 + i) * ldv + j0;
+        for (int64_t j = 0; j < jb; ++j) vb[i + j * mr] = i > j ? src[j] : i == j ? T(1) : T(0);
+      }
+    } else {
+      linalg::householder_copy_v(mr, jb, v + j0 + j0 * ldv, ldv, vb.get(), mr);
+    }
+    linalg::householder_form_t(mr, jb, vb.get(), mr, tau + j0, t.get(), jb, tw.get());
+    linalg::householder_apply_block(linalg::ReflectSide::Left, false, mr, cols, jb, vb.get(), mr, t.get(), jb, c + j0,
+                                    ldc, work.get());
+  }
+}
+
 // SVD of the m x n (m >= n >= 1) row-major matrix a (lda = n, destroyed) by bidiagonalization.
 // d: n values. With vectors: ut (ku x m) gets U^T (rows n..ku-1 complete the basis of the
 // full U) and vt (n x n) gets V^T.
@@ -88,28 +121,29 @@ void svd_bidiagonal_route(int64_t m, int64_t n, T* a, int64_t ku, double* d, T* 
     Scratch<double> ub(static_cast<size_t>(n * n)), vb(static_cast<size_t>(n * n));
     bidiagonal_svd_dc(n, d, e.data(), ub.get(), n, vb.get(), n);
     times.solve_ms += clock.lap();
+    // Column-major U (m x ku) is row-major U^T, what ut holds; likewise V and vt: the
+    // reflectors go straight onto them, no transposes. Two independent jobs side by side
+    // (their gemms then run inline).
     parallel_for(2, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t job = b0; job < b1; ++job) {
         if (job == 0) {
-          Scratch<T> q(static_cast<size_t>(m * ku));
-          std::fill(q.get(), q.get() + m * ku, T(0));
-          for (int64_t i = 0; i < n; ++i)
-            for (int64_t j = 0; j < n; ++j) q[i * ku + j] = static_cast<T>(ub[i + j * n]);
-          for (int64_t i = n; i < std::min(m, ku); ++i) q[i * ku + i] = T(1);
-          reflectors_apply(m, n, a, n, tauq.get(), q.get(), ku, ku, false);
-          write_matrix(Dest<T>{ut, 1, m}, m, ku, q.get(), ku, int64_t{1});  // ut = U^T
-        } else {
-          Scratch<T> c(static_cast<size_t>(n * n));
-          for (int64_t i = 0; i < n; ++i)
-            for (int64_t j = 0; j < n; ++j) c[i * n + j] = static_cast<T>(vb[i + j * n]);
-          if (n > 1) {
-            const int64_t n1 = n - 1;
-            Scratch<T> rv(static_cast<size_t>(n1 * n1));
-            for (int64_t j = 0; j < n1; ++j)
-              for (int64_t r = j + 1; r < n1; ++r) rv[r * n1 + j] = a[j * n + r + 1];
-            reflectors_apply(n1, n1, rv.get(), n1, taup.get(), c.get() + n, n, n, false);
+          // U = Q_B [U_B 0; 0 I]
+          for (int64_t j = 0; j < ku; ++j) {
+            T* uj = ut + j * m;
+            if (j < n) {
+              for (int64_t i = 0; i < n; ++i) uj[i] = static_cast<T>(ub[i + j * n]);
+              std::fill(uj + n, uj + m, T(0));
+            } else {
+              std::fill(uj, uj + m, T(0));
+              uj[j] = T(1);
+            }
           }
-          write_matrix(Dest<T>{vt, 1, n}, n, n, c.get(), n, int64_t{1});  // vt = V^T
+          reflectors_apply_cm(m, n, a, n, true, tauq.get(), ut, m, ku);
+        } else {
+          // V = diag(1, P') V_B; P's reflectors, right of the superdiagonal of row j of a, are
+          // column j of the column-major view at a + 1 with leading dimension n
+          for (int64_t i = 0; i < n * n; ++i) vt[i] = static_cast<T>(vb[i]);
+          if (n > 1) reflectors_apply_cm(n - 1, n - 1, a + 1, n, false, taup.get(), vt + 1, n, n);
         }
       }
     });
