@@ -3,7 +3,8 @@
 // descending and equal to the QR iteration's (bidiagonal_svd.h, values only) to eps ||B||, on
 // random, graded (1e-12 .. 1), repeated, clustered, zero, rank-deficient, split and extreme-
 // scale bidiagonals of sizes across the leaf size and the split levels; then the dense SVD
-// above the divide-and-conquer crossover (tall, wide, full, graded, repeated values).
+// above the divide-and-conquer crossover (tall, wide, full; graded, repeated, rank-deficient,
+// all-equal and two-cluster singular values known by construction).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -222,11 +223,16 @@ TEST_CASE(dense_svd_above_the_crossover) {
       return q;
     };
     const auto q1 = orth(m), q2 = orth(n);
-    for (int variant = 0; variant < 3; ++variant) {
-      // 0 graded 1e-12 .. 1, 1 repeated (blocks of 4 equal values), 2 rank k/3
+    for (int variant = 0; variant < 5; ++variant) {
+      // 0 graded 1e-12 .. 1, 1 repeated (blocks of 4 equal values), 2 rank k/3, 3 all equal
+      // (orthogonal), 4 two clusters 1 and 1e-8
       std::vector<double> sv(k);
       for (int64_t i = 0; i < k; ++i)
-        sv[i] = variant == 0 ? std::pow(10.0, -12.0 * i / (k - 1)) : variant == 1 ? 1.0 + (k - i) / 4 : (i < k / 3 ? 1.0 + i : 0.0);
+        sv[i] = variant == 0   ? std::pow(10.0, -12.0 * i / (k - 1))
+                : variant == 1 ? 1.0 + (k - i) / 4
+                : variant == 2 ? (i < k / 3 ? 1.0 + i : 0.0)
+                : variant == 3 ? 1.0
+                               : (i < k / 2 ? 1.0 : 1e-8);
       std::sort(sv.begin(), sv.end(), std::greater<double>());
       std::vector<double> a(m * n, 0.0);
       for (int64_t p = 0; p < k; ++p)
