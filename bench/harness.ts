@@ -1,5 +1,7 @@
-// Benchmark harness: runs cases with benchmark.js, one at a time, at a declared thread count;
-// reports the median and spread of the per-call samples, GB/s and GFLOP/s from the bytes and
+// Benchmark harness: runs cases one at a time at a declared thread count, timed by the
+// package's own timer (lib/bench/stats: warm-up, samples to a time budget; the one `ntensor
+// bench` uses) or, for asynchronous cases, by benchmark.js; reports the median and spread of
+// the per-call samples, GB/s and GFLOP/s from the bytes and
 // FLOPs each case declares, the fraction of this machine's memory bandwidth measured in the
 // same run, and the ratio against a named peer case of the same run. Prints a Markdown table
 // and writes bench/results/<suite>.json.
@@ -8,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import Benchmark = require('benchmark');
 import * as nt from '../lib';
+import { formatSeconds, measure, summarize } from '../lib/bench/stats';
 import { PACKAGE_ROOT } from '../lib/native/loader';
 
 export interface BenchCase {
@@ -99,17 +102,11 @@ export interface SuiteResult {
   markdown: string;
 }
 
-/** Seconds per benchmark (benchmark.js maxTime): env BENCH_MAX_TIME, default short. */
+/** Seconds of samples per case (and benchmark.js maxTime): env BENCH_MAX_TIME, default short. */
 export function maxTime(): number {
   const env = Number(process.env.BENCH_MAX_TIME);
   return Number.isFinite(env) && env > 0 ? env : 0.5;
 }
-
-const median = (xs: number[]) => {
-  const s = xs.slice().sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 export function caseId(c: BenchCase): string {
   return c.id ?? `${c.name} | ${c.impl} | ${c.threads}t`;
@@ -126,32 +123,34 @@ function runOne(c: BenchCase): Promise<{ samples: number[]; error?: string }> {
         .then((samples) => resolve({ samples: samples.slice() }), (e) => resolve({ samples: [], error: message(e) }));
       return;
     }
-    // no setup/teardown: benchmark.js then calls fn through a closure instead of decompiling
-    // it, so the cases may use variables of their scope
-    const opts: Benchmark.Options = { maxTime: maxTime(), minSamples: 10 };
     if (c.fn) {
-      // warm-up beyond benchmark.js's calibration: JIT tiers, first-touch page faults of
-      // outputs, every rotating buffer set at least once
+      // warm-up beyond the timer's own: JIT tiers, first-touch page faults of outputs, every
+      // rotating buffer set at least once
       try {
-        for (let i = 0; i < WARMUP_CALLS; ++i) c.fn();
+        resolve({ samples: measure(c.fn, { budget: maxTime(), warmup: WARMUP_CALLS, minSamples: 10 }) });
       } catch (e) {
         resolve({ samples: [], error: message(e) });
-        return;
       }
+      return;
     }
+    // asynchronous cases: benchmark.js's deferred mode (no setup/teardown: it then calls fn
+    // through a closure instead of decompiling it, so the cases may use variables of their scope)
+    const opts: Benchmark.Options = { maxTime: maxTime(), minSamples: 10 };
     let failure: unknown;
-    const bench = c.deferred
-      ? new Benchmark(caseId(c), {
-          ...opts,
-          defer: true,
-          fn: (d: { resolve(): void }) =>
-            c.deferred!((error) => {
-              // keep cycling to the end (benchmark.js aborts only between cycles); report it then
-              if (error !== undefined && failure === undefined) failure = error;
-              d.resolve();
-            }),
-        })
-      : new Benchmark(caseId(c), { ...opts, fn: c.fn });
+    if (!c.deferred) {
+      resolve({ samples: [], error: 'the case has no fn, deferred or external body' });
+      return;
+    }
+    const bench = new Benchmark(caseId(c), {
+      ...opts,
+      defer: true,
+      fn: (d: { resolve(): void }) =>
+        c.deferred!((error) => {
+          // keep cycling to the end (benchmark.js aborts only between cycles); report it then
+          if (error !== undefined && failure === undefined) failure = error;
+          d.resolve();
+        }),
+    });
     bench.on('complete', () => {
       if (failure !== undefined) resolve({ samples: [], error: message(failure) });
       else if (bench.error) resolve({ samples: [], error: message(bench.error) });
@@ -161,13 +160,8 @@ function runOne(c: BenchCase): Promise<{ samples: number[]; error?: string }> {
   });
 }
 
-export function formatTime(s: number): string {
-  if (!Number.isFinite(s)) return '-';
-  if (s < 1e-6) return `${(s * 1e9).toPrecision(3)} ns`;
-  if (s < 1e-3) return `${(s * 1e6).toPrecision(3)} µs`;
-  if (s < 1) return `${(s * 1e3).toPrecision(3)} ms`;
-  return `${s.toPrecision(3)} s`;
-}
+/** Seconds in the unit that keeps three digits (the formatting `ntensor bench` uses). */
+export const formatTime = (s: number): string => formatSeconds(s);
 
 const fmt = (x: number | undefined, digits = 3) => (x === undefined || !Number.isFinite(x) ? '' : x.toPrecision(digits));
 
@@ -246,19 +240,9 @@ export async function runSuite(suite: Suite, ctx: BenchContext, log: (s: string)
         log(`  ${id}: error: ${error}\n`);
         continue;
       }
-      const med = median(samples);
-      const r: CaseResult = {
-        id,
-        name: c.name,
-        impl: c.impl,
-        threads: c.threads,
-        samples: samples.length,
-        median: med,
-        min: Math.min(...samples),
-        max: Math.max(...samples),
-        mad: median(samples.map((x) => Math.abs(x - med))),
-        note: c.note,
-      };
+      const st = summarize(samples);
+      const med = st.median;
+      const r: CaseResult = { id, name: c.name, impl: c.impl, threads: c.threads, samples: st.count, median: med, min: st.min, max: st.max, mad: st.mad, note: c.note };
       if (c.bytes !== undefined) r.gbps = c.bytes / med / 1e9;
       if (c.flops !== undefined) r.gflops = c.flops / med / 1e9;
       if (c.bandwidthReference && r.gbps !== undefined)

@@ -5,8 +5,9 @@
 // copy their own half-size buffers at the same time, started and joined through Atomics on a
 // small SharedArrayBuffer. (The data buffers are not shared: V8 copies SharedArrayBuffer
 // contents with relaxed atomic word moves, at about half of memmove speed here.) Copy
-// bandwidth counts the bytes read plus the bytes written. Our own copy kernel and the nt.sum and
-// nt.max reductions (read bandwidth) are measured beside it.
+// bandwidth counts the bytes read plus the bytes written. Our own copy kernel, the nt.sum and
+// nt.max reductions and the native read probe `ntensor bench` divides by (read bandwidth) are
+// measured beside it.
 import { Worker } from 'worker_threads';
 import * as nt from '../lib';
 import { native } from '../lib/native/loader';
@@ -140,6 +141,18 @@ export const membwSuite: Suite = {
           sink.value = total.get();
         },
       });
+    // the streaming sum `ntensor bench` takes as its read-bandwidth ceiling (lib/bench/probes.ts)
+    const f32T = nt.rand([bytes / 4], { seed: 3, dtype: 'f32' });
+    const probeName = `read ${label} f32 (read probe)`;
+    for (const threads of [1, 2])
+      cases.push({
+        name: probeName,
+        impl: 'native readProbe',
+        threads,
+        bytes,
+        fn: () => void (sink.value = native.readProbe(f32T._storage, f32T._metaArray, threads)),
+        note: 'the read-bandwidth ceiling of ntensor bench',
+      });
     // a max needs no wide accumulation: the plainest streaming read we have (the reference the
     // real-size suite quotes decode bandwidth against, with nt.sum's)
     const maxName = `read ${label} f64 (max)`;
@@ -163,13 +176,14 @@ export const membwSuite: Suite = {
           .sort((a, b) => a[0] - b[0])
           .map(([t, g]) => `copy bandwidth reference, ${t} thread${t > 1 ? 's' : ''}: ${g.toFixed(1)} GB/s (best copy of this run; the denominator of "% of mem BW")`),
         ...results
-          .filter((r) => (r.impl.startsWith('nt.sum') || r.impl.startsWith('nt.max')) && r.gbps !== undefined)
+          .filter((r) => (r.impl.startsWith('nt.sum') || r.impl.startsWith('nt.max') || r.impl === 'native readProbe') && r.gbps !== undefined)
           .map((r) => `read bandwidth (${r.impl.split(' ')[0]}), ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${r.gbps!.toFixed(1)} GB/s`),
       ],
       dispose: () => {
         two.close();
         srcT.dispose();
         dstT.dispose();
+        f32T.dispose();
         total.dispose();
       },
     };

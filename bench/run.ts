@@ -10,6 +10,9 @@ import { membwSuite } from './membw';
 function discoverSuites(): Suite[] {
   const found: Suite[] = [];
   for (const file of fs.readdirSync(__dirname).filter((f) => /\.bench\.(js|ts)$/.test(f) && !f.endsWith('.d.ts')).sort()) {
+    // standalone scripts (batch, tokenizer) call main() at load, unguarded: requiring them would
+    // run them and overwrite their dated results; they have their own npm scripts
+    if (/^main\(\)/m.test(fs.readFileSync(path.join(__dirname, file), 'utf8'))) continue;
     const mod = require(path.join(__dirname, file)) as Record<string, unknown>;
     for (const value of Object.values(mod))
       if (value && typeof value === 'object' && 'name' in value && 'build' in value) found.push(value as Suite);

@@ -15,6 +15,7 @@ import { registerMnn } from './mnn';
 import { registerTrainCompare } from './train-compare';
 import { registerAttentionSweep } from './attention-sweep';
 import { registerExport } from './export';
+import { registerBench } from './bench';
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('ntensor');
@@ -41,6 +42,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerTrainCompare(program, ctx);
   registerAttentionSweep(program, ctx);
   registerExport(program, ctx);
+  registerBench(program, ctx);
   return program;
 }
 
