@@ -1,13 +1,26 @@
-// Attention over a GEAR-compressed streaming cache (see gear.h). A task owns one kv head and a
-// tile of query rows (all gq query heads that share the kv head, so each chunk is decoded once
-// for all of them). Per chunk: D̂ of K decoded into an L1-sized scratch, scores = q·D̂ᵀ +
-// ((q·P) Qᵀ) + outlier corrections; online-softmax update; then the same for V with the
-// probabilities: acc += p·D̂ + ((p·Q) Pᵀ) + corrections. The buffer follows as a plain f32 block.
+// Attention over a GEAR-compressed streaming cache (see gear.h). Two drivers:
+//
+// Decode (few query rows per kv head): scores straight from the packed codes. Per chunk and kv
+// head, for the G query rows sharing it: S = (q ⊙ Δ)·codesᵀ + q·min (scale and zero folded as
+// the int4 GEMV does) + (q·P)·Qᵀ (the low-rank term, folded into the same pass) + the exact
+// outlier corrections; online softmax (running max); then acc = acc·corr + (p·Q)·Pᵀ + p·V̂ with
+// V̂ dequantized in registers, + the value outlier corrections. The f32 buffer of the newest
+// tokens follows as plain rows. The chunks are split across tasks (split-K, a fixed split that
+// depends on the shapes only) and the partial (max, sum, acc) merged by log-sum-exp, so one
+// query uses every thread and the result does not depend on the thread count.
+//
+// Prefill (many query rows): the cache is reconstructed (D̂ + L + outliers) one superblock of
+// ~2048 tokens at a time into the packed K/V panels of the dense attention kernels, each chunk
+// exactly once, and the query blocks run the flash-attention tiles of attention_kernels() over
+// it with their running (max, sum, O) kept across superblocks.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
+#include "../attention/attention_kernels.h"
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
 #include "../ops/float_block.h"
@@ -19,178 +32,544 @@ namespace nt::kvcache {
 
 namespace {
 
-void scores_portable(const float* qs, int64_t G, const float* rows, int64_t n, int64_t d, float* S) {
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr const char* kOp = "llm.gear.Cache.attend";
+
+// One slice's side data as f32: ranges, and the low-rank factors in the layouts the kernels read.
+struct SliceSide {
+  std::vector<float> lo, step;  // gear_groups() each
+  std::vector<float> q;         // Q: n x r, then `lanes` zeros (the score kernel reads a vector past a row)
+  std::vector<float> pt;        // Pᵀ: r x d, columns at pos[j] (element order when pos is null)
+  const int64_t* pos = nullptr;
+  std::vector<float> qt;        // Qᵀ: r x n (values only)
+  std::vector<float> tmp;
+  // group of (t, j) = rowb[t] + colg[j] (no division per outlier), for the params of `for_prm`
+  std::vector<int64_t> rowb, colg;
+  const GearParams* for_prm = nullptr;
+  int64_t for_n = -1, for_d = -1;
+};
+
+// pos: column positions of Pᵀ (the phase layout of the accumulator), or null for element order.
+void load_side(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, int lanes, bool need_qt,
+               SliceSide& sd, const int64_t* pos = nullptr) {
+  const int64_t groups = gear_groups(prm, n, d), r = prm.rank;
+  sd.pos = pos;
+  sd.lo.resize(static_cast<size_t>(groups));
+  sd.step.resize(static_cast<size_t>(groups));
+  detail::side_load(blk.mins, s * groups, groups, sd.lo.data());
+  detail::side_load(blk.scales, s * groups, groups, sd.step.data());
+  if (r == 0) return;
+  sd.q.assign(static_cast<size_t>(n * r + lanes), 0.0f);
+  detail::side_load(blk.q, s * n * r, n * r, sd.q.data());
+  sd.tmp.resize(static_cast<size_t>(d * r));
+  detail::side_load(blk.p, s * d * r, d * r, sd.tmp.data());
+  sd.pt.resize(static_cast<size_t>(r * d));
+  for (int64_t j = 0; j < d; ++j)
+    for (int64_t c = 0; c < r; ++c) sd.pt[c * d + (pos ? pos[j] : j)] = sd.tmp[j * r + c];
+  if (!need_qt) return;
+  sd.qt.resize(static_cast<size_t>(r * n));
   for (int64_t t = 0; t < n; ++t)
-    for (int64_t g = 0; g < G; ++g) {
-      float a = 0;
-      for (int64_t j = 0; j < d; ++j) a += qs[g * d + j] * rows[t * d + j];
-      S[g * n + t] = a;
-    }
+    for (int64_t c = 0; c < r; ++c) sd.qt[c * n + t] = sd.q[t * r + c];
 }
 
-void accumulate_portable(const float* P, int64_t G, const float* rows, int64_t n, int64_t d, float* acc) {
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t t = 0; t < n; ++t) {
-      const float w = P[g * n + t];
-      for (int64_t j = 0; j < d; ++j) acc[g * d + j] += w * rows[t * d + j];
-    }
-}
-
-inline float code_at(const uint8_t* codes, int bits, int64_t j) {
-  const int64_t bit = j * bits;
+inline float code_at(const uint8_t* codes, int bits, int64_t e) {
+  const int64_t bit = e * bits;
   return static_cast<float>((codes[bit >> 3] >> (bit & 7)) & ((1u << bits) - 1));
 }
 
-void dequant_channels_portable(const uint8_t* codes, int bits, int64_t d, const float* lo, const float* step,
-                               float* out) {
-  for (int64_t j = 0; j < d; ++j) out[j] = lo[j] + step[j] * code_at(codes, bits, j);
+// The group of (t, j) as rowb[t] + colg[j], computed once per layout (no division per outlier).
+void group_tables(const GearParams& prm, int64_t n, int64_t d, SliceSide& sd) {
+  if (sd.for_prm == &prm && sd.for_n == n && sd.for_d == d) return;
+  const detail::GroupMap gm(prm, d);
+  sd.rowb.resize(static_cast<size_t>(n));
+  sd.colg.resize(static_cast<size_t>(d));
+  for (int64_t t = 0; t < n; ++t) sd.rowb[t] = gm.row_base(t);
+  for (int64_t j = 0; j < d; ++j) sd.colg[j] = gm.col(j);
+  sd.for_prm = &prm;
+  sd.for_n = n;
+  sd.for_d = d;
 }
 
-void dequant_scalar_portable(const uint8_t* codes, int bits, int64_t d, float lo, float step, float* out) {
-  for (int64_t j = 0; j < d; ++j) out[j] = lo + step * code_at(codes, bits, j);
-}
-
-}  // namespace
-
-const GearKernels& gear_kernels_portable() {
-  static const GearKernels k{"portable", scores_portable, accumulate_portable, dequant_channels_portable,
-                             dequant_scalar_portable};
-  return k;
-}
-
-const GearKernels& gear_kernels() {
-  static const GearKernels& k = gear_kernels_avx2() ? *gear_kernels_avx2() : gear_kernels_portable();
-  return k;
-}
-
-namespace {
-
-// Exact correction at an outlier: stored value - (D̂ + L) there.
-struct Correction {
-  int32_t t, j;
-  float delta;
-};
-
-// Everything attention needs about one block of tokens for one kv head.
-struct TokenBlock {
-  const float* rows;     // D̂ (or the raw buffer), n x d row-major
-  const float* qt = nullptr;  // Qᵀ: r x n (low-rank, may be null)
-  const float* pt = nullptr;  // Pᵀ: r x d
-  int64_t r = 0;
-  const std::vector<Correction>* corr = nullptr;
-};
-
-struct SideScratch {
-  std::vector<float> lo, step, q, p, qt, pt;
-  std::vector<Correction> corr;
-};
-
-// Decodes slice s of blk (n x d) into rows + low-rank factors + corrections.
-TokenBlock decode_block(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, float* rows,
-                        SideScratch& sc) {
-  const int64_t groups = gear_groups(prm, n, d), r = prm.rank, k2 = 2 * prm.outliers;
-  sc.lo.resize(static_cast<size_t>(groups));
-  sc.step.resize(static_cast<size_t>(groups));
-  detail::decode_slice(blk, prm, s, n, d, rows, sc.lo.data(), sc.step.data());
-  TokenBlock tb{rows};
-  if (r > 0) {
-    sc.q.resize(static_cast<size_t>(n * r));
-    sc.p.resize(static_cast<size_t>(d * r));
-    detail::side_load(blk.q, s * n * r, n * r, sc.q.data());
-    detail::side_load(blk.p, s * d * r, d * r, sc.p.data());
-    // transposed, so the low-rank products run through the same SIMD kernels as the rows
-    sc.qt.resize(sc.q.size());
-    sc.pt.resize(sc.p.size());
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t c = 0; c < r; ++c) sc.qt[c * n + t] = sc.q[t * r + c];
-    for (int64_t j = 0; j < d; ++j)
-      for (int64_t c = 0; c < r; ++c) sc.pt[c * d + j] = sc.p[j * r + c];
-    tb.qt = sc.qt.data();
-    tb.pt = sc.pt.data();
-    tb.r = r;
-  }
-  sc.corr.clear();
+// Calls fn(t, j, value, delta) for every stored outlier of slice s: delta = its stored value -
+// (D̂ + L) there, what attention must add on top of the codes and the low-rank term.
+template <class F>
+void for_each_outlier(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, SliceSide& sd,
+                      const uint8_t* codes, F&& fn) {
+  const int64_t k2 = 2 * prm.outliers, r = prm.rank;
+  if (k2 == 0) return;
   const int64_t nvec = gear_vectors(prm, n, d);
   const int32_t* oidx = blk.oidx.ptr<int32_t>() + s * nvec * k2;
+  sd.tmp.resize(static_cast<size_t>(nvec * k2));
+  detail::side_load(blk.ovals, s * nvec * k2, nvec * k2, sd.tmp.data());
+  group_tables(prm, n, d, sd);
+  const bool key = prm.kind == GearKind::Key;
   for (int64_t v = 0; v < nvec; ++v)
     for (int64_t m = 0; m < k2; ++m) {
-      int64_t t, j;
-      detail::outlier_position(prm, v, oidx[v * k2 + m], &t, &j);
-      NT_CHECK(t >= 0 && t < n && j >= 0 && j < d, Value, "[llm.gear.Cache.attend] outlier index ", oidx[v * k2 + m],
-               " out of range");
-      float low = 0;
-      for (int64_t c = 0; c < r; ++c) low += sc.q[t * r + c] * sc.p[j * r + c];
-      const float val = detail::side_get(blk.ovals, s * nvec * k2 + v * k2 + m);
-      sc.corr.push_back({static_cast<int32_t>(t), static_cast<int32_t>(j), val - rows[t * d + j] - low});
+      const int32_t idx = oidx[v * k2 + m];
+      const int64_t t = key ? idx : v, j = key ? v : idx;
+      // indices come from the caller's memory: a corrupt one is an error, never a stray read
+      NT_CHECK(t >= 0 && t < n && j >= 0 && j < d, Value, "[", kOp, "] outlier index ", idx, " out of range");
+      const int64_t gi = sd.rowb[t] + sd.colg[j];
+      float x = sd.lo[gi] + sd.step[gi] * code_at(codes, prm.bits, t * d + j);
+      const int64_t jp = sd.pos ? sd.pos[j] : j;
+      for (int64_t c = 0; c < r; ++c) x += sd.q[t * r + c] * sd.pt[c * d + jp];
+      const float val = sd.tmp[v * k2 + m];
+      fn(t, j, val, val - x);
     }
-  tb.corr = &sc.corr;
-  return tb;
 }
 
-struct QueryTile {
-  int64_t G, d;
-  const float* qs;       // G x d, pre-scaled
-  const int64_t* limit;  // per query: last visible absolute token position
-  float* m;              // running max
-  float* l;              // running sum
-  float* acc;            // G x d
+// ---- decode ----
+
+// acc[g·d + pos[j]] += S[g·n + t]·(stored - (D̂ + L)) at every value outlier (t, j) of slice s: the
+// value outliers of token t are its 2k entries, so the token's weights and Q row are loaded once.
+void add_value_outliers(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, SliceSide& sd,
+                        const uint8_t* codes, const int64_t* pos, const float* S, int64_t G, float* acc) {
+  const int64_t k2 = 2 * prm.outliers, r = prm.rank;
+  if (k2 == 0) return;
+  const int32_t* oidx = blk.oidx.ptr<int32_t>() + s * n * k2;
+  sd.tmp.resize(static_cast<size_t>(n * k2));
+  detail::side_load(blk.ovals, s * n * k2, n * k2, sd.tmp.data());
+  group_tables(prm, n, d, sd);
+  constexpr int64_t kMaxG = 64;
+  float w[kMaxG];
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t g = 0; g < G && g < kMaxG; ++g) w[g] = S[g * n + t];
+    const float* qr = r > 0 ? sd.q.data() + t * r : nullptr;
+    for (int64_t m = 0; m < k2; ++m) {
+      const int32_t j = oidx[t * k2 + m];
+      // indices come from the caller's memory: a corrupt one is an error, never a stray read
+      NT_CHECK(j >= 0 && j < d, Value, "[", kOp, "] outlier index ", j, " out of range");
+      const int64_t gi = sd.rowb[t] + sd.colg[j], jp = pos[j];
+      float x = sd.lo[gi] + sd.step[gi] * code_at(codes, prm.bits, t * d + j);
+      for (int64_t c = 0; c < r; ++c) x += qr[c] * sd.pt[c * d + jp];
+      const float delta = sd.tmp[t * k2 + m] - x;
+      for (int64_t g = 0; g < G; ++g) acc[g * d + jp] += (g < kMaxG ? w[g] : S[g * n + t]) * delta;
+    }
+  }
+}
+
+// G query rows of one kv head and their running softmax state.
+struct RowState {
+  int64_t G = 0, d = 0;
+  const float* qs = nullptr;     // G x d, pre-scaled
+  const float* qp = nullptr;     // the same in the keys' phase layout (or qs)
+  const int64_t* limit = nullptr;  // last visible absolute position per row
+  float* m = nullptr;            // running max
+  float* l = nullptr;            // running sum
+  float* acc = nullptr;          // G x d (in the values' phase layout while chunks run)
 };
 
-// Scores of the tile against tokens [start, start + n) of kb, softmax update, then values vb.
-// G is small (the gq heads of a kv head x a few rows), so the products are the dedicated
-// kernels of gear_kernels.h rather than GEMM calls (whose packing would cost as much as the math).
-void attend_block(QueryTile& qt, int64_t start, int64_t n, const TokenBlock& kb, const TokenBlock& vb,
-                  std::vector<float>& scores, std::vector<float>& proj) {
-  const int64_t G = qt.G, d = qt.d;
-  const int64_t rk = kb.r, rv = vb.r;
-  scores.resize(static_cast<size_t>(G * n));
-  proj.resize(static_cast<size_t>(G * std::max<int64_t>(1, std::max(rk, rv))));
-  float* S = scores.data();
-  // S = q Kᵀ (+ (q P) Qᵀ)
-  const GearKernels& kern = gear_kernels();
-  kern.scores(qt.qs, G, kb.rows, n, d, S);
-  if (rk > 0) {  // S += (q P) Qᵀ
-    kern.scores(qt.qs, G, kb.pt, rk, d, proj.data());
-    kern.accumulate(proj.data(), G, kb.qt, rk, n, S);
+// Column orders of one call: the phase layout of the key and value codes where it applies.
+struct PhaseLayout {
+  bool k = false, v = false;
+  std::vector<int64_t> kpos, vpos;  // column j -> position (identity when off)
+  PhaseLayout(const GearLayerView& L, int64_t d, int lanes) {
+    const auto make = [&](bool on, int bits, std::vector<int64_t>& pos) {
+      pos.resize(static_cast<size_t>(d));
+      for (int64_t j = 0; j < d; ++j) pos[j] = on ? gear_phase_index(lanes, bits, d, j) : j;
+    };
+    k = gear_phase_ok(lanes, L.kp.bits, d);
+    const int64_t bv = static_cast<int64_t>(lanes) * (8 / L.vp.bits);
+    v = gear_phase_ok(lanes, L.vp.bits, d) && (L.vp.layout == GearLayout::Uniform || L.vp.group % bv == 0);
+    make(k, L.kp.bits, kpos);
+    make(v, L.vp.bits, vpos);
   }
-  if (kb.corr)
-    for (const Correction& c : *kb.corr)
-      for (int64_t g = 0; g < G; ++g) S[g * n + c.t] += qt.qs[g * d + c.j] * c.delta;
-  // online softmax; S becomes the unnormalized probabilities (0 where masked)
-  for (int64_t g = 0; g < G; ++g) {
-    const int64_t vis = std::min<int64_t>(n, std::max<int64_t>(0, qt.limit[g] - start + 1));
+};
+
+// rows x d: phase layout -> element order, in place.
+void unphase_rows(const PhaseLayout& pl, int64_t rows, int64_t d, float* acc, std::vector<float>& tmp) {
+  if (!pl.v) return;
+  tmp.resize(static_cast<size_t>(d));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* a = acc + r * d;
+    for (int64_t j = 0; j < d; ++j) tmp[j] = a[pl.vpos[j]];
+    std::memcpy(a, tmp.data(), static_cast<size_t>(d) * sizeof(float));
+  }
+}
+
+struct DecodeScratch {
+  std::vector<float> S, corr, qsc, cst, lw, pq, lo, step, stepp, tmp;
+  SliceSide ks, vs;
+};
+
+// Online-softmax step over S (G x n, tokens start .. start + n): S becomes the unnormalized
+// probabilities (0 where masked), corr the factor acc must be scaled by. False when no row
+// sees a token of the block.
+bool softmax_block(const AttentionKernels& ak, RowState& st, int64_t start, int64_t n, float* S, float* corr) {
+  bool any = false;
+  for (int64_t g = 0; g < st.G; ++g) {
     float* s = S + g * n;
+    const int64_t vis = std::min<int64_t>(n, std::max<int64_t>(0, st.limit[g] - start + 1));
+    corr[g] = 1.0f;
     if (vis == 0) {
       std::fill(s, s + n, 0.0f);
       continue;
     }
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t t = 0; t < vis; ++t) mx = std::max(mx, s[t]);
-    const float m_new = std::max(qt.m[g], mx);
-    const float rescale = std::exp(qt.m[g] - m_new);  // exp(-inf) = 0 on the first block
-    if (rescale != 1.0f) {
-      qt.l[g] *= rescale;
-      float* acc = qt.acc + g * d;
-      for (int64_t j = 0; j < d; ++j) acc[j] *= rescale;
-    }
-    qt.m[g] = m_new;
-    float sum = 0;
-    for (int64_t t = 0; t < vis; ++t) {
-      s[t] = std::exp(s[t] - m_new);
-      sum += s[t];
-    }
+    const float mx = ak.row_max(s, vis);
+    const float m_new = std::max(st.m[g], mx);
+    corr[g] = st.m[g] == kNegInf ? 0.0f : std::exp(st.m[g] - m_new);
+    const float sum = ak.exp_sum(s, vis, m_new);
     std::fill(s + vis, s + n, 0.0f);
-    qt.l[g] += sum;
+    st.l[g] = st.l[g] * corr[g] + sum;
+    st.m[g] = m_new;
+    any = true;
   }
-  // acc += p V (+ (p Q) Pᵀ)
-  kern.accumulate(S, G, vb.rows, n, d, qt.acc);
-  if (rv > 0) {  // acc += (p Q) Pᵀ
-    kern.scores(S, G, vb.qt, rv, n, proj.data());
-    kern.accumulate(proj.data(), G, vb.pt, rv, d, qt.acc);
+  return any;
+}
+
+// Starts fetching slice s of every part of blk (the loop reads slice s right after slice s - 1,
+// but each part is a separate stream the hardware prefetchers follow poorly).
+void prefetch_slice(const GearBlock& blk, int64_t s) {
+  for (const TensorView* v : {&blk.codes, &blk.scales, &blk.mins, &blk.q, &blk.p, &blk.ovals, &blk.oidx}) {
+    if (v->ndim < 3 || s >= v->shape[0] * v->shape[1]) continue;
+    const int64_t esz = static_cast<int64_t>(dtype_bits(v->dtype) / 8);
+    int64_t per = esz;
+    for (int i = 2; i < v->ndim; ++i) per *= v->shape[i];
+    const char* p = static_cast<const char*>(v->data) + v->offset * esz + s * per;
+    for (int64_t o = 0; o < per; o += 64) __builtin_prefetch(p + o);
   }
-  if (vb.corr)
-    for (const Correction& c : *vb.corr)
-      for (int64_t g = 0; g < G; ++g) qt.acc[g * d + c.j] += S[g * n + c.t] * c.delta;
+}
+
+// One compressed chunk (slice s of the layer, tokens start .. start + n) for the rows of st.
+void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int64_t start, RowState& st,
+                  DecodeScratch& sc) {
+  const GearKernels& gk = gear_kernels();
+  const AttentionKernels& ak = attention_kernels();
+  const int64_t G = st.G, d = st.d, n = L.chunk_tokens, lanes = gk.lanes;
+  const GearParams &kp = L.kp, &vp = L.vp;
+  const uint8_t* kcodes = L.k.codes.ptr<uint8_t>() + s * gear_code_bytes(kp, n, d);
+  const uint8_t* vcodes = L.v.codes.ptr<uint8_t>() + s * gear_code_bytes(vp, n, d);
+  sc.S.resize(static_cast<size_t>(G * n));
+  sc.corr.resize(static_cast<size_t>(G));
+  float* S = sc.S.data();
+  prefetch_slice(L.k, s + 1);
+  prefetch_slice(L.v, s + 1);
+
+  // scores
+  load_side(L.k, kp, s, n, d, static_cast<int>(lanes), false, sc.ks);
+  const int64_t rk = kp.rank, rpad = rk > 0 ? (rk + lanes - 1) / lanes * lanes : 0;
+  if (rk > 0) {
+    sc.lw.assign(static_cast<size_t>(G * rpad), 0.0f);
+    ak.dot_rows(G, rk, d, st.qs, d, sc.ks.pt.data(), d, sc.lw.data(), rpad);
+  }
+  sc.qsc.resize(static_cast<size_t>(G * d));
+  sc.cst.resize(static_cast<size_t>(G));
+  const bool uniform = kp.layout == GearLayout::Uniform;
+  const int64_t tg = uniform ? n : kp.group;
+  if (uniform) {
+    sc.lo.assign(static_cast<size_t>(d), sc.ks.lo[0]);
+    sc.step.assign(static_cast<size_t>(d), sc.ks.step[0]);
+  }
+  for (int64_t t0 = 0; t0 < n; t0 += tg) {
+    const int64_t t1 = std::min(n, t0 + tg);
+    const float* lo = uniform ? sc.lo.data() : sc.ks.lo.data() + (t0 / tg) * d;
+    const float* step = uniform ? sc.step.data() : sc.ks.step.data() + (t0 / tg) * d;
+    if (pl.k) {  // Δ in the phase layout of the query
+      sc.stepp.resize(static_cast<size_t>(d));
+      for (int64_t j = 0; j < d; ++j) sc.stepp[pl.kpos[j]] = step[j];
+      step = sc.stepp.data();
+    }
+    gk.mul_rows(G, d, st.qp, step, sc.qsc.data());
+    ak.dot_rows(G, 1, d, st.qs, d, lo, d, sc.cst.data(), 1);
+    const GearScoreArgs a{{kcodes, t0 * d, t1 - t0, d, kp.bits, pl.k}, G, sc.qsc.data(), d, sc.cst.data(),
+                          rk > 0 ? sc.ks.q.data() + t0 * rk : nullptr, rk, sc.lw.data(), rpad, S + t0, n};
+    gk.code_scores(a);
+  }
+  for_each_outlier(L.k, kp, s, n, d, sc.ks, kcodes, [&](int64_t t, int64_t j, float, float delta) {
+    for (int64_t g = 0; g < G; ++g) S[g * n + t] += st.qs[g * d + j] * delta;
+  });
+  if (!softmax_block(ak, st, start, n, S, sc.corr.data())) return;
+
+  // values
+  load_side(L.v, vp, s, n, d, static_cast<int>(lanes), true, sc.vs, pl.vpos.data());
+  const int64_t rv = vp.rank;
+  if (rv > 0) {  // acc = acc·corr + (p·Q)·Pᵀ
+    sc.pq.resize(static_cast<size_t>(G * rv));
+    ak.dot_rows(G, rv, n, S, n, sc.vs.qt.data(), n, sc.pq.data(), rv);
+    ak.axpy_rows(G, rv, d, sc.pq.data(), rv, sc.vs.pt.data(), d, sc.corr.data(), st.acc, d);
+  } else {  // acc = acc·corr
+    ak.axpy_rows(G, 0, d, nullptr, 0, nullptr, 0, sc.corr.data(), st.acc, d);
+  }
+  const bool vuni = vp.layout == GearLayout::Uniform;
+  const GearValueArgs a{{vcodes, 0, n, d, vp.bits, pl.v}, G, S, n, sc.vs.lo.data(), sc.vs.step.data(),
+                        vuni ? 0 : (d + vp.group - 1) / vp.group, vuni ? d : vp.group, st.acc, d};
+  gk.code_values(a);
+  add_value_outliers(L.v, vp, s, n, d, sc.vs, vcodes, pl.vpos.data(), S, G, st.acc);
+}
+
+// The f32 buffer rows of kv head h (tokens start .. start + n).
+void decode_buffer(const GearLayerView& L, int64_t h, int64_t start, RowState& st, DecodeScratch& sc) {
+  const AttentionKernels& ak = attention_kernels();
+  const int64_t G = st.G, d = st.d, n = L.buf_len, cap = L.buf_k.shape[1];
+  sc.S.resize(static_cast<size_t>(G * n));
+  sc.corr.resize(static_cast<size_t>(G));
+  const float* K = L.buf_k.ptr<float>() + h * cap * d;
+  const float* V = L.buf_v.ptr<float>() + h * cap * d;
+  ak.dot_rows(G, n, d, st.qs, d, K, d, sc.S.data(), n);
+  if (softmax_block(ak, st, start, n, sc.S.data(), sc.corr.data()))
+    ak.axpy_rows(G, n, d, sc.S.data(), n, V, d, sc.corr.data(), st.acc, d);
+}
+
+// Loads the G = gq·sq query rows of kv head h (row g = hh·sq + i), pre-scaled.
+void load_queries(const TensorView& q, int64_t h, int64_t gq, int64_t total, double scale, float* qs, int64_t* limit) {
+  const int64_t sq = q.shape[2], d = q.shape[3];
+  for (int64_t hh = 0; hh < gq; ++hh)
+    for (int64_t i = 0; i < sq; ++i) {
+      const int64_t g = hh * sq + i;
+      float* dst = qs + g * d;
+      ops::load_run<float>(ops::elem_ptr(q, (h * gq + hh) * q.strides[1] + i * q.strides[2]), q.dtype, q.strides[3], d,
+                           dst);
+      for (int64_t j = 0; j < d; ++j) dst[j] = static_cast<float>(dst[j] * scale);
+      limit[g] = total - sq + i;
+    }
+}
+
+void write_row(float* o, const float* acc, int64_t d, float l) {
+  const float inv = l > 0 ? 1.0f / l : 0.0f;
+  for (int64_t j = 0; j < d; ++j) o[j] = acc[j] * inv;
+}
+
+void attend_decode(const GearLayerView& L, const TensorView& q, const TensorView& out, double scale) {
+  const int64_t hq = q.shape[1], sq = q.shape[2], d = q.shape[3];
+  const int64_t hkv = L.buf_k.shape[0], gq = hq / hkv, nb = L.chunk_tokens, G = gq * sq;
+  const int64_t total = L.chunks * nb + L.buf_len;
+  // the chunks, then the buffer as one more block
+  const int64_t blocks = L.chunks + (L.buf_len > 0 ? 1 : 0);
+  // split-K: a task walks a range of blocks for every kv head (chunk c of all heads is one
+  // contiguous run of each part, so the reads stream); 16 tasks of at least 4 blocks, a
+  // function of the shapes only, so the bits do not depend on the thread count
+  const int64_t split = std::max<int64_t>(1, std::min<int64_t>(16, blocks / 4));
+  const int64_t per = (blocks + split - 1) / split;
+  const int64_t rows = hkv * G, stride = d + 2;  // per row: m, l, acc[d]
+  Scratch<float> part(static_cast<size_t>(split * rows * stride));
+  std::vector<float> qs(static_cast<size_t>(rows * d));
+  std::vector<int64_t> limit(static_cast<size_t>(rows));
+  for (int64_t h = 0; h < hkv; ++h) load_queries(q, h, gq, total, scale, qs.data() + h * G * d, limit.data() + h * G);
+  const PhaseLayout pl(L, d, gear_kernels().lanes);
+  std::vector<float> qp(qs);
+  if (pl.k)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < d; ++j) qp[r * d + pl.kpos[j]] = qs[r * d + j];
+  parallel_for(split, 1, [&](int64_t w0, int64_t w1) {
+    std::vector<float> m(static_cast<size_t>(rows)), l(static_cast<size_t>(rows)), acc(static_cast<size_t>(rows * d));
+    DecodeScratch sc;
+    for (int64_t sp = w0; sp < w1; ++sp) {
+      std::fill(m.begin(), m.end(), kNegInf);
+      std::fill(l.begin(), l.end(), 0.0f);
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      bool phased = true;  // acc in the values' phase layout
+      for (int64_t b = sp * per; b < std::min(blocks, (sp + 1) * per); ++b) {
+        if (b == L.chunks) {  // the buffer's f32 rows add in element order
+          unphase_rows(pl, rows, d, acc.data(), sc.tmp);
+          phased = false;
+        }
+        for (int64_t h = 0; h < hkv; ++h) {
+          RowState st{G, d, qs.data() + h * G * d, qp.data() + h * G * d, limit.data() + h * G, m.data() + h * G,
+                      l.data() + h * G, acc.data() + h * G * d};
+          if (b < L.chunks) decode_chunk(L, pl, b * hkv + h, b * nb, st, sc);
+          else decode_buffer(L, h, L.chunks * nb, st, sc);
+        }
+      }
+      if (phased) unphase_rows(pl, rows, d, acc.data(), sc.tmp);
+      float* pt = part.get() + sp * rows * stride;
+      for (int64_t r = 0; r < rows; ++r) {
+        pt[r * stride] = m[r];
+        pt[r * stride + 1] = l[r];
+        std::memcpy(pt + r * stride + 2, acc.data() + r * d, static_cast<size_t>(d) * sizeof(float));
+      }
+    }
+  });
+  // merge the splits of each row: O = Σ e^(m_s - M) O_s / Σ e^(m_s - M) l_s
+  parallel_for(rows, 8, [&](int64_t r0, int64_t r1) {
+    std::vector<float> o(static_cast<size_t>(d));
+    for (int64_t r = r0; r < r1; ++r) {
+      float M = kNegInf;
+      for (int64_t sp = 0; sp < split; ++sp) M = std::max(M, part[(sp * rows + r) * stride]);
+      std::fill(o.begin(), o.end(), 0.0f);
+      float Lsum = 0;
+      if (M > kNegInf)
+        for (int64_t sp = 0; sp < split; ++sp) {
+          const float* pt = part.get() + (sp * rows + r) * stride;
+          if (!(pt[0] > kNegInf)) continue;
+          const float wgt = std::exp(pt[0] - M);
+          Lsum += wgt * pt[1];
+          for (int64_t j = 0; j < d; ++j) o[j] += wgt * pt[2 + j];
+        }
+      const int64_t h = r / G, g = r % G, hh = g / sq, i = g % sq;
+      write_row(out.ptr<float>() + ((h * gq + hh) * sq + i) * d, o.data(), d, Lsum);
+    }
+  });
+}
+
+// ---- prefill ----
+
+// X̂ = D̂ + L (+ the stored outliers) of slice s into rows (n x d).
+void reconstruct(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, float* rows,
+                 SliceSide& sd, std::vector<float>& ones) {
+  const uint8_t* codes = blk.codes.ptr<uint8_t>() + s * gear_code_bytes(prm, n, d);
+  load_side(blk, prm, s, n, d, 0, false, sd);
+  detail::decode_slice(blk, prm, s, n, d, rows, sd.lo.data(), sd.step.data());
+  std::vector<std::pair<int64_t, float>> exact;
+  for_each_outlier(blk, prm, s, n, d, sd, codes,
+                   [&](int64_t t, int64_t j, float val, float) { exact.emplace_back(t * d + j, val); });
+  if (prm.rank > 0) {
+    ones.assign(static_cast<size_t>(n), 1.0f);
+    attention_kernels().axpy_rows(n, prm.rank, d, sd.q.data(), prm.rank, sd.pt.data(), d, ones.data(), rows, d);
+  }
+  for (const auto& e : exact) rows[e.first] = e.second;
+}
+
+// One online-softmax row over a key block of scores s[0:n) (keys kb + j) seeing keys < hi.
+bool softmax_row(const AttentionKernels& ak, float* s, int64_t n, int64_t kb, int64_t hi, float& m, float& l,
+                 float& corr) {
+  const int64_t vis = std::min<int64_t>(n, std::max<int64_t>(0, hi - kb));
+  corr = 1.0f;
+  if (vis == 0) {
+    std::memset(s, 0, static_cast<size_t>(n) * sizeof(float));
+    return false;
+  }
+  const float m_new = std::max(m, ak.row_max(s, vis));
+  corr = m == kNegInf ? 0.0f : std::exp(m - m_new);
+  const float sum = ak.exp_sum(s, vis, m_new);
+  if (vis < n) std::memset(s + vis, 0, static_cast<size_t>(n - vis) * sizeof(float));
+  l = l * corr + sum;
+  m = m_new;
+  return true;
+}
+
+void attend_tiled(const GearLayerView& L, const TensorView& q, const TensorView& out, double scale) {
+  const AttentionKernels& ak = attention_kernels();
+  const int64_t mr = ak.mr, nr = ak.nr;
+  const int64_t hq = q.shape[1], sq = q.shape[2], d = q.shape[3];
+  const int64_t hkv = L.buf_k.shape[0], cap = L.buf_k.shape[1], gq = hq / hkv, nb = L.chunk_tokens;
+  const int64_t total = L.chunks * nb + L.buf_len;
+  const int64_t dpan = (d + nr - 1) / nr, ldo = dpan * nr;
+  // superblocks of whole chunks, ~2048 tokens; the buffer joins the last one
+  const int64_t cps = std::max<int64_t>(1, 2048 / nb);
+  const int64_t nsb = std::max<int64_t>(1, (L.chunks + cps - 1) / cps);
+  const int64_t sb_max = std::min(L.chunks, cps) * nb + L.buf_len;
+  const int64_t skp_max = (sb_max + nr - 1) / nr * nr;
+  Scratch<float> kp(static_cast<size_t>(hkv * skp_max * d)), vp(static_cast<size_t>(hkv * dpan * skp_max * nr));
+  // running state of every query row (row = head·sq + i)
+  Scratch<float> O(static_cast<size_t>(hq * sq * ldo)), M(static_cast<size_t>(hq * sq)), Lsum(static_cast<size_t>(hq * sq));
+  std::fill(O.get(), O.get() + hq * sq * ldo, 0.0f);
+  std::fill(M.get(), M.get() + hq * sq, kNegInf);
+  std::fill(Lsum.get(), Lsum.get() + hq * sq, 0.0f);
+  const int64_t bq = std::max<int64_t>(8, std::min<int64_t>(128, (128 + gq - 1) / gq));
+  const int64_t nqb = (sq + bq - 1) / bq, ntasks = hkv * nqb;
+  const int64_t bk = std::max<int64_t>(1, 128 / nr) * nr;  // key blocks start on panels
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const int64_t c0 = sb * cps, c1 = std::min(L.chunks, c0 + cps);
+    const bool last = sb == nsb - 1;
+    const int64_t p0 = c0 * nb, p1 = c1 * nb + (last ? L.buf_len : 0);
+    const int64_t nkp = (p1 - p0 + nr - 1) / nr, skp = nkp * nr;
+    const int64_t pieces = c1 - c0 + (last && L.buf_len > 0 ? 1 : 0);
+    // pack: K transposed in panels of nr keys, V in panels of nr columns (attention_kernels.h)
+    parallel_for(hkv * pieces, 1, [&](int64_t w0, int64_t w1) {
+      std::vector<float> krows(static_cast<size_t>(std::max(nb, L.buf_len) * d)), vrows(krows.size()), ones;
+      SliceSide sd;
+      for (int64_t w = w0; w < w1; ++w) {
+        const int64_t h = w / pieces, pc = w % pieces, c = c0 + pc;
+        const float *K, *V;
+        int64_t n;
+        if (c < c1) {
+          reconstruct(L.k, L.kp, c * hkv + h, nb, d, krows.data(), sd, ones);
+          reconstruct(L.v, L.vp, c * hkv + h, nb, d, vrows.data(), sd, ones);
+          K = krows.data();
+          V = vrows.data();
+          n = nb;
+        } else {
+          K = L.buf_k.ptr<float>() + h * cap * d;
+          V = L.buf_v.ptr<float>() + h * cap * d;
+          n = L.buf_len;
+        }
+        const int64_t k0 = c * nb - p0;
+        // the last piece also zeroes the padding keys of the last panel
+        const int64_t k1 = (pc == pieces - 1) ? skp : k0 + n;
+        float* kd = kp.get() + h * skp_max * d;
+        float* vd = vp.get() + h * dpan * skp_max * nr;
+        for (int64_t key = k0; key < k1; ++key) {
+          const bool real = key - k0 < n;
+          const float* kr = K + (key - k0) * d;
+          const float* vr = V + (key - k0) * d;
+          float* kdst = kd + (key / nr) * d * nr + key % nr;
+          for (int64_t p = 0; p < d; ++p) kdst[p * nr] = real ? kr[p] : 0.0f;
+          for (int64_t dp = 0; dp < dpan; ++dp) {
+            float* vdst = vd + dp * skp_max * nr + key * nr;
+            for (int64_t cc = 0; cc < nr; ++cc) {
+              const int64_t j = dp * nr + cc;
+              vdst[cc] = real && j < d ? vr[j] : 0.0f;
+            }
+          }
+        }
+      }
+    });
+    // attend: (kv head, query block) tasks, the most expensive (last) blocks first
+    std::atomic<int64_t> next{0};
+    parallel_for(num_threads(), 1, [&](int64_t, int64_t) {
+      const int64_t rows_pad = (gq * bq + mr - 1) / mr * mr;
+      Scratch<float> qbuf(static_cast<size_t>(rows_pad * d)), sbuf(static_cast<size_t>(rows_pad * bk)),
+          obuf(static_cast<size_t>(rows_pad * ldo));
+      std::vector<float> m(rows_pad), l(rows_pad), corr(rows_pad);
+      std::vector<int64_t> hi(rows_pad), row(rows_pad);
+      for (;;) {
+        const int64_t t = next.fetch_add(1);
+        if (t >= ntasks) break;
+        const int64_t qbi = nqb - 1 - t % nqb, h = t / nqb;
+        const int64_t i0 = qbi * bq, i1 = std::min(sq, i0 + bq), nq = i1 - i0, rows = gq * nq;
+        const int64_t rpad = (rows + mr - 1) / mr * mr;
+        int64_t kmax = 0;
+        for (int64_t r = 0; r < rpad; ++r) {
+          float* qd = qbuf.get() + r * d;
+          if (r >= rows) {
+            hi[r] = 0;
+            m[r] = kNegInf;
+            l[r] = 0;
+            std::fill(qd, qd + d, 0.0f);
+            std::fill(obuf.get() + r * ldo, obuf.get() + (r + 1) * ldo, 0.0f);
+            continue;
+          }
+          const int64_t hh = r / nq, i = i0 + r % nq;
+          row[r] = (h * gq + hh) * sq + i;
+          hi[r] = total - sq + i + 1;
+          kmax = std::max(kmax, hi[r]);
+          ops::load_run<float>(ops::elem_ptr(q, (h * gq + hh) * q.strides[1] + i * q.strides[2]), q.dtype,
+                               q.strides[3], d, qd);
+          for (int64_t p = 0; p < d; ++p) qd[p] = static_cast<float>(qd[p] * scale);
+          m[r] = M[row[r]];
+          l[r] = Lsum[row[r]];
+          std::memcpy(obuf.get() + r * ldo, O.get() + row[r] * ldo, static_cast<size_t>(ldo) * sizeof(float));
+        }
+        if (kmax <= p0) continue;  // no row of the block sees this superblock
+        const float* kph = kp.get() + h * skp_max * d;
+        const float* vph = vp.get() + h * dpan * skp_max * nr;
+        for (int64_t kb = p0; kb < std::min(p1, kmax); kb += bk) {
+          const int64_t ke = std::min({kb + bk, p1, kmax}), npan = (ke - kb + nr - 1) / nr, nk = npan * nr;
+          const int64_t lb = kb - p0;  // local key index, a multiple of nr
+          for (int64_t rg = 0; rg < rpad / mr; ++rg) {
+            bool live = false;
+            for (int64_t r = rg * mr; r < rg * mr + mr && !live; ++r) live = hi[r] > kb;
+            if (!live) continue;
+            ak.scores(d, qbuf.get() + rg * mr * d, d, kph + (lb / nr) * d * nr, npan, sbuf.get() + rg * mr * bk, bk);
+            bool any = false;
+            for (int64_t r = rg * mr; r < rg * mr + mr; ++r)
+              any |= softmax_row(ak, sbuf.get() + r * bk, nk, kb, std::min(hi[r], ke), m[r], l[r], corr[r]);
+            if (any)
+              ak.pv(nk, sbuf.get() + rg * mr * bk, bk, vph + lb * nr, skp_max * nr, dpan, corr.data() + rg * mr,
+                    obuf.get() + rg * mr * ldo, ldo);
+          }
+        }
+        for (int64_t r = 0; r < rows; ++r) {
+          M[row[r]] = m[r];
+          Lsum[row[r]] = l[r];
+          std::memcpy(O.get() + row[r] * ldo, obuf.get() + r * ldo, static_cast<size_t>(ldo) * sizeof(float));
+        }
+      }
+    });
+  }
+  parallel_for(hq * sq, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) write_row(out.ptr<float>() + r * d, O.get() + r * ldo, d, Lsum[r]);
+  });
 }
 
 }  // namespace
@@ -230,55 +609,12 @@ void gear_attend_check(const GearLayerView& L, const TensorView& q, const Tensor
 }
 
 void gear_attend_run(const GearLayerView& L, const TensorView& q, const TensorView& out, double scale) {
-  const int64_t hq = q.shape[1], sq = q.shape[2], d = q.shape[3];
-  const int64_t hkv = L.buf_k.shape[0], cap = L.buf_k.shape[1], gq = hq / hkv, nb = L.chunk_tokens;
-  const int64_t total = L.chunks * nb + L.buf_len;
+  const int64_t hq = q.shape[1], sq = q.shape[2];
+  const int64_t gq = hq / L.buf_k.shape[0];
   if (sq == 0 || hq == 0) return;
-  // tiles of query rows: all gq heads of a kv head together; ~32 queries per task
-  const int64_t rows_per_tile = std::max<int64_t>(1, 32 / gq);
-  const int64_t tiles = (sq + rows_per_tile - 1) / rows_per_tile;
-  parallel_for(hkv * tiles, 1, [&](int64_t w0, int64_t w1) {
-    std::vector<float> krows(static_cast<size_t>(nb * d)), vrows(static_cast<size_t>(nb * d));
-    std::vector<float> scores, proj;
-    SideScratch ks, vs;
-    for (int64_t w = w0; w < w1; ++w) {
-      const int64_t h = w / tiles, r0 = (w % tiles) * rows_per_tile, r1 = std::min(sq, r0 + rows_per_tile);
-      const int64_t G = gq * (r1 - r0);
-      std::vector<float> qs(static_cast<size_t>(G * d)), m(static_cast<size_t>(G)), l(static_cast<size_t>(G), 0.0f),
-          acc(static_cast<size_t>(G * d), 0.0f);
-      std::vector<int64_t> limit(static_cast<size_t>(G));
-      std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
-      int64_t max_limit = -1;
-      for (int64_t hh = 0; hh < gq; ++hh)
-        for (int64_t i = r0; i < r1; ++i) {
-          const int64_t g = hh * (r1 - r0) + (i - r0), head = h * gq + hh;
-          float* dst = qs.data() + g * d;
-          const int64_t off = head * q.strides[1] + i * q.strides[2];
-          ops::load_run<float>(ops::elem_ptr(q, off), q.dtype, q.strides[3], d, dst);
-          for (int64_t j = 0; j < d; ++j) dst[j] = static_cast<float>(dst[j] * scale);
-          limit[g] = total - sq + i;
-          max_limit = std::max(max_limit, limit[g]);
-        }
-      QueryTile tile{G, d, qs.data(), limit.data(), m.data(), l.data(), acc.data()};
-      for (int64_t c = 0; c < L.chunks && c * nb <= max_limit; ++c) {
-        const int64_t s = c * hkv + h;
-        const TokenBlock kb = decode_block(L.k, L.kp, s, nb, d, krows.data(), ks);
-        const TokenBlock vb = decode_block(L.v, L.vp, s, nb, d, vrows.data(), vs);
-        attend_block(tile, c * nb, nb, kb, vb, scores, proj);
-      }
-      if (L.buf_len > 0) {
-        TokenBlock kb{L.buf_k.ptr<float>() + h * cap * d}, vb{L.buf_v.ptr<float>() + h * cap * d};
-        attend_block(tile, L.chunks * nb, L.buf_len, kb, vb, scores, proj);
-      }
-      for (int64_t hh = 0; hh < gq; ++hh)
-        for (int64_t i = r0; i < r1; ++i) {
-          const int64_t g = hh * (r1 - r0) + (i - r0), head = h * gq + hh;
-          float* o = out.ptr<float>() + (head * sq + i) * d;
-          const float inv = l[g] > 0 ? 1.0f / l[g] : 0.0f;
-          for (int64_t j = 0; j < d; ++j) o[j] = acc[g * d + j] * inv;
-        }
-    }
-  });
+  // few rows per kv head: scores from the codes, split-K; many: reconstructed panels and tiles
+  if (sq <= 8 || gq * sq <= 32) attend_decode(L, q, out, scale);
+  else attend_tiled(L, q, out, scale);
 }
 
 }  // namespace nt::kvcache
