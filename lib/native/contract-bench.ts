@@ -2,8 +2,11 @@ import type { Meta, Storage } from './types';
 
 /** Plain (synchronous-only) native functions of the bench area (native/napi/bind_bench.cc). */
 export interface BenchFunctions {
-  /** The ISA both roofline probes run: the best the CPU has at or below the NTENSOR_ISA cap. */
-  probeIsa(): { isa: 'avx512' | 'avx2' | 'baseline'; lanesF32: number };
+  /**
+   * The ISA both roofline probes run: the best the CPU has at or below the NTENSOR_ISA cap
+   * (sse2 on x86-64 below AVX2: multiply then add, no FMA; baseline: plain C++ off x86).
+   */
+  probeIsa(): { isa: 'avx512' | 'avx2' | 'sse2' | 'baseline'; lanesF32: number };
 }
 
 /** Native ops of the bench area (the addon also exports an Async twin of each). */

@@ -27,7 +27,7 @@ namespace {
 constexpr float kMulF = 0.999f, kAddF = 1e-3f;
 constexpr double kMulD = 0.999, kAddD = 1e-3;
 
-// ---- baseline: plain C++ (the compiler may vectorize it for the build's base ISA) ----
+// ---- baseline off x86: plain C++ (the compiler may vectorize it for the build's base ISA) ----
 constexpr int kBaseChains = 16;
 
 template <typename T>
@@ -55,9 +55,66 @@ double read_baseline(const float* p, int64_t n) {
 }
 
 #ifdef NT_PROBE_X86
-// ---- AVX2 + FMA: 12 ymm chains (16 registers: 12 + the two constants) ----
 #define NT_REP12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define NT_REP16(X) NT_REP12(X) X(12) X(13) X(14) X(15)
+#define NT_REP14(X) NT_REP12(X) X(12) X(13)
+#define NT_REP16(X) NT_REP14(X) X(14) X(15)
+
+// ---- SSE2, the x86-64 baseline every CPU has (what kernels capped at NTENSOR_ISA=scalar
+// may be auto-vectorized to): no FMA, so a multiply then an add; a chain step waits for both
+// (about 6 cycles), hence 14 xmm chains (16 registers: 14 + the two constants) ----
+double fma_sse2_f32(int64_t iterations, double* sink) {
+#define DECL(j) __m128 a##j = _mm_set1_ps(float(j) / 14.f);
+#define STEP(j) a##j = _mm_add_ps(_mm_mul_ps(a##j, m), c);
+#define SUM(j) s = _mm_add_ps(s, a##j);
+  const __m128 m = _mm_set1_ps(kMulF), c = _mm_set1_ps(kAddF);
+  NT_REP14(DECL)
+  for (int64_t i = 0; i < iterations; ++i) { NT_REP14(STEP) }
+  __m128 s = _mm_setzero_ps();
+  NT_REP14(SUM)
+  alignas(16) float out[4];
+  _mm_store_ps(out, s);
+  *sink = double(out[0]) + out[1] + out[2] + out[3];
+  return 2.0 * 14 * 4 * double(iterations);
+#undef DECL
+#undef STEP
+#undef SUM
+}
+
+double fma_sse2_f64(int64_t iterations, double* sink) {
+#define DECL(j) __m128d a##j = _mm_set1_pd(double(j) / 14.);
+#define STEP(j) a##j = _mm_add_pd(_mm_mul_pd(a##j, m), c);
+#define SUM(j) s = _mm_add_pd(s, a##j);
+  const __m128d m = _mm_set1_pd(kMulD), c = _mm_set1_pd(kAddD);
+  NT_REP14(DECL)
+  for (int64_t i = 0; i < iterations; ++i) { NT_REP14(STEP) }
+  __m128d s = _mm_setzero_pd();
+  NT_REP14(SUM)
+  alignas(16) double out[2];
+  _mm_store_pd(out, s);
+  *sink = out[0] + out[1];
+  return 2.0 * 14 * 2 * double(iterations);
+#undef DECL
+#undef STEP
+#undef SUM
+}
+
+double read_sse2(const float* p, int64_t n) {
+  __m128 a0 = _mm_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm_add_ps(a0, _mm_loadu_ps(p + i));
+    a1 = _mm_add_ps(a1, _mm_loadu_ps(p + i + 4));
+    a2 = _mm_add_ps(a2, _mm_loadu_ps(p + i + 8));
+    a3 = _mm_add_ps(a3, _mm_loadu_ps(p + i + 12));
+  }
+  alignas(16) float out[4];
+  _mm_store_ps(out, _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3)));
+  double s = double(out[0]) + out[1] + out[2] + out[3];
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+// ---- AVX2 + FMA: 12 ymm chains (16 registers: 12 + the two constants) ----
 
 __attribute__((target("avx2,fma"))) double fma_avx2_f32(int64_t iterations, double* sink) {
 #define DECL(j) __m256 a##j = _mm256_set1_ps(float(j) / 12.f);
@@ -162,7 +219,7 @@ __attribute__((target("avx512f"))) double read_avx512(const float* p, int64_t n)
 }
 #endif
 
-enum class Level { Baseline, Avx2, Avx512 };
+enum class Level { Baseline, Sse2, Avx2, Avx512 };
 
 Level probe_level() {
 #ifdef NT_PROBE_X86
@@ -170,8 +227,10 @@ Level probe_level() {
   const int cap = isa_priority_cap();
   if (f.avx512f && f.fma && cap >= 30) return Level::Avx512;
   if (f.avx2 && f.fma && cap >= 20) return Level::Avx2;
-#endif
+  return Level::Sse2;
+#else
   return Level::Baseline;
+#endif
 }
 
 double fma_one(Level level, bool f64, int64_t iterations, double* sink) {
@@ -179,6 +238,7 @@ double fma_one(Level level, bool f64, int64_t iterations, double* sink) {
 #ifdef NT_PROBE_X86
     case Level::Avx512: return f64 ? fma_avx512_f64(iterations, sink) : fma_avx512_f32(iterations, sink);
     case Level::Avx2: return f64 ? fma_avx2_f64(iterations, sink) : fma_avx2_f32(iterations, sink);
+    case Level::Sse2: return f64 ? fma_sse2_f64(iterations, sink) : fma_sse2_f32(iterations, sink);
 #endif
     default: return f64 ? fma_baseline<double>(iterations, sink) : fma_baseline<float>(iterations, sink);
   }
@@ -189,6 +249,7 @@ double read_one(Level level, const float* p, int64_t n) {
 #ifdef NT_PROBE_X86
     case Level::Avx512: return read_avx512(p, n);
     case Level::Avx2: return read_avx2(p, n);
+    case Level::Sse2: return read_sse2(p, n);
 #endif
     default: return read_baseline(p, n);
   }
@@ -211,6 +272,7 @@ ProbeIsa probe_isa() {
   switch (probe_level()) {
     case Level::Avx512: return {"avx512", 16};
     case Level::Avx2: return {"avx2", 8};
+    case Level::Sse2: return {"sse2", 4};
     default: return {"baseline", 1};
   }
 }

@@ -9,8 +9,10 @@
 namespace nt::bench {
 
 struct ProbeIsa {
-  std::string name;  // "avx512", "avx2" or "baseline" (what the compiler makes of plain C++)
-  int lanes_f32;     // f32 lanes per vector (1 for baseline: counted per scalar op)
+  // "avx512", "avx2", "sse2" (x86-64 under NTENSOR_ISA=scalar or without AVX2: mul + add),
+  // or "baseline" off x86 (what the compiler makes of plain C++)
+  std::string name;
+  int lanes_f32;  // f32 lanes per vector (1 for baseline: counted per scalar op)
 };
 
 // The ISA both probes use on this CPU under the current cap.

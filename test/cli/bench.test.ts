@@ -170,6 +170,7 @@ describe('native probes', () => {
   const SHAPE: Record<string, { chains: number; lanes: { f32: number; f64: number } }> = {
     avx512: { chains: 16, lanes: { f32: 16, f64: 8 } },
     avx2: { chains: 12, lanes: { f32: 8, f64: 4 } },
+    sse2: { chains: 14, lanes: { f32: 4, f64: 2 } },
     baseline: { chains: 16, lanes: { f32: 1, f64: 1 } },
   };
 
@@ -177,7 +178,7 @@ describe('native probes', () => {
     const { isas, isaCap } = nt.info().cpu;
     const levels = ['scalar', 'avx2', 'avx2vnni', 'avx512', 'avx512vnni'];
     const cap = isaCap ? levels.indexOf(isaCap) : levels.length;
-    const expected = isas.includes('avx512') && cap >= levels.indexOf('avx512') ? 'avx512' : isas.includes('avx2') && cap >= levels.indexOf('avx2') ? 'avx2' : 'baseline';
+    const expected = isas.includes('avx512') && cap >= levels.indexOf('avx512') ? 'avx512' : isas.includes('avx2') && cap >= levels.indexOf('avx2') ? 'avx2' : process.arch === 'x64' ? 'sse2' : 'baseline';
     expect(native.probeIsa().isa).toBe(expected);
   });
 
