@@ -90,10 +90,11 @@ struct GearLayerView {
 };
 
 // attend: q [1, hq, sq, d] (f32/f16/bf16, any strides) -> out f32 [1, hq, sq, d] contiguous.
-// Causal, bottom-right aligned: query i sits at position total - sq + i. Scores come straight
-// from the codes (a chunk is dequantized into an L1-sized scratch, never the whole cache), the
-// low-rank term as (q·P)Qᵀ and (p·Q)Pᵀ, the outliers as exact corrections; one online softmax
-// (running max) across all chunks and the buffer.
+// Causal, bottom-right aligned: query i sits at position total - sq + i. Decode (sq <= 8 or
+// gq·sq <= 32): scores straight from the codes (scale and zero folded into the query), the
+// low-rank term as (q·P)Qᵀ and (p·Q)Pᵀ, the outliers as exact corrections, one online softmax
+// per split of the chunks (split-K, merged by log-sum-exp). Prefill: each chunk reconstructed
+// once into the packed panels of the dense attention tiles, ~2048 tokens at a time.
 void gear_attend_check(const GearLayerView& layer, const TensorView& q, const TensorView& out);
 void gear_attend_run(const GearLayerView& layer, const TensorView& q, const TensorView& out, double scale);
 

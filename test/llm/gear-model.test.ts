@@ -57,4 +57,23 @@ describe('model.forward with a GEAR cache', () => {
     expect(errs[0]).toBeLessThan(0.05);
     expect(errs[1]).toBeGreaterThan(errs[0]);
   });
+
+  test('forwardAsync through a GEAR cache gives forward\'s logits bit for bit (attendAsync on a worker)', async () => {
+    const a = new nt.llm.gear.Cache(model.config, { bufferTokens: 32 });
+    const b = new nt.llm.gear.Cache(model.config, { bufferTokens: 32 });
+    const calls: number[] = [];
+    const attendAsync = b.attendAsync.bind(b);
+    b.attendAsync = (layer: number, q: nt.Tensor) => (calls.push(layer), attendAsync(layer, q));
+    for (const [s, e] of [[0, 100], [100, 101], [101, 102]]) {
+      const want = model.forward(ids.subarray(s, e), { cache: a });
+      const got = await model.forwardAsync(ids.subarray(s, e), { cache: b });
+      expect(Array.from(got.data as Float32Array)).toEqual(Array.from(want.data as Float32Array));
+      want.dispose();
+      got.dispose();
+    }
+    expect(b.chunkCount(0)).toBe(3);
+    expect(calls.length).toBe(3 * model.config.numLayers);
+    a.dispose();
+    b.dispose();
+  });
 });

@@ -3,7 +3,8 @@
 // of each part, capacity doubling) and a full-precision f32 buffer of n_b tokens per kv head.
 // A chunk is compressed lazily, when a new token needs the full buffer's room, so the newest
 // 1..n_b tokens are always exact. attend() runs one native kernel over the codes, factors and
-// outliers of every chunk plus the buffer; no dense cache is ever rebuilt.
+// outliers of every chunk plus the buffer (attendAsync: the same on a worker thread); decode never
+// rebuilds a dense cache, prefill reconstructs ~2048 tokens at a time (native/kvcache/gear.h).
 import { ntError } from '../../errors';
 import { checkOptions, checkTensor, describe } from '../../ops/common';
 import { shapeString } from '../../shape';
@@ -19,6 +20,7 @@ import {
   copyParts,
   disposeParts,
   gearAttendInto,
+  gearAttendIntoAsync,
   gearCompressInto,
   gearDecompressInto,
   sliceParts,
@@ -279,28 +281,51 @@ export class Cache implements KVCacheLike {
     }
   }
 
-  /** Causal attention of q [1, heads, n, dim] (the n newest positions) over everything stored: a fresh f32 tensor. */
-  attend(layer: number, q: Tensor): Tensor {
-    const s = this.store('attend', layer);
-    const x = checkTensor(`${OP}.attend`, q, 'q');
+  /** Checks q for attend / attendAsync: the layer's store, q as f32 (a fresh copy for f64) and the output. */
+  private attendInputs(op: string, layer: number, q: Tensor): { s: LayerStore; qf: Tensor; out: Tensor; owned: boolean } {
+    const s = this.store(op, layer);
+    const x = checkTensor(`${OP}.${op}`, q, 'q');
     if (x.ndim !== 4 || x.shape[0] !== 1 || x.shape[3] !== this.d || x.shape[1] % this.hkv !== 0)
       throw ntError(
         'NT_SHAPE',
-        `[${OP}.attend] q must be [1, heads, n, ${this.d}] with heads a multiple of ${this.hkv}, got ${shapeString(x.shape)}`,
+        `[${OP}.${op}] q must be [1, heads, n, ${this.d}] with heads a multiple of ${this.hkv}, got ${shapeString(x.shape)}`,
       );
     if (x.dtype !== 'f32' && x.dtype !== 'f64' && x.dtype !== 'f16' && x.dtype !== 'bf16')
-      throw ntError('NT_DTYPE', `[${OP}.attend] q must be f32, f64, f16 or bf16, got ${x.dtype}`);
+      throw ntError('NT_DTYPE', `[${OP}.${op}] q must be f32, f64, f16 or bf16, got ${x.dtype}`);
     if (x.shape[2] > this.tokens(s))
-      throw ntError('NT_VALUE', `[${OP}.attend] ${x.shape[2]} queries but only ${this.tokens(s)} tokens stored in layer ${layer}: append first`);
+      throw ntError('NT_VALUE', `[${OP}.${op}] ${x.shape[2]} queries but only ${this.tokens(s)} tokens stored in layer ${layer}: append first`);
     const qf = x.dtype === 'f64' ? x.astype('f32') : x;
-    const out = Tensor._empty(`${OP}.attend`, x.shape, 'f32');
+    const out = Tensor._empty(`${OP}.${op}`, x.shape, 'f32');
+    return { s, qf, out, owned: qf !== x };
+  }
+
+  /** Causal attention of q [1, heads, n, dim] (the n newest positions) over everything stored: a fresh f32 tensor. */
+  attend(layer: number, q: Tensor): Tensor {
+    const { s, qf, out, owned } = this.attendInputs('attend', layer, q);
     try {
       gearAttendInto(qf, out, s.state, 1 / Math.sqrt(this.d));
     } catch (e) {
       out.dispose();
       throw e;
     } finally {
-      if (qf !== x) qf.dispose();
+      if (owned) qf.dispose();
+    }
+    return out;
+  }
+
+  /**
+   * attend() on a worker thread, bit for bit the same result; the event loop stays free (what a
+   * GEAR-cached model.forwardAsync calls). Do not append to or dispose the cache until it settles.
+   */
+  async attendAsync(layer: number, q: Tensor): Promise<Tensor> {
+    const { s, qf, out, owned } = this.attendInputs('attendAsync', layer, q);
+    try {
+      await gearAttendIntoAsync(qf, out, s.state, 1 / Math.sqrt(this.d));
+    } catch (e) {
+      out.dispose();
+      throw e;
+    } finally {
+      if (owned) qf.dispose();
     }
     return out;
   }

@@ -172,10 +172,9 @@ export interface GearLayerState {
   bufLen: number;
 }
 
-/** out f32 [1, hq, sq, d] := causal attention of q over the layer (see native/kvcache/gear.h). */
-export function gearAttendInto(q: Tensor, out: Tensor, s: GearLayerState, scale: number): void {
+function attendArgs(q: Tensor, out: Tensor, s: GearLayerState, scale: number) {
   if (!Number.isFinite(scale)) throw ntError('NT_VALUE', `[llm.gear.Cache.attend] scale must be finite, got ${scale}`);
-  native.gearAttend(
+  return [
     q._storage,
     q._metaArray,
     out._storage,
@@ -192,5 +191,15 @@ export function gearAttendInto(q: Tensor, out: Tensor, s: GearLayerState, scale:
     s.chunkTokens,
     s.bufLen,
     scale,
-  );
+  ] as const;
+}
+
+/** out f32 [1, hq, sq, d] := causal attention of q over the layer (see native/kvcache/gear.h). */
+export function gearAttendInto(q: Tensor, out: Tensor, s: GearLayerState, scale: number): void {
+  native.gearAttend(...attendArgs(q, out, s, scale));
+}
+
+/** gearAttendInto on a worker thread (the event loop stays free); the parts must not change until it settles. */
+export async function gearAttendIntoAsync(q: Tensor, out: Tensor, s: GearLayerState, scale: number): Promise<void> {
+  await native.gearAttendAsync(...attendArgs(q, out, s, scale));
 }
