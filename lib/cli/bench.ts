@@ -49,7 +49,8 @@ function boundText(r: BenchRow): string {
 }
 
 function rowCells(r: BenchRow): string[] {
-  if (r.error) return [r.name, r.impl, String(r.threads), r.error];
+  // the message goes last, where its width pushes no other column
+  if (r.error) return [r.name, r.impl, String(r.threads), '-', '', '', '', '', '', r.error];
   return [
     r.name,
     r.impl,
@@ -72,7 +73,7 @@ export function renderBench(rep: BenchReport, ctx: CliContext): string {
   lines.push(`ntensor ${m.ntensor} on ${m.cpu}, ${m.cores} cores, ${m.platform}, node ${m.node}${m.isaCap ? `, NTENSOR_ISA=${m.isaCap}` : ''}`);
   lines.push(
     st.bold('ceilings') +
-      ` (probe ISA ${pr.isa}; best sample of each probe; read buffer ${(pr.readBufferBytes / 2 ** 20).toFixed(0)} MiB, ` +
+      ` (probe ISA ${pr.isa}${pr.isa === 'sse2' ? ': multiply then add, no FMA' : ''}; best sample of each probe; read buffer ${(pr.readBufferBytes / 2 ** 20).toFixed(0)} MiB, ` +
       `last-level cache ${(pr.llcBytes / 2 ** 20).toFixed(0)} MiB${pr.llcSource === 'default' ? ' (assumed: not readable here)' : ''})`,
   );
   for (const c of pr.ceilings)
@@ -81,7 +82,7 @@ export function renderBench(rep: BenchReport, ctx: CliContext): string {
   for (const s of rep.suites) {
     lines.push('', `${st.bold(s.title)}  ${st.dim(`[${s.sizeMeaning}: ${s.sizes.join(', ')}]`)}`);
     const cols = ['case', 'impl', 'thr', 'median', 'MAD', 'GFLOP/s', 'GB/s', '% of roof', 'bound', 'vs numpy'];
-    const right = new Set(['thr', 'median', 'MAD', 'GFLOP/s', 'GB/s', '% of roof', 'vs numpy']);
+    const right = new Set(['thr', 'median', 'MAD', 'GFLOP/s', 'GB/s', '% of roof']);
     lines.push(table(cols.map((header) => ({ header, align: right.has(header) ? 'right' : 'left' })), s.rows.map(rowCells), st).trimEnd());
     for (const n of s.notes) lines.push(`  - ${n}`);
   }

@@ -313,7 +313,7 @@ describe('ntensor bench (CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/1 thread: FMA peak [0-9.]+ GFLOP\/s f32, [0-9.]+ GFLOP\/s f64; read bandwidth [0-9.]+ GB\/s/);
     expect(r.stdout).toMatch(/SGEMM 48x48x48 +ntensor +1 .* compute: FMA peak f32/);
-    expect(r.stdout).toMatch(/svd 48x48 +numpy +1 +peers skipped \(--no-peers\)/);
+    expect(r.stdout).toMatch(/svd 48x48 +numpy +1 +- +peers skipped \(--no-peers\)\n/);
     const rep = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchReport;
     expect(rep.suites.map((s) => s.name)).toEqual(['gemm', 'svd']);
     for (const s of rep.suites) {
