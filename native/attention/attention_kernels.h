@@ -12,6 +12,32 @@
 
 namespace nt {
 
+// One split-K work item of decode attention (dense.cc run_rows): `rows` query rows (already
+// scaled, q[r * ldq + 0:d]) against keys [0, n) of one kv head (k[j * ldk + 0:d],
+// v[j * ldv + 0:dv]); row r sees keys [lo[r], hi[r]) (0 <= lo, hi <= n; empty when lo >= hi).
+// The online-softmax state of row r lives at st + r * ldst: m, l, O[0:dv] (start: -inf, 0, 0).
+// pf_n >= n rows of k and v may be prefetched: the item's keys and those the same thread
+// reads next (the rest of the head's range), never past the cache's rows.
+struct DecodeItem {
+  int64_t rows, n, d, dv;
+  const float* q;
+  int64_t ldq;
+  const float* k;
+  int64_t ldk;
+  const float* v;
+  int64_t ldv;
+  const int64_t* lo;
+  const int64_t* hi;
+  float* st;
+  int64_t ldst;
+  float* scratch;  // attn_decode_scratch(rows) floats, 64-byte aligned
+  int64_t pf_n;
+};
+
+// Keys per online-softmax step of the decode kernel; its scratch holds the scores of one step.
+constexpr int64_t kDecodeBlock = 32;
+inline int64_t attn_decode_scratch(int64_t rows) { return rows * (kDecodeBlock + 1); }
+
 struct AttentionKernels {
   const char* isa;
   int mr;  // query rows of one score / PV tile
@@ -35,6 +61,11 @@ struct AttentionKernels {
   // o[r * ldo + c] = o[r * ldo + c] * corr[r] + sum_{j < n} p[r * ldp + j] * v[j * ldv + c] for r < m, c < d.
   void (*axpy_rows)(int64_t m, int64_t n, int64_t d, const float* p, int64_t ldp, const float* v, int64_t ldv,
                     const float* corr, float* o, int64_t ldo);
+  // The whole decode work item: scores, online softmax and PV per block of kDecodeBlock keys,
+  // each K and V row read once for all rows (a kv group's query heads), streamed with software
+  // prefetch: the V rows of a block while its scores are computed, the next block's K rows
+  // while its V rows are accumulated, so both streams stay in flight while the core computes.
+  void (*decode)(const DecodeItem& item);
   // Delta attention's incremental score update: s[j] += sum_{i < nz} delta[i] * kt[idx[i] * ldkt + j], j < n
   // (kt holds the keys transposed, one row per head-dim component; each component is one axpy).
   void (*delta_update)(int64_t n, int64_t nz, const int32_t* idx, const float* delta, const float* kt, int64_t ldkt,

@@ -1,6 +1,8 @@
 // AVX2 + FMA attention kernels: score / PV tiles of 6 query rows x 16 (two ymm registers).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "../core/cpu_features.h"
 #include "attention_kernels.h"

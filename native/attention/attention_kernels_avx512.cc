@@ -1,7 +1,9 @@
 // AVX-512 attention kernels: score / PV tiles of 12 query rows x 32 (two zmm registers),
 // 24 accumulators of the 32 registers.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "../core/cpu_features.h"
 #include "attention_kernels.h"
@@ -14,6 +16,8 @@
 #elif defined(__GNUC__)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx2,fma,f16c")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 false positive inside the intrinsics
 #endif
 #include <immintrin.h>
 
@@ -86,6 +90,7 @@ const AttentionKernels kAvx512 = make_attention_kernels<Avx512V, 12, 2>("avx512"
 #if defined(__clang__)
 #pragma clang attribute pop
 #elif defined(__GNUC__)
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 #endif  // x86-64

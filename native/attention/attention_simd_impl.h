@@ -3,9 +3,27 @@
 // inside an ISA region and inside an anonymous namespace, so every ISA file gets its own
 // instantiations compiled for its target.
 //
+// The including file provides <algorithm>, <cmath>, <cstdint> and <limits>.
 // V provides: vec, W (lanes), zero(), load(p), store(p, v), set1(x), fmadd(a, b, c), mul(a, b),
 // add(a, b), max(a, b), hsum(v), hmax(v), exp_neg(v) = exp(v) for v <= 0 (underflow to ~0 below -87).
 // No lambdas: they would not inherit the ISA target.
+
+// Software prefetch of `rows` rows (row j at p + j * ld, `bytes` long): the decode kernels hint
+// the rows of the other stream (V while scoring K, the next K block while accumulating V) so the
+// memory system always has both in flight. rows = 0: nothing. A prefetch never faults.
+// Forced inline: GCC 12 splits an outlined row() and then drops the part holding the
+// prefetches as if it had no effect (checked in the object code: no prefetcht0 at all).
+struct RowPrefetch {
+  const float* p = nullptr;
+  int64_t ld = 0, rows = 0, bytes = 0;
+  __attribute__((always_inline)) inline void row(int64_t j) const {
+    if (j < rows) {
+      const char* c = reinterpret_cast<const char*>(p + j * ld);
+      for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+      __builtin_prefetch(c + bytes - 1, 0, 3);  // the last line of a row that does not start on one
+    }
+  }
+};
 
 template <class V, int MR, int NV>
 void attn_scores(int64_t d, const float* q, int64_t ldq, const float* kp, int64_t npan, float* s, int64_t lds) {
@@ -111,11 +129,15 @@ float attn_exp_sum(float* x, int64_t n, float m) {
 // loaded once per R rows. Keys past a multiple of 4 take the one-key loop.
 template <class V, int R>
 void attn_dot_rows_block(int64_t n, int64_t d, const float* q, int64_t ldq, const float* k, int64_t ldk, float* s,
-                         int64_t lds) {
+                         int64_t lds, const RowPrefetch& pf) {
   using vec = typename V::vec;
   const int64_t dv = d / V::W * V::W;
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
+    pf.row(j);
+    pf.row(j + 1);
+    pf.row(j + 2);
+    pf.row(j + 3);
     const float* k0 = k + j * ldk;
     const float* k1 = k0 + ldk;
     const float* k2 = k1 + ldk;
@@ -152,6 +174,7 @@ void attn_dot_rows_block(int64_t n, int64_t d, const float* q, int64_t ldq, cons
     }
   }
   for (; j < n; ++j) {
+    pf.row(j);
     const float* kr = k + j * ldk;
     vec acc[R];
 #pragma GCC unroll 4
@@ -170,20 +193,29 @@ void attn_dot_rows_block(int64_t n, int64_t d, const float* q, int64_t ldq, cons
   }
 }
 
-// Rows in passes of RB (4 with 32 vector registers, 2 with 16).
+// Rows in passes of RB (4 with 32 vector registers, 2 with 16); the first pass issues the
+// prefetches (later passes find K in L1).
+template <class V>
+void attn_dot_rows_pf(int64_t m, int64_t n, int64_t d, const float* q, int64_t ldq, const float* k, int64_t ldk,
+                      float* s, int64_t lds, const RowPrefetch& pf) {
+  constexpr int RB = V::kRegs >= 32 ? 4 : 2;
+  const RowPrefetch none;
+  int64_t r = 0;
+  for (; r + RB <= m; r += RB)
+    attn_dot_rows_block<V, RB>(n, d, q + r * ldq, ldq, k, ldk, s + r * lds, lds, r == 0 ? pf : none);
+  for (; r < m; ++r) attn_dot_rows_block<V, 1>(n, d, q + r * ldq, ldq, k, ldk, s + r * lds, lds, r == 0 ? pf : none);
+}
+
 template <class V>
 void attn_dot_rows(int64_t m, int64_t n, int64_t d, const float* q, int64_t ldq, const float* k, int64_t ldk, float* s,
                    int64_t lds) {
-  constexpr int RB = V::kRegs >= 32 ? 4 : 2;
-  int64_t r = 0;
-  for (; r + RB <= m; r += RB) attn_dot_rows_block<V, RB>(n, d, q + r * ldq, ldq, k, ldk, s + r * lds, lds);
-  for (; r < m; ++r) attn_dot_rows_block<V, 1>(n, d, q + r * ldq, ldq, k, ldk, s + r * lds, lds);
+  attn_dot_rows_pf<V>(m, n, d, q, ldq, k, ldk, s, lds, RowPrefetch{});
 }
 
 // R rows x (C vectors of head-dim columns) of o in registers while the keys stream by.
 template <class V, int R, int C>
 void attn_axpy_block(int64_t n, const float* p, int64_t ldp, const float* v, int64_t ldv, const float* corr, float* o,
-                     int64_t ldo) {
+                     int64_t ldo, const RowPrefetch& pf) {
   using vec = typename V::vec;
   vec acc[R][C];
 #pragma GCC unroll 4
@@ -193,6 +225,7 @@ void attn_axpy_block(int64_t n, const float* p, int64_t ldp, const float* v, int
     for (int c = 0; c < C; ++c) acc[r][c] = V::mul(V::load(o + r * ldo + c * V::W), cr);
   }
   for (int64_t j = 0; j < n; ++j) {
+    pf.row(j);
     vec vv[C];
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) vv[c] = V::load(v + j * ldv + c * V::W);
@@ -209,12 +242,17 @@ void attn_axpy_block(int64_t n, const float* p, int64_t ldp, const float* v, int
     for (int c = 0; c < C; ++c) V::store(o + r * ldo + c * V::W, acc[r][c]);
 }
 
+// The first column block issues the prefetches (the others re-read V from L1).
 template <class V, int R>
 void attn_axpy_rows_r(int64_t n, int64_t d, const float* p, int64_t ldp, const float* v, int64_t ldv, const float* corr,
-                      float* o, int64_t ldo) {
+                      float* o, int64_t ldo, const RowPrefetch& pf) {
+  const RowPrefetch none;
   int64_t c = 0;
-  for (; c + 4 * V::W <= d; c += 4 * V::W) attn_axpy_block<V, R, 4>(n, p, ldp, v + c, ldv, corr, o + c, ldo);
-  for (; c + V::W <= d; c += V::W) attn_axpy_block<V, R, 1>(n, p, ldp, v + c, ldv, corr, o + c, ldo);
+  for (; c + 4 * V::W <= d; c += 4 * V::W)
+    attn_axpy_block<V, R, 4>(n, p, ldp, v + c, ldv, corr, o + c, ldo, c == 0 ? pf : none);
+  for (; c + V::W <= d; c += V::W) attn_axpy_block<V, R, 1>(n, p, ldp, v + c, ldv, corr, o + c, ldo, c == 0 ? pf : none);
+  if (c == 0)
+    for (int64_t j = 0; j < n; ++j) pf.row(j);  // d below the lanes: no vector block ran
   for (; c < d; ++c)  // head-dim tail (d not a multiple of the lanes)
     for (int r = 0; r < R; ++r) {
       float t = o[r * ldo + c] * corr[r];
@@ -223,15 +261,84 @@ void attn_axpy_rows_r(int64_t n, int64_t d, const float* p, int64_t ldp, const f
     }
 }
 
+// 4 rows x 4 vectors of accumulators with 32 registers, 2 x 4 with 16; the first row pass
+// issues the prefetches.
+template <class V>
+void attn_axpy_rows_pf(int64_t m, int64_t n, int64_t d, const float* p, int64_t ldp, const float* v, int64_t ldv,
+                       const float* corr, float* o, int64_t ldo, const RowPrefetch& pf) {
+  const RowPrefetch none;
+  int64_t r = 0;
+  if (V::kRegs >= 32)
+    for (; r + 4 <= m; r += 4)
+      attn_axpy_rows_r<V, 4>(n, d, p + r * ldp, ldp, v, ldv, corr + r, o + r * ldo, ldo, r == 0 ? pf : none);
+  for (; r + 2 <= m; r += 2)
+    attn_axpy_rows_r<V, 2>(n, d, p + r * ldp, ldp, v, ldv, corr + r, o + r * ldo, ldo, r == 0 ? pf : none);
+  for (; r < m; ++r) attn_axpy_rows_r<V, 1>(n, d, p + r * ldp, ldp, v, ldv, corr + r, o + r * ldo, ldo, r == 0 ? pf : none);
+}
+
 template <class V>
 void attn_axpy_rows(int64_t m, int64_t n, int64_t d, const float* p, int64_t ldp, const float* v, int64_t ldv,
                     const float* corr, float* o, int64_t ldo) {
-  // 4 rows x 4 vectors of accumulators with 32 registers, 2 x 4 with 16
-  int64_t r = 0;
-  if (V::kRegs >= 32)
-    for (; r + 4 <= m; r += 4) attn_axpy_rows_r<V, 4>(n, d, p + r * ldp, ldp, v, ldv, corr + r, o + r * ldo, ldo);
-  for (; r + 2 <= m; r += 2) attn_axpy_rows_r<V, 2>(n, d, p + r * ldp, ldp, v, ldv, corr + r, o + r * ldo, ldo);
-  for (; r < m; ++r) attn_axpy_rows_r<V, 1>(n, d, p + r * ldp, ldp, v, ldv, corr + r, o + r * ldo, ldo);
+  attn_axpy_rows_pf<V>(m, n, d, p, ldp, v, ldv, corr, o, ldo, RowPrefetch{});
+}
+
+// Decode work item (DecodeItem in attention_kernels.h). Per block of TB keys: the span [a, b)
+// any row sees, its scores for every row (each K row loaded once per 4 rows, from L1 after
+// the first pass), the online-softmax step of each row over its own keys (P = 0 outside
+// them, an exact 0, as in the tiled path), then O = O * corr + P V. A NaN score makes its row
+// NaN through l; a row whose keys are all masked keeps m = -inf, l = 0.
+template <class V>
+void attn_decode(const DecodeItem& t) {
+  constexpr int64_t TB = kDecodeBlock;
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  float* s = t.scratch;
+  float* corr = t.scratch + t.rows * TB;
+  for (int64_t kb = 0; kb < t.n; kb += TB) {
+    const int64_t nb = std::min(TB, t.n - kb);
+    int64_t a = nb, b = 0;
+    for (int64_t r = 0; r < t.rows; ++r) {
+      const int64_t ra = std::max(t.lo[r], kb) - kb, rb = std::min(t.hi[r], kb + nb) - kb;
+      if (ra < rb) {
+        a = std::min(a, ra);
+        b = std::max(b, rb);
+      }
+    }
+    if (a >= b) continue;
+    const float* kblk = t.k + (kb + a) * t.ldk;
+    const float* vblk = t.v + (kb + a) * t.ldv;
+    attn_dot_rows_pf<V>(t.rows, b - a, t.d, t.q, t.ldq, kblk, t.ldk, s + a, TB,
+                        RowPrefetch{vblk, t.ldv, b - a, t.dv * static_cast<int64_t>(sizeof(float))});
+    bool any = false;
+    for (int64_t r = 0; r < t.rows; ++r) {
+      float* sr = s + r * TB;
+      float* st = t.st + r * t.ldst;
+      const int64_t ra = std::max(a, std::max(t.lo[r], kb) - kb), rb = std::min(b, std::min(t.hi[r], kb + nb) - kb);
+      corr[r] = 1.0f;
+      if (ra >= rb) {
+        for (int64_t j = a; j < b; ++j) sr[j] = 0.0f;
+        continue;
+      }
+      for (int64_t j = a; j < ra; ++j) sr[j] = 0.0f;
+      for (int64_t j = rb; j < b; ++j) sr[j] = 0.0f;
+      const float mx = attn_row_max<V>(sr + ra, rb - ra);
+      const float mnew = std::max(st[0], mx);
+      if (std::isnan(mx) || !(mnew > kNegInf)) {  // a NaN score: the row is NaN (through l); all -inf: nothing
+        for (int64_t j = ra; j < rb; ++j) sr[j] = 0.0f;
+        if (std::isnan(mx)) st[1] = mx;
+        continue;
+      }
+      corr[r] = st[0] == kNegInf ? 0.0f : std::exp(st[0] - mnew);
+      const float sum = attn_exp_sum<V>(sr + ra, rb - ra, mnew);
+      st[1] = st[1] * corr[r] + sum;
+      st[0] = mnew;
+      any = true;
+    }
+    const int64_t next = kb + nb;
+    if (any)
+      attn_axpy_rows_pf<V>(t.rows, b - a, t.dv, s + a, TB, vblk, t.ldv, corr, t.st + 2, t.ldst,
+                           RowPrefetch{t.k + next * t.ldk, t.ldk, std::min(TB, t.pf_n - next),
+                                       t.d * static_cast<int64_t>(sizeof(float))});
+  }
 }
 
 // Four components per pass over the score row: s is read and written once per 4 axpys.
@@ -281,6 +388,7 @@ AttentionKernels make_attention_kernels(const char* isa) {
   k.exp_sum = attn_exp_sum<V>;
   k.dot_rows = attn_dot_rows<V>;
   k.axpy_rows = attn_axpy_rows<V>;
+  k.decode = attn_decode<V>;
   k.delta_update = attn_delta_update<V>;
   return k;
 }

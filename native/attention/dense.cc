@@ -10,10 +10,15 @@
 // Tasks are claimed dynamically, most expensive first; each output row belongs to one task,
 // so results do not depend on the thread count.
 //
-// Decode (few queries): split-K. The keys are cut into fixed chunks; a task scores one
-// chunk for all rows of one kv head straight from the (possibly strided) cache, keeping its
-// own (m, l, O); a final pass merges the chunks with log-sum-exp weights. A single query
-// therefore uses every thread, and K and V are read once, unpacked.
+// Decode (few queries): split-K. The keys are cut into fixed 256-key chunks; a task runs one
+// chunk for all rows of one kv head (every query head of the group) straight from the
+// (possibly strided) cache, keeping its own (m, l, O); a final pass merges the chunks with
+// log-sum-exp weights. A single query therefore uses every thread, K and V are read once,
+// unpacked, and the chunks are fixed, so results do not depend on the thread count. Without
+// a block mask each row sees one contiguous key range and the kernel table's fused `decode`
+// runs the chunk (scores, online softmax and PV per 32 keys, with software prefetch of the
+// other stream: a single core otherwise leaves memory idle while it computes); block masks
+// take the general per-64-key loop.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -354,12 +359,14 @@ void run_rows(const Problem& pr) {
   const int64_t c0 = kmin / kChunk, nchunks = std::max<int64_t>(1, (kmax + kChunk - 1) / kChunk - c0);
   const int64_t stride = pr.DV + 2;  // per row: m, l, O[dv]
   Scratch<float> part(static_cast<size_t>(heads * nchunks * rows * stride));
+  // Tasks (kv head, chunk) in head-major order: a thread's contiguous share walks each head's
+  // keys in order, so the kernel's prefetch runs on into the thread's next chunk.
   parallel_for(heads * nchunks, 1, [&](int64_t t0, int64_t t1) {
     Scratch<float> qbuf(static_cast<size_t>(rows * std::max<int64_t>(pr.D, 1)));
-    Scratch<float> sbuf(static_cast<size_t>(rows * kSub));
+    Scratch<float> sbuf(static_cast<size_t>(std::max(rows * kSub, attn_decode_scratch(rows))));
     std::vector<float> corr(rows);
     std::vector<int64_t> seg(2 * (kSub / std::max<int64_t>(pr.mask->block, 1) + 3));
-    std::vector<int64_t> pos(rows), head(rows);
+    std::vector<int64_t> pos(rows), head(rows), lo(rows), hi(rows);
     int64_t qloaded = -1;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t hh = t / nchunks, c = t % nchunks, bi = hh / pr.HKV, kh = hh % pr.HKV;
@@ -382,6 +389,19 @@ void run_rows(const Problem& pr) {
       const float* K = pr.k->p + bi * pr.k->sb + kh * pr.k->sh;
       const float* V = pr.v->p + bi * pr.v->sb + kh * pr.v->sh;
       const int64_t cb = std::max(kmin, (c0 + c) * kChunk), ce = std::min(kmax, (c0 + c + 1) * kChunk);
+      if (!pr.blocks) {
+        // Every row sees one contiguous key range: the fused kernel runs the whole chunk.
+        for (int64_t r = 0; r < rows; ++r) {
+          int64_t a, b;
+          row_bounds(pr, pos[r], a, b);
+          lo[r] = std::clamp<int64_t>(a - cb, 0, ce - cb);
+          hi[r] = std::clamp<int64_t>(b - cb, 0, ce - cb);
+        }
+        DecodeItem item{rows, ce - cb, pr.D, pr.DV, qbuf.get(), pr.D, K + cb * pr.k->ss, pr.k->ss,
+                        V + cb * pr.v->ss, pr.v->ss, lo.data(), hi.data(), pt, stride, sbuf.get(), kmax - cb};
+        ks.decode(item);
+        continue;
+      }
       for (int64_t kb = cb; kb < ce; kb += kSub) {
         const int64_t ke = std::min(kb + kSub, ce), n = ke - kb;
         ks.dot_rows(rows, n, pr.D, qbuf.get(), pr.D, K + kb * pr.k->ss, pr.k->ss, sbuf.get(), kSub);
