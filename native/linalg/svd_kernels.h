@@ -2,7 +2,8 @@
 // of the Householder bidiagonalization and the application of Givens rotation sweeps from
 // the bidiagonal QR iteration. Each has a portable version and an AVX2+FMA version chosen at
 // run time through the shared ISA dispatch (native/cpu/kernels.h slots svd_*, registered by
-// svd_kernels_avx2.cc; NTENSOR_ISA=scalar selects the portable loops). Work is split over
+// svd_kernels_avx2.cc; the matrix-vector ones also an AVX-512 version, svd_kernels_avx512.cc;
+// NTENSOR_ISA=avx2 / scalar caps the choice). Work is split over
 // the core pool in blocks whose bounds do not depend on the thread count, so results are
 // identical for any number of threads.
 #pragma once
