@@ -44,7 +44,7 @@ struct SliceSide {
   std::vector<float> qt;        // Qᵀ: r x n (values only)
   std::vector<float> tmp;
   // group of (t, j) = rowb[t] + colg[j] (no division per outlier), for the params of `for_prm`
-  std::vector<int64_t> rowb, colg;
+  std::vector<int64_t> rowb, colg, opos;
   const GearParams* for_prm = nullptr;
   int64_t for_n = -1, for_d = -1;
 };
@@ -63,13 +63,22 @@ void load_side(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n
   detail::side_load(blk.q, s * n * r, n * r, sd.q.data());
   sd.tmp.resize(static_cast<size_t>(d * r));
   detail::side_load(blk.p, s * d * r, d * r, sd.tmp.data());
+  // transposes row by row of the destination (strided loads, sequential stores)
   sd.pt.resize(static_cast<size_t>(r * d));
-  for (int64_t j = 0; j < d; ++j)
-    for (int64_t c = 0; c < r; ++c) sd.pt[c * d + (pos ? pos[j] : j)] = sd.tmp[j * r + c];
+  const float* __restrict src = sd.tmp.data();
+  float* __restrict pt = sd.pt.data();
+  for (int64_t c = 0; c < r; ++c) {
+    if (pos)
+      for (int64_t j = 0; j < d; ++j) pt[c * d + pos[j]] = src[j * r + c];
+    else
+      for (int64_t j = 0; j < d; ++j) pt[c * d + j] = src[j * r + c];
+  }
   if (!need_qt) return;
   sd.qt.resize(static_cast<size_t>(r * n));
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t c = 0; c < r; ++c) sd.qt[c * n + t] = sd.q[t * r + c];
+  const float* __restrict qsrc = sd.q.data();
+  float* __restrict qt = sd.qt.data();
+  for (int64_t c = 0; c < r; ++c)
+    for (int64_t t = 0; t < n; ++t) qt[c * n + t] = qsrc[t * r + c];
 }
 
 inline float code_at(const uint8_t* codes, int bits, int64_t e) {
@@ -120,32 +129,44 @@ void for_each_outlier(const GearBlock& blk, const GearParams& prm, int64_t s, in
 
 // ---- decode ----
 
-// acc[g·d + pos[j]] += S[g·n + t]·(stored - (D̂ + L)) at every value outlier (t, j) of slice s: the
-// value outliers of token t are its 2k entries, so the token's weights and Q row are loaded once.
+// acc[g·d + pos[j]] += S[g·n + t]·(stored - (D̂ + L)) at every value outlier (t, j) of slice s.
+// Two passes: the deltas of all n·2k outliers (no query in them), then the G updates of each.
 void add_value_outliers(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, SliceSide& sd,
                         const uint8_t* codes, const int64_t* pos, const float* S, int64_t G, float* acc) {
   const int64_t k2 = 2 * prm.outliers, r = prm.rank;
   if (k2 == 0) return;
-  const int32_t* oidx = blk.oidx.ptr<int32_t>() + s * n * k2;
-  sd.tmp.resize(static_cast<size_t>(n * k2));
-  detail::side_load(blk.ovals, s * n * k2, n * k2, sd.tmp.data());
+  const int64_t cnt = n * k2;
+  const int32_t* oidx = blk.oidx.ptr<int32_t>() + s * cnt;
+  sd.tmp.resize(static_cast<size_t>(cnt));
+  sd.opos.resize(static_cast<size_t>(cnt));
+  float* __restrict delta = sd.tmp.data();
+  detail::side_load(blk.ovals, s * cnt, cnt, delta);
   group_tables(prm, n, d, sd);
-  constexpr int64_t kMaxG = 64;
-  float w[kMaxG];
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t g = 0; g < G && g < kMaxG; ++g) w[g] = S[g * n + t];
-    const float* qr = r > 0 ? sd.q.data() + t * r : nullptr;
-    for (int64_t m = 0; m < k2; ++m) {
-      const int32_t j = oidx[t * k2 + m];
+  const float* __restrict q = sd.q.data();
+  const float* __restrict pt = sd.pt.data();
+  const float* __restrict lo = sd.lo.data();
+  const float* __restrict step = sd.step.data();
+  const int bits = prm.bits;
+  int64_t* __restrict at = sd.opos.data();
+  for (int64_t t = 0, i = 0; t < n; ++t)
+    for (int64_t m = 0; m < k2; ++m, ++i) {
+      const int32_t j = oidx[i];
       // indices come from the caller's memory: a corrupt one is an error, never a stray read
       NT_CHECK(j >= 0 && j < d, Value, "[", kOp, "] outlier index ", j, " out of range");
       const int64_t gi = sd.rowb[t] + sd.colg[j], jp = pos[j];
-      float x = sd.lo[gi] + sd.step[gi] * code_at(codes, prm.bits, t * d + j);
-      for (int64_t c = 0; c < r; ++c) x += qr[c] * sd.pt[c * d + jp];
-      const float delta = sd.tmp[t * k2 + m] - x;
-      for (int64_t g = 0; g < G; ++g) acc[g * d + jp] += (g < kMaxG ? w[g] : S[g * n + t]) * delta;
+      float x = lo[gi] + step[gi] * code_at(codes, bits, t * d + j);
+      for (int64_t c = 0; c < r; ++c) x += q[t * r + c] * pt[c * d + jp];
+      delta[i] -= x;
+      at[i] = jp;
     }
-  }
+  // token-major: the same channel is an outlier of many tokens, and updates of one address
+  // back to back would chain through store forwarding
+  for (int64_t t = 0, i = 0; t < n; ++t)
+    for (int64_t m = 0; m < k2; ++m, ++i) {
+      float* __restrict a = acc + at[i];
+      const float dl = delta[i];
+      for (int64_t g = 0; g < G; ++g) a[g * d] += S[g * n + t] * dl;
+    }
 }
 
 // G query rows of one kv head and their running softmax state.
@@ -242,8 +263,8 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
   sc.S.resize(static_cast<size_t>(G * n));
   sc.corr.resize(static_cast<size_t>(G));
   float* S = sc.S.data();
-  prefetch_slice(L.k, s + 1);
-  prefetch_slice(L.v, s + 1);
+  prefetch_slice(L.k, s + 2);
+  prefetch_slice(L.v, s + 2);
 
   // scores
   load_side(L.k, kp, s, n, d, static_cast<int>(lanes), false, sc.ks);
