@@ -1,4 +1,5 @@
-// This machine's ceilings, measured before the suites (lib/bench/roofline.ts uses them):
+// This machine's ceilings, measured before and after the suites (lib/bench/roofline.ts uses
+// the best of the passes: on a shared machine other processes only ever lower a probe):
 // the FMA peak from a register-only multiply-add loop and the read bandwidth from a
 // streaming sum over a buffer several times the last-level cache, both native
 // (native/core/peak_probe.cc), on the ISA the kernels may use (NTENSOR_ISA caps both).
@@ -33,15 +34,41 @@ export function lastLevelCacheBytes(): number | undefined {
 /** Assumed when sysfs says nothing (macOS, Windows): large enough for current desktop CPUs. */
 export const DEFAULT_LLC_BYTES = 32 * MiB;
 
+export interface ProbePass {
+  ceilings: Ceilings[];
+  /** The probes' spread in this pass: median / best per thread count (1 = steady machine). */
+  steadiness: { threads: number; peakF32: number; bandwidth: number }[];
+}
+
 export interface ProbeReport {
   isa: string;
   llcBytes: number;
   /** Where llcBytes came from. */
   llcSource: 'sysfs' | 'default';
   readBufferBytes: number;
+  /** Per thread count, the best of every pass. */
   ceilings: Ceilings[];
-  /** The probes' spread: median / best per thread count (1 = steady machine). */
-  steadiness: { threads: number; peakF32: number; bandwidth: number }[];
+  passes: ProbePass[];
+}
+
+/** The ceilings of several passes of the same thread counts: the best value of each. */
+export function bestCeilings(passes: readonly (readonly Ceilings[])[]): Ceilings[] {
+  const best = new Map<number, Ceilings>();
+  for (const pass of passes)
+    for (const c of pass) {
+      const b = best.get(c.threads);
+      best.set(
+        c.threads,
+        b ? { threads: c.threads, peak: { f32: Math.max(b.peak.f32, c.peak.f32), f64: Math.max(b.peak.f64, c.peak.f64) }, bandwidth: Math.max(b.bandwidth, c.bandwidth) } : { ...c, peak: { ...c.peak } },
+      );
+    }
+  return [...best.values()];
+}
+
+/** Two reports of the same machine and thread counts as one: every pass, the best ceilings. */
+export function mergeProbeReports(a: ProbeReport, b: ProbeReport): ProbeReport {
+  const passes = [...a.passes, ...b.passes];
+  return { ...a, ceilings: bestCeilings(passes.map((p) => p.ceilings)), passes };
 }
 
 /** Multiply-add steps per probe call so that one call takes about `seconds`. */
@@ -57,7 +84,7 @@ function calibrate(dtype: RoofDtype, seconds: number): number {
 }
 
 /**
- * Measures the ceilings at each thread count. The bounds are the best sample of each probe
+ * One pass of the ceilings at each thread count. The bounds are the best sample of each probe
  * (noise on a shared machine only slows a probe); the rows compared with them are medians.
  */
 export function probeCeilings(threadCounts: readonly number[], budget: number, readBytes?: number): ProbeReport {
@@ -68,7 +95,7 @@ export function probeCeilings(threadCounts: readonly number[], budget: number, r
   const iterations = { f32: calibrate('f32', 0.02), f64: calibrate('f64', 0.02) };
   const buf = rand([Math.floor(bytes / 4)], { seed: 7, dtype: 'f32' });
   const ceilings: Ceilings[] = [];
-  const steadiness: ProbeReport['steadiness'] = [];
+  const steadiness: ProbePass['steadiness'] = [];
   try {
     for (const threads of threadCounts) {
       const peak = { f32: 0, f64: 0 };
@@ -91,5 +118,5 @@ export function probeCeilings(threadCounts: readonly number[], budget: number, r
   } finally {
     buf.dispose();
   }
-  return { isa: native.probeIsa().isa, llcBytes, llcSource: sysLlc === undefined ? 'default' : 'sysfs', readBufferBytes: buf.size * 4, ceilings, steadiness };
+  return { isa: native.probeIsa().isa, llcBytes, llcSource: sysLlc === undefined ? 'default' : 'sysfs', readBufferBytes: buf.size * 4, ceilings, passes: [{ ceilings, steadiness }] };
 }

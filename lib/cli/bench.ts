@@ -73,7 +73,7 @@ export function renderBench(rep: BenchReport, ctx: CliContext): string {
   lines.push(`ntensor ${m.ntensor} on ${m.cpu}, ${m.cores} cores, ${m.platform}, node ${m.node}${m.isaCap ? `, NTENSOR_ISA=${m.isaCap}` : ''}`);
   lines.push(
     st.bold('ceilings') +
-      ` (probe ISA ${pr.isa}${pr.isa === 'sse2' ? ': multiply then add, no FMA' : ''}; best sample of each probe; read buffer ${(pr.readBufferBytes / 2 ** 20).toFixed(0)} MiB, ` +
+      ` (probe ISA ${pr.isa}${pr.isa === 'sse2' ? ': multiply then add, no FMA' : ''}; best sample of ${pr.passes.length} passes, before and after the suites; read buffer ${(pr.readBufferBytes / 2 ** 20).toFixed(0)} MiB, ` +
       `last-level cache ${(pr.llcBytes / 2 ** 20).toFixed(0)} MiB${pr.llcSource === 'default' ? ' (assumed: not readable here)' : ''})`,
   );
   for (const c of pr.ceilings)

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as nt from '../../lib';
-import { formatSeconds, median, measure, numpyStatus, probeCeilings, rates, resolveOptions, rooflinePoint, summarize, type BenchReport, type Ceilings } from '../../lib/bench';
+import { bestCeilings, formatSeconds, median, measure, numpyStatus, probeCeilings, rates, resolveOptions, rooflinePoint, summarize, type BenchReport, type Ceilings } from '../../lib/bench';
 import { native } from '../../lib/native/loader';
 import { parseList, writeAtomic } from '../../lib/cli/bench';
 import { dramBytes, rotatingCopies } from '../../lib/bench/suite';
@@ -155,6 +155,22 @@ describe('roofline', () => {
     expect(rooflinePoint({ bytes: 1e9 }, 0.1, c)).toEqual({ bound: 'memory', attainable: 20, unit: 'GB/s', fraction: expect.closeTo(0.5, 12) });
   });
 
+  it('bestCeilings keeps the best value of every pass per thread count', () => {
+    const r = rng(9);
+    const pass = () => [1, 2, 3].map((threads) => ({ threads, peak: { f32: r() * 100, f64: r() * 50 }, bandwidth: r() * 30 }));
+    const passes = [pass(), pass(), pass()];
+    const copy = JSON.parse(JSON.stringify(passes));
+    const best = bestCeilings(passes);
+    expect(passes).toEqual(copy); // the passes are left as they were
+    expect(best.map((b) => b.threads)).toEqual([1, 2, 3]);
+    best.forEach((b, i) => {
+      expect(b.peak.f32).toBe(Math.max(...passes.map((p) => p[i].peak.f32)));
+      expect(b.peak.f64).toBe(Math.max(...passes.map((p) => p[i].peak.f64)));
+      expect(b.bandwidth).toBe(Math.max(...passes.map((p) => p[i].bandwidth)));
+    });
+    expect(bestCeilings([passes[1]])).toEqual(passes[1]);
+  });
+
   it('refuses work without counts, bad counts, bad times and empty ceilings (NT_VALUE)', () => {
     expect(codeOf(() => rooflinePoint({}, 1, c))).toBe('NT_VALUE');
     expect(codeOf(() => rooflinePoint({ flops: -1 }, 1, c))).toBe('NT_VALUE');
@@ -237,7 +253,8 @@ describe('native probes', () => {
       expect(c.bandwidth).toBeGreaterThan(0);
       if (p.isa !== 'baseline') expect(c.peak.f64 / c.peak.f32).toBeGreaterThan(0.2), expect(c.peak.f64 / c.peak.f32).toBeLessThan(1.05);
     }
-    for (const s of p.steadiness) expect(s.peakF32).toBeLessThanOrEqual(1), expect(s.bandwidth).toBeLessThanOrEqual(1);
+    expect(p.passes).toHaveLength(1);
+    for (const s of p.passes[0].steadiness) expect(s.peakF32).toBeLessThanOrEqual(1), expect(s.bandwidth).toBeLessThanOrEqual(1);
     expect(p.llcBytes).toBeGreaterThan(0);
   });
 });
@@ -316,6 +333,9 @@ describe('ntensor bench (CLI)', () => {
     expect(r.stdout).toMatch(/svd 48x48 +numpy +1 +- +peers skipped \(--no-peers\)\n/);
     const rep = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchReport;
     expect(rep.suites.map((s) => s.name)).toEqual(['gemm', 'svd']);
+    // two probe passes (before and after the suites); the roofline uses the best of them
+    expect(rep.probes.passes).toHaveLength(2);
+    expect(rep.probes.ceilings).toEqual(bestCeilings(rep.probes.passes.map((p) => p.ceilings)));
     for (const s of rep.suites) {
       const ours = s.rows.filter((x) => x.impl === 'ntensor');
       expect(ours).toHaveLength(1);
