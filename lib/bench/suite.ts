@@ -7,7 +7,7 @@ export interface SuiteOptions {
   /** The suite's main dimension per row group (its meaning is the suite's sizeMeaning). */
   sizes: readonly number[];
   threads: readonly number[];
-  /** Last-level cache bytes: memory-bound rows rotate over buffers larger than twice this. */
+  /** Last-level cache bytes: memory-bound rows rotate over buffers 4 x larger than this. */
   llcBytes: number;
 }
 
@@ -46,9 +46,13 @@ export interface BenchSuite {
   build(o: SuiteOptions): BuiltSuite;
 }
 
-/** How many copies of a `bytes` working set a rotation needs to stream from memory, not cache. */
+/**
+ * How many copies of a `bytes` working set a rotation needs to stream from memory, not cache:
+ * at least 4 x the last-level cache in all (a cache that is not strict LRU, or a victim L3,
+ * still hits part of a rotation only twice its size).
+ */
 export function rotatingCopies(bytes: number, llcBytes: number): number {
-  return Math.max(2, Math.ceil((2 * llcBytes) / bytes));
+  return Math.max(2, Math.ceil((4 * llcBytes) / bytes));
 }
 
 /**

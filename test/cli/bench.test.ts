@@ -271,14 +271,14 @@ describe('bench options', () => {
     expect(resolveOptions({ only: ['svd', 'gemm'] }).suites.map((s) => s.name)).toEqual(['gemm', 'svd']);
   });
 
-  it('a working set inside the last-level cache has no DRAM bytes; rotations exceed twice the cache', () => {
+  it('a working set inside the last-level cache has no DRAM bytes; rotations span 4 x the cache', () => {
     expect(dramBytes(32 << 20, 32 << 20)).toBeUndefined();
     expect(dramBytes((32 << 20) + 1, 32 << 20)).toBe((32 << 20) + 1);
     for (const [bytes, llc] of [[1, 1 << 20], [8e6, 32 << 20], [33e6, 32 << 20], [1e9, 32 << 20]]) {
       const k = rotatingCopies(bytes, llc);
       expect(k).toBeGreaterThanOrEqual(2);
-      expect(k * bytes).toBeGreaterThanOrEqual(2 * llc);
-      if (k > 2) expect((k - 1) * bytes).toBeLessThan(2 * llc);
+      expect(k * bytes).toBeGreaterThanOrEqual(4 * llc);
+      if (k > 2) expect((k - 1) * bytes).toBeLessThan(4 * llc);
     }
   });
 
@@ -367,6 +367,27 @@ describe('ntensor bench (CLI)', () => {
       expect(peer.error).toBe(rep.peer);
       expect(ours.vsPeer).toBeUndefined();
     }
+  });
+
+  it('qmatmul and attention rows declare their flops and bytes, rotate over 4 x the cache and free everything', async () => {
+    const file = path.join(tmp, 'qa.json');
+    const r = await cli(['bench', '--only', 'qmatmul,attention', '--sizes', '128', '--threads', '1', '--time', '0.02', '--no-peers', '--json', file]);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchReport;
+    const [q, a] = rep.suites.map((s) => s.rows);
+    expect(q).toHaveLength(1);
+    expect(q[0].error).toBeUndefined();
+    expect(q[0].flops).toBe(2 * 128 * 128);
+    // 4-bit codes (n k / 2) + one scale and one zero per row and group of 128 + x and y in f32
+    expect(q[0].bytes).toBeGreaterThanOrEqual((128 * 128) / 2 + 128 * 2 + 2 * 128 * 4);
+    expect(q[0].bytes).toBeLessThanOrEqual((128 * 128) / 2 + 128 * 5 + 2 * 128 * 4);
+    const copies = Number(/\((\d+) rotating weights\)/.exec(q[0].name)![1]);
+    expect(copies * q[0].bytes!).toBeGreaterThanOrEqual(4 * rep.probes.llcBytes - 2 * 128 * 4 * copies);
+    expect(a).toHaveLength(1);
+    expect(a[0].error).toBeUndefined();
+    expect(a[0].flops).toBe(4 * 32 * 128 * 128);
+    expect(a[0].bytes).toBe(2 * 8 * 128 * 128 * 4 + 2 * 32 * 128 * 4);
+    for (const row of [q[0], a[0]]) expect(row.roofline!.fraction).toBeGreaterThan(0);
   });
 
   it('memory-bound rows quote the read bandwidth; a missing python is "peer not installed", not a failure', async () => {

@@ -1,8 +1,8 @@
 // Attention decode: one query token over a KV cache of `len` tokens, 32 query heads sharing
 // 8 KV heads of dimension 128 (LLaMA-style GQA). 4·hq·len·d flops (q·Kᵀ and p·V) over the K
 // and V bytes: hq / (2·hkv) = 2 flops per byte, memory-bound. The caches rotate over copies
-// larger than twice the last-level cache, as a model's layers do. No numpy peer (numpy has
-// no fused attention; a composed one would measure numpy's temporaries).
+// spanning 4 x the last-level cache, as a model's layers do. No numpy peer (numpy has no
+// fused attention; a composed one would measure numpy's temporaries).
 import * as nt from '../../index';
 import { ntError } from '../../errors';
 import { type BenchSuite, type BuiltSuite, type RowSpec, type SuiteOptions, rotatingCopies } from '../suite';

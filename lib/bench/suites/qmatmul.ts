@@ -1,7 +1,7 @@
 // int4 GEMV (decode's matmul): y[1, n] = x[1, k] · Wᵀ, W a 4-bit group-quantized [n, k]
 // (group 128, asymmetric, as nt.quant.quantize makes it). 2nk flops over the packed weight
 // bytes (codes + scales + zeros) plus x and y: about 4 flops per byte, memory-bound here.
-// The weights rotate over copies larger than twice the last-level cache so each call
+// The weights rotate over copies spanning 4 x the last-level cache so each call
 // streams them from memory, as decode does. numpy has no 4-bit matmul: no peer.
 import * as nt from '../../index';
 import { ntError } from '../../errors';
