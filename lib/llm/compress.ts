@@ -120,6 +120,8 @@ export interface CompressionReport {
   bytesAfter: number;
   calibrationTokens: number;
   seconds: number;
+  /** Where the time went (the stages sum to `seconds`). */
+  stages: StageSeconds;
   options: Required<Omit<CompressOptions, 'calibration' | 'onProgress' | 'svd' | 'factorBits' | 'calibrationWindow' | 'eigenFloor'>> & {
     svd?: 'exact' | 'randomized';
     factorBits?: number;
@@ -131,7 +133,7 @@ const OP = 'llm.compressModel';
 /** Calibration rows per stream chunk: bounds a layer pass's intermediates (gate/up: rows × d_ff f32) whatever the calibration size. */
 const CHUNK_TOKENS = 2048;
 
-interface Plan {
+export interface Plan {
   bits: 2 | 3 | 4 | 8 | null;
   groupSize: GroupSizeOption;
   quantizer: 'rtn' | 'gptq';
@@ -149,7 +151,7 @@ interface Plan {
   onProgress?: CompressOptions['onProgress'];
 }
 
-function plan(model: LlamaModel, options: CompressOptions): Plan {
+export function plan(model: LlamaModel, options: CompressOptions): Plan {
   const o = checkOptions<CompressOptions>(OP, options);
   const pick = <T>(name: string, v: T | undefined, allowed: readonly T[], fallback: T): T => {
     const x = v === undefined ? fallback : v;
@@ -227,19 +229,19 @@ function disposeStats(s: InputStats): void {
   s.meanAbs?.dispose();
 }
 
-function* inputStats(acc: CovarianceAccumulator, need: Needs): Job<InputStats> {
+function* inputStats(acc: CovarianceAccumulator, need: Needs, stages: StageSeconds): Job<InputStats> {
   const s: InputStats = {};
   try {
     if (need.covariance || need.eigen) {
-      const cov = yield* step(() => acc.mean(), () => acc.meanAsync());
+      const cov = yield* timed(stages, 'covariance', step(() => acc.mean(), () => acc.meanAsync()));
       try {
-        if (need.eigen) s.eigen = yield* step(() => covarianceEigen(cov), () => covarianceEigenAsync(cov));
+        if (need.eigen) s.eigen = yield* timed(stages, 'eigh', step(() => covarianceEigen(cov), () => covarianceEigenAsync(cov)));
       } finally {
         if (need.covariance) s.covariance = cov;
         else cov.dispose();
       }
     }
-    if (need.hessian) s.hessian = yield* step(() => acc.hessian(), () => acc.hessianAsync());
+    if (need.hessian) s.hessian = yield* timed(stages, 'covariance', step(() => acc.hessian(), () => acc.hessianAsync()));
     if (need.norms) s.norms = acc.inputNorms(); // O(d_in)
     if (need.meanAbs) s.meanAbs = acc.meanAbs();
     return s;
@@ -255,7 +257,7 @@ function measure(W: Tensor, Wc: Tensor, cov: Tensor, comp: Compensation | null):
   return step(() => activationErrors(W, Wc, cov, adapter), () => activationErrorsAsync(W, Wc, cov, adapter));
 }
 
-function* compressLinear(p: Plan, name: string, W: Tensor, bias: Tensor | null, stats: InputStats): Job<{ linear: LinearLike; report: LayerReport }> {
+function* compressLinear(p: Plan, name: string, W: Tensor, bias: Tensor | null, stats: InputStats, stages: StageSeconds): Job<{ linear: LinearLike; report: LayerReport }> {
   const owned: Tensor[] = [];
   let q: QTensor | null = null;
   let comp: Compensation | null = null;
@@ -263,24 +265,24 @@ function* compressLinear(p: Plan, name: string, W: Tensor, bias: Tensor | null, 
     let pruned: Tensor | null = null;
     if (p.sparsity) {
       const o = { method: p.pruneMethod, hessian: stats.hessian, inputNorms: stats.norms };
-      pruned = yield* step(() => prune24(W, o), () => prune24Async(W, o));
+      pruned = yield* timed(stages, 'prune', step(() => prune24(W, o), () => prune24Async(W, o)));
       owned.push(pruned);
     }
     const source = pruned ?? W;
     if (p.bits !== null) {
       const o = p.quantizer === 'gptq' ? { bits: p.bits, groupSize: p.groupSize, symmetric: p.symmetric, method: 'gptq' as const, hessian: stats.hessian } : { bits: p.bits, groupSize: p.groupSize, symmetric: p.symmetric };
-      q = yield* step(() => quantize(source, o), () => quantizeAsync(source, o));
+      q = yield* timed(stages, 'quantize', step(() => quantize(source, o), () => quantizeAsync(source, o)));
     }
     const qt = q;
-    const Wc = qt ? yield* step(() => dequantize(qt), () => dequantizeAsync(qt)) : source;
+    const Wc = qt ? yield* timed(stages, 'quantize', step(() => dequantize(qt), () => dequantizeAsync(qt))) : source;
     if (qt) owned.push(Wc);
     const [dOut, dIn] = W.shape as [number, number];
     const rank = Math.min(p.rank, dOut, dIn);
     if (p.method !== 'none') {
       const o = { method: p.method, rank, eigen: stats.eigen, meanAbs: stats.meanAbs, svd: p.svd, factorBits: p.factorBits, eigenFloor: p.eigenFloor };
-      comp = yield* step(() => compensate(W, Wc, o), () => compensateAsync(W, Wc, o));
+      comp = yield* timed(stages, 'svd', step(() => compensate(W, Wc, o), () => compensateAsync(W, Wc, o)));
     }
-    const m: ActivationErrors = p.measureErrors ? yield* measure(W, Wc, stats.covariance!, comp) : { signal: NaN, compressed: NaN, compensated: NaN };
+    const m: ActivationErrors = p.measureErrors ? yield* timed(stages, 'measure', measure(W, Wc, stats.covariance!, comp)) : { signal: NaN, compressed: NaN, compensated: NaN };
     // the bias (Qwen2's q/k/v, llama attention_bias) is kept as it is: only the weight is compressed
     const b = bias ? bias.clone() : null;
     const base: LinearLike = q ? new QuantLinear(q, { bias: b }) : new DenseLinear(pruned!, b);
@@ -311,13 +313,13 @@ function* compressLinear(p: Plan, name: string, W: Tensor, bias: Tensor | null, 
 }
 
 /** A slice of the calibration stream: independent sequences stacked as rows [Σ lengths, hidden] f32. */
-interface Chunk {
+export interface Chunk {
   x: Tensor;
   lengths: number[];
 }
 
 /** The calibration ids cut into windows (the last shorter one its own sequence), embedded, in chunks of about CHUNK_TOKENS rows. */
-function embedChunks(model: LlamaModel, p: Plan): Chunk[] {
+export function embedChunks(model: LlamaModel, p: Plan): Chunk[] {
   const ids = p.calibration;
   const groups: Int32Array[][] = [];
   let group: Int32Array[] = [];
@@ -344,10 +346,10 @@ function embedChunks(model: LlamaModel, p: Plan): Chunk[] {
 }
 
 /**
- * Runs layer l (weights as they are) over a copy of every chunk and accumulates the inputs of
- * its linears; the stream is left unchanged. One accumulator per distinct input tensor.
+ * Runs layer l (weights as they are) over every chunk (a copy, unless inPlace) and accumulates
+ * the inputs of its linears. One accumulator per distinct input tensor.
  */
-function* captureLayer(model: LlamaModel, l: number, chunks: readonly Chunk[], need: Needs): Job<Map<string, CovarianceAccumulator>> {
+function* captureLayer(model: LlamaModel, l: number, chunks: readonly Chunk[], need: Needs, stages: StageSeconds, inPlace: boolean): Job<Map<string, CovarianceAccumulator>> {
   const inputs = new Map<string, CovarianceAccumulator>();
   const owned: CovarianceAccumulator[] = [];
   try {
@@ -374,16 +376,17 @@ function* captureLayer(model: LlamaModel, l: number, chunks: readonly Chunk[], n
           pending.push([acc, x.clone()]);
         },
       };
-      const scratch = c.x.clone();
+      // in place (parallel mode) the original layer's output is the next layer's input
+      const scratch = inPlace ? c.x : c.x.clone();
       try {
-        yield* step(() => model.runLayer(l, scratch, c.lengths, { hooks }), () => model.runLayerAsync(l, scratch, c.lengths, { hooks }));
-        scratch.dispose();
+        yield* timed(stages, 'forward', step(() => model.runLayer(l, scratch, c.lengths, { hooks }), () => model.runLayerAsync(l, scratch, c.lengths, { hooks })));
+        if (!inPlace) scratch.dispose();
         for (const [acc, x] of pending) {
-          yield* step(() => acc.update(x), () => acc.updateAsync(x));
+          yield* timed(stages, 'covariance', step(() => acc.update(x), () => acc.updateAsync(x)));
           x.dispose();
         }
       } finally {
-        scratch.dispose();
+        if (!inPlace) scratch.dispose();
         for (const [, x] of pending) x.dispose();
       }
     }
@@ -394,104 +397,215 @@ function* captureLayer(model: LlamaModel, l: number, chunks: readonly Chunk[], n
   }
 }
 
+/** Seconds spent per stage of a compression run (wall time of the steps; `other` is the rest). */
+export interface StageSeconds {
+  /** Embedding the calibration windows. */
+  embed: number;
+  /** Layer passes with the original weights: the capture of each layer's linear inputs. */
+  forward: number;
+  /** Layer passes with the compressed weights (sequential mode: the next layer's inputs). */
+  forwardCompressed: number;
+  /** XᵀX accumulation and the statistics derived from it (mean, Hessian, norms). */
+  covariance: number;
+  /** One f64 eigendecomposition per shared input (EoRA). */
+  eigh: number;
+  /** RTN or GPTQ quantization (and the dequantized copy the adapter fits against). */
+  quantize: number;
+  /** 2:4 pruning. */
+  prune: number;
+  /** The adapter's SVD (EoRA / svd / act-s). */
+  svd: number;
+  /** measureErrors' activation errors. */
+  measure: number;
+  /** Output files (compressCheckpoint only). */
+  write: number;
+  /** Everything else: bookkeeping, page release, progress. */
+  other: number;
+}
+
+export function emptyStages(): StageSeconds {
+  return { embed: 0, forward: 0, forwardCompressed: 0, covariance: 0, eigh: 0, quantize: 0, prune: 0, svd: 0, measure: 0, write: 0, other: 0 };
+}
+
+/** `yield* timed(stages, 'eigh', job)`: adds the job's wall time to one stage. */
+export function* timed<T>(stages: StageSeconds, stage: keyof StageSeconds, job: Job<T>): Job<T> {
+  const started = performance.now();
+  try {
+    return yield* job;
+  } finally {
+    stages[stage] += (performance.now() - started) / 1000;
+  }
+}
+
+/**
+ * How each layer's calibration inputs are produced. 'sequential' (GPTQ's order): from the layers
+ * before it already compressed, so each layer compensates the error that reaches it; the stream
+ * goes through every layer twice (capture, then compressed). 'parallel': from the original
+ * model, so layers are independent (shardable over processes); one pass per layer.
+ */
+export type CompressMode = 'sequential' | 'parallel';
+
+/** What one layer's compression hands back: its linears' reports in module order. */
+export interface LayerResult {
+  reports: LayerReport[];
+}
+
+/**
+ * Compresses decoder layer l of `model` in place (its linears replaced) and advances the
+ * calibration stream past it: with the compressed layer (sequential) or the original one
+ * (parallel, where the capture pass itself is the advance). `advance` false leaves the stream
+ * as it is after the capture (the last layer's output feeds nothing).
+ */
+export function* compressLayer(
+  model: LlamaModel,
+  p: Plan,
+  l: number,
+  chunks: readonly Chunk[],
+  ctx: { mode: CompressMode; advance: boolean; stages: StageSeconds; onLinear?(report: LayerReport): void },
+): Job<LayerResult> {
+  const need = needsOf(p);
+  const dataAware = need.gram || need.norms || need.meanAbs;
+  const names = model.linears().filter((n) => n.startsWith(`model.layers.${l}.`));
+  const reports: LayerReport[] = [];
+  // parallel mode captures on the stream itself: the original layer's output is the next input
+  const inPlace = ctx.mode === 'parallel' && ctx.advance;
+  const inputs = dataAware ? yield* captureLayer(model, l, chunks, need, ctx.stages, inPlace) : new Map<string, CovarianceAccumulator>();
+  if (!dataAware && inPlace) for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
+  // statistics derived once per shared input, freed after its last linear
+  const users = new Map<CovarianceAccumulator, number>();
+  for (const acc of inputs.values()) users.set(acc, (users.get(acc) ?? 0) + 1);
+  const derived = new Map<CovarianceAccumulator, InputStats>();
+  try {
+    for (const name of names) {
+      const linearStarted = Date.now();
+      const acc = inputs.get(name);
+      let stats: InputStats = {};
+      if (acc) {
+        const known = derived.get(acc);
+        if (known) stats = known;
+        else {
+          stats = yield* inputStats(acc, need, ctx.stages);
+          derived.set(acc, stats);
+          acc.dispose(); // XᵀX is no longer needed: free its d_in² f64 before the linear's own work
+        }
+      }
+      // quantizers, pruners and EoRA work on f32 (a bf16/f16 model holds 16-bit weights)
+      const dense = model.getLinear(name) as DenseLinear;
+      const stored = dense.weight;
+      const W = stored.dtype === 'f32' ? stored : stored.astype('f32');
+      let compressed;
+      try {
+        compressed = yield* compressLinear(p, name, W, dense.bias, stats, ctx.stages);
+      } finally {
+        if (W !== stored) W.dispose();
+      }
+      const { linear, report } = compressed;
+      // disposing the original releases its mapped pages (a checkpoint's 16-bit weights)
+      model.setLinear(name, linear).dispose();
+      if (acc) {
+        const left = users.get(acc)! - 1;
+        users.set(acc, left);
+        if (left === 0) {
+          disposeStats(stats);
+          derived.delete(acc);
+        }
+      }
+      report.seconds = (Date.now() - linearStarted) / 1000;
+      reports.push(report);
+      ctx.onLinear?.(report);
+    }
+  } finally {
+    derived.forEach(disposeStats);
+    new Set(inputs.values()).forEach((a) => a.dispose());
+  }
+  // sequential: layer l+1's inputs come from layer l compressed
+  if (ctx.mode === 'sequential' && ctx.advance && dataAware)
+    for (const c of chunks) yield* timed(ctx.stages, 'forwardCompressed', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
+  return { reports };
+}
+
+/** The report's options: the plan less the calibration and callbacks. */
+export function reportOptions(p: Plan): CompressionReport['options'] {
+  return {
+    bits: p.bits,
+    groupSize: p.groupSize,
+    quantizer: p.quantizer,
+    symmetric: p.symmetric,
+    sparsity: p.sparsity,
+    pruneMethod: p.pruneMethod,
+    method: p.method,
+    rank: p.rank,
+    measureErrors: p.measureErrors,
+    ...(p.svd ? { svd: p.svd } : {}),
+    ...(p.factorBits ? { factorBits: p.factorBits } : {}),
+    ...(p.eigenFloor !== undefined ? { eigenFloor: p.eigenFloor } : {}),
+  };
+}
+
+/** Whether the options read the calibration data at all (else the model never runs). */
+export function usesCalibration(p: Plan): boolean {
+  const need = needsOf(p);
+  return need.gram || need.norms || need.meanAbs;
+}
+
+/** Tracks per-layer times for the progress callback's ETA. */
+export class LayerClock {
+  private finishedSeconds = 0;
+  private finishedLayers = 0;
+  private layerStarted = Date.now();
+  constructor(private readonly layersLeftAtStart: number) {}
+  startLayer(): void {
+    this.layerStarted = Date.now();
+  }
+  endLayer(): void {
+    this.finishedSeconds += (Date.now() - this.layerStarted) / 1000;
+    this.finishedLayers += 1;
+  }
+  /** Seconds left: mean time per finished layer × layers not finished, less the current layer's time so far. */
+  eta(): number {
+    if (this.finishedLayers === 0) return NaN;
+    const spent = (Date.now() - this.layerStarted) / 1000;
+    return Math.max(0, (this.finishedSeconds / this.finishedLayers) * (this.layersLeftAtStart - this.finishedLayers) - spent);
+  }
+}
+
 function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
   const started = Date.now();
-  const names = model.linears();
+  const total = model.linears().length;
   const L = model.config.numLayers;
-  const need = needsOf(p);
-  // RTN with no adapter or the plain-SVD one, magnitude or no pruning, no measurements: the
-  // calibration data is not used, and the model does not need to run at all
-  const dataAware = need.gram || need.norms || need.meanAbs;
+  const stages = emptyStages();
   const layers: LayerReport[] = [];
   let bytesBefore = 0;
   let bytesAfter = 0;
-  let finishedSeconds = 0;
-  const chunks = dataAware ? yield* inline(() => embedChunks(model, p)) : [];
+  const chunks = usesCalibration(p) ? yield* timed(stages, 'embed', inline(() => embedChunks(model, p))) : [];
+  const clock = new LayerClock(L);
   try {
     for (let l = 0; l < L; ++l) {
-      const layerStarted = Date.now();
-      const mine = names.filter((n) => n.startsWith(`model.layers.${l}.`));
-      const inputs = dataAware ? yield* captureLayer(model, l, chunks, need) : new Map<string, CovarianceAccumulator>();
-      // statistics derived once per shared input, freed after its last linear
-      const users = new Map<CovarianceAccumulator, number>();
-      for (const acc of inputs.values()) users.set(acc, (users.get(acc) ?? 0) + 1);
-      const derived = new Map<CovarianceAccumulator, InputStats>();
-      try {
-        for (const name of mine) {
-          const linearStarted = Date.now();
-          const acc = inputs.get(name);
-          let stats: InputStats = {};
-          if (acc) {
-            const known = derived.get(acc);
-            if (known) stats = known;
-            else {
-              stats = yield* inputStats(acc, need);
-              derived.set(acc, stats);
-              acc.dispose(); // XᵀX is no longer needed: free its d_in² f64 before the linear's own work
-            }
-          }
-          // quantizers, pruners and EoRA work on f32 (a bf16/f16 model holds 16-bit weights)
-          const dense = model.getLinear(name) as DenseLinear;
-          const stored = dense.weight;
-          const W = stored.dtype === 'f32' ? stored : stored.astype('f32');
-          let compressed;
-          try {
-            compressed = yield* compressLinear(p, name, W, dense.bias, stats);
-          } finally {
-            if (W !== stored) W.dispose();
-          }
-          const { linear, report } = compressed;
-          model.setLinear(name, linear).dispose();
-          if (acc) {
-            const left = users.get(acc)! - 1;
-            users.set(acc, left);
-            if (left === 0) {
-              disposeStats(stats);
-              derived.delete(acc);
-            }
-          }
-          report.seconds = (Date.now() - linearStarted) / 1000;
+      clock.startLayer();
+      yield* compressLayer(model, p, l, chunks, {
+        mode: 'sequential',
+        advance: l + 1 < L,
+        stages,
+        onLinear: (report) => {
           layers.push(report);
           bytesBefore += report.shape[0] * report.shape[1] * 4;
           bytesAfter += report.weightBytes + report.adapterBytes;
-          const spent = (Date.now() - layerStarted) / 1000;
-          const etaSeconds = l > 0 ? Math.max(0, (finishedSeconds / l) * (L - l) - spent) : NaN;
-          p.onProgress?.(layers.length, names.length, report, { layer: l, layers: L, etaSeconds });
-        }
-      } finally {
-        derived.forEach(disposeStats);
-        new Set(inputs.values()).forEach((a) => a.dispose());
-      }
-      // layer l+1's inputs come from layer l compressed (GPTQ's sequential order); the last
-      // layer's output feeds nothing
-      if (dataAware && l + 1 < L)
-        for (const c of chunks) yield* step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths));
-      finishedSeconds += (Date.now() - layerStarted) / 1000;
+          p.onProgress?.(layers.length, total, report, { layer: l, layers: L, etaSeconds: clock.eta() });
+        },
+      });
+      clock.endLayer();
     }
   } finally {
     chunks.forEach((c) => c.x.dispose());
   }
-  return {
-    layers,
-    bytesBefore,
-    bytesAfter,
-    calibrationTokens: p.calibration.length,
-    seconds: (Date.now() - started) / 1000,
-    options: {
-      bits: p.bits,
-      groupSize: p.groupSize,
-      quantizer: p.quantizer,
-      symmetric: p.symmetric,
-      sparsity: p.sparsity,
-      pruneMethod: p.pruneMethod,
-      method: p.method,
-      rank: p.rank,
-      measureErrors: p.measureErrors,
-      ...(p.svd ? { svd: p.svd } : {}),
-      ...(p.factorBits ? { factorBits: p.factorBits } : {}),
-      ...(p.eigenFloor !== undefined ? { eigenFloor: p.eigenFloor } : {}),
-    },
-  };
+  const seconds = (Date.now() - started) / 1000;
+  return { layers, bytesBefore, bytesAfter, calibrationTokens: p.calibration.length, seconds, stages: closeStages(stages, seconds), options: reportOptions(p) };
+}
+
+/** Sets `other` to the wall time not in any stage. */
+export function closeStages(stages: StageSeconds, seconds: number): StageSeconds {
+  const counted = Object.entries(stages).reduce((s, [k, v]) => (k === 'other' ? s : s + v), 0);
+  return { ...stages, other: Math.max(0, seconds - counted) };
 }
 
 /** Compresses every decoder linear of `model` in place and reports each layer's error. */
