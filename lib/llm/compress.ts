@@ -318,8 +318,8 @@ export interface Chunk {
   lengths: number[];
 }
 
-/** The calibration ids cut into windows (the last shorter one its own sequence), embedded, in chunks of about CHUNK_TOKENS rows. */
-export function embedChunks(model: LlamaModel, p: Plan): Chunk[] {
+/** The calibration ids cut into windows (the last shorter one its own sequence), grouped into chunks of about CHUNK_TOKENS rows. */
+export function chunkWindows(p: Plan): Int32Array[][] {
   const ids = p.calibration;
   const groups: Int32Array[][] = [];
   let group: Int32Array[] = [];
@@ -335,9 +335,14 @@ export function embedChunks(model: LlamaModel, p: Plan): Chunk[] {
     rows += w.length;
   }
   groups.push(group);
+  return groups;
+}
+
+/** The calibration windows embedded, chunk by chunk (chunkWindows). */
+export function embedChunks(model: LlamaModel, p: Plan): Chunk[] {
   const chunks: Chunk[] = [];
   try {
-    for (const g of groups) chunks.push({ x: model.embedSequences(g), lengths: g.map((w) => w.length) });
+    for (const g of chunkWindows(p)) chunks.push({ x: model.embedSequences(g), lengths: g.map((w) => w.length) });
   } catch (e) {
     chunks.forEach((c) => c.x.dispose());
     throw e;

@@ -42,7 +42,7 @@ export interface SavedCompressed {
 
 const OP = 'llm.saveCompressed';
 
-interface QuantFormat {
+export interface QuantFormat {
   bits: number;
   /** -1: one group per row (GPTQ's convention). */
   groupSize: number;
@@ -50,8 +50,8 @@ interface QuantFormat {
   actOrder: boolean;
 }
 
-const DEFAULT_MAX_SHARD_BYTES = 5 * 2 ** 30;
-const INDEX_FILE = 'model.safetensors.index.json';
+export const DEFAULT_MAX_SHARD_BYTES = 5 * 2 ** 30;
+export const INDEX_FILE = 'model.safetensors.index.json';
 const SHARD_NAME = /^model-\d{5}-of-\d{5}\.safetensors$/;
 
 /** The tensors split, in order, into files of at most maxBytes (one file when they fit), named as transformers names them. */
@@ -102,8 +102,9 @@ function concat(parts: readonly Tensor[], axis: 0 | 1): Tensor {
  * what the loader reads: the compressed parts are fused back (dense weights row after row;
  * GPTQ qweight, scales and qzeros column after column, g_idx shared) under the stored name.
  */
-function fuseStoredLinears(model: LlamaModel, tensors: Record<string, Tensor>, temps: Tensor[]): void {
+function fuseStoredLinears(model: LlamaModel, tensors: Record<string, Tensor>, temps: Tensor[], among: ReadonlySet<string>): void {
   for (const f of fusedLinears(model.config)) {
+    if (!f.parts.some((p) => among.has(p.name))) continue;
     const dense = f.parts.every((p) => tensors[`${p.name}.weight`] !== undefined);
     const gptq = f.parts.every((p) => tensors[`${p.name}.qweight`] !== undefined);
     if (!dense && !gptq)
@@ -128,42 +129,88 @@ function fuseStoredLinears(model: LlamaModel, tensors: Record<string, Tensor>, t
   }
 }
 
-/** Writes `model` (compressed in place by compressModel) as a GPTQ-format folder + PEFT adapter. */
-export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveCompressedOptions = {}): SavedCompressed {
+/** The stored tensors of some compressed linears (GPTQ layout or dense), their adapters and quantization formats. */
+export interface StoredLinears {
+  tensors: Record<string, Tensor>;
+  adapters: Record<string, LoraFactors>;
+  formats: QuantFormat[];
+}
+
+/**
+ * The tensors that store `names` (decoder linears of `model`, compressed in place): GPTQ
+ * qweight/qzeros/scales/g_idx for int4, the weight for dense ones, Phi-3's parts fused back.
+ * New tensors are pushed to `temps` (the caller disposes them after writing).
+ */
+export function storedLinears(model: LlamaModel, names: readonly string[], temps: Tensor[], op = OP): StoredLinears {
   const tensors: Record<string, Tensor> = {};
-  const temps: Tensor[] = [];
   const adapters: Record<string, LoraFactors> = {};
   const formats: QuantFormat[] = [];
-  try {
-    for (const name of model.linears()) {
-      let lin: LinearLike = model.getLinear(name);
-      if (lin instanceof LoraLinear) {
-        adapters[name] = { A: lin.A, B: lin.B };
-        lin = lin.base;
-      }
-      if (lin instanceof QuantLinear) {
-        const q = lin.q;
-        const format = { bits: q.bits, groupSize: q.groupSize === q.shape[1] ? -1 : q.groupSize, symmetric: q.symmetric, actOrder: q.gIdx !== null };
-        if (format.bits !== 4) throw ntError('NT_UNSUPPORTED', `[${OP}] ${name}: the GPTQ folder format is written for 4-bit weights, got ${q.bits} bits`);
-        if (formats.length > 0 && (formats[0].groupSize !== format.groupSize || formats[0].symmetric !== format.symmetric))
-          throw ntError('NT_UNSUPPORTED', `[${OP}] ${name}: every linear must share one group size and symmetry in a GPTQ folder`);
-        formats.push(format);
-        const g = toGptq(q);
-        temps.push(g.qweight, g.qzeros, g.scales, g.g_idx);
-        tensors[`${name}.qweight`] = g.qweight;
-        tensors[`${name}.qzeros`] = g.qzeros;
-        tensors[`${name}.scales`] = g.scales;
-        tensors[`${name}.g_idx`] = g.g_idx;
-      } else if (lin instanceof DenseLinear) {
-        tensors[`${name}.weight`] = lin.weight;
-      } else {
-        throw ntError('NT_UNSUPPORTED', `[${OP}] ${name}: cannot save a ${lin.constructor.name}`);
-      }
+  for (const name of names) {
+    let lin: LinearLike = model.getLinear(name);
+    if (lin instanceof LoraLinear) {
+      adapters[name] = { A: lin.A, B: lin.B };
+      lin = lin.base;
     }
-    fuseStoredLinears(model, tensors, temps);
+    if (lin instanceof QuantLinear) {
+      const q = lin.q;
+      const format = { bits: q.bits, groupSize: q.groupSize === q.shape[1] ? -1 : q.groupSize, symmetric: q.symmetric, actOrder: q.gIdx !== null };
+      if (format.bits !== 4) throw ntError('NT_UNSUPPORTED', `[${op}] ${name}: the GPTQ folder format is written for 4-bit weights, got ${q.bits} bits`);
+      if (formats.length > 0 && (formats[0].groupSize !== format.groupSize || formats[0].symmetric !== format.symmetric))
+        throw ntError('NT_UNSUPPORTED', `[${op}] ${name}: every linear must share one group size and symmetry in a GPTQ folder`);
+      formats.push(format);
+      const g = toGptq(q);
+      temps.push(g.qweight, g.qzeros, g.scales, g.g_idx);
+      tensors[`${name}.qweight`] = g.qweight;
+      tensors[`${name}.qzeros`] = g.qzeros;
+      tensors[`${name}.scales`] = g.scales;
+      tensors[`${name}.g_idx`] = g.g_idx;
+    } else if (lin instanceof DenseLinear) {
+      tensors[`${name}.weight`] = lin.weight;
+    } else {
+      throw ntError('NT_UNSUPPORTED', `[${op}] ${name}: cannot save a ${lin.constructor.name}`);
+    }
+  }
+  fuseStoredLinears(model, tensors, temps, new Set(names));
+  return { tensors, adapters, formats };
+}
+
+/** Names of the stored (checkpoint) tensors that hold decoder linears: the compressed output replaces them. */
+export function storedLinearWeightNames(model: LlamaModel): Set<string> {
+  return new Set([...model.linears(), ...fusedLinears(model.config).map((f) => f.stored)].map((n) => `${n}.weight`));
+}
+
+/** The source config.json with the GPTQ quantization_config of `formats` (none: dense or pruned only). */
+export function compressedConfig(sourceDir: string, formats: readonly QuantFormat[]): Record<string, unknown> {
+  const config = JSON.parse(fs.readFileSync(path.join(sourceDir, 'config.json'), 'utf8'));
+  delete config.quantization_config;
+  if (formats.length > 0)
+    config.quantization_config = {
+      quant_method: 'gptq',
+      bits: formats[0].bits,
+      group_size: formats[0].groupSize,
+      sym: formats[0].symmetric,
+      desc_act: formats.some((f) => f.actOrder),
+      checkpoint_format: 'gptq',
+    };
+  return config;
+}
+
+/** A transformers shard index: every tensor name → its shard file, total_size = Σ tensor bytes. */
+export function shardIndexJson(shards: readonly { file: string; names: readonly string[]; bytes: number }[]): string {
+  const weightMap: Record<string, string> = {};
+  for (const sh of shards) for (const name of sh.names) weightMap[name] = sh.file;
+  const totalSize = shards.reduce((n, sh) => n + sh.bytes, 0);
+  return JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n';
+}
+
+/** Writes `model` (compressed in place by compressModel) as a GPTQ-format folder + PEFT adapter. */
+export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveCompressedOptions = {}): SavedCompressed {
+  const temps: Tensor[] = [];
+  try {
+    const { tensors, adapters, formats } = storedLinears(model, model.linears(), temps);
     // everything that is not a decoder linear comes unchanged from the source checkpoint
     // (Phi-3's fused matrices were just written from their compressed parts)
-    const linearNames = new Set([...model.linears(), ...fusedLinears(model.config).map((f) => f.stored)].map((n) => `${n}.weight`));
+    const linearNames = storedLinearWeightNames(model);
     // mapped views in the checkpoint's own dtype: embeddings and lm_head keep it (a bf16 model's
     // stay bf16), and nothing is widened or read that is not written
     const source = loadSafetensors(model.dir);
@@ -174,17 +221,7 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
         temps.push(t);
       }
     }
-    const config = JSON.parse(fs.readFileSync(path.join(model.dir, 'config.json'), 'utf8'));
-    delete config.quantization_config;
-    if (formats.length > 0)
-      config.quantization_config = {
-        quant_method: 'gptq',
-        bits: formats[0].bits,
-        group_size: formats[0].groupSize,
-        sym: formats[0].symmetric,
-        desc_act: formats.some((f) => f.actOrder),
-        checkpoint_format: 'gptq',
-      };
+    const config = compressedConfig(model.dir, formats);
     const shards = shardTensors(tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
     const weightsFile = path.join(outDir, shards.length === 1 ? 'model.safetensors' : INDEX_FILE);
     const hasAdapter = Object.keys(adapters).length > 0;
@@ -195,10 +232,7 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
     replaceFolderUnits(OP, outDir, hasAdapter ? [adapterUnit, modelUnit] : [modelUnit], (stage) => {
       for (const sh of shards) saveSafetensors(path.join(stage, sh.file), sh.tensors, { format: 'pt', producer: 'ntensor', ...(opts.metadata ?? {}) });
       if (shards.length > 1) {
-        const weightMap: Record<string, string> = {};
-        for (const sh of shards) for (const name of Object.keys(sh.tensors)) weightMap[name] = sh.file;
-        const totalSize = shards.reduce((n, sh) => n + sh.bytes, 0);
-        writeFileAtomic(OP, path.join(stage, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+        writeFileAtomic(OP, path.join(stage, INDEX_FILE), shardIndexJson(shards.map((sh) => ({ file: sh.file, names: Object.keys(sh.tensors), bytes: sh.bytes }))));
       }
       writeFileAtomic(OP, path.join(stage, 'config.json'), JSON.stringify(config, null, 2) + '\n');
       if (hasAdapter) saveLoraAdapter(path.join(stage, 'adapter'), adapters, { baseModel: outDir, metadata: opts.metadata });

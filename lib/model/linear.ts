@@ -198,3 +198,21 @@ export class LoraLinear implements LinearLike {
     this.B.dispose();
   }
 }
+
+/**
+ * Stands in for a linear whose weights were written out and released (a checkpoint compressed
+ * layer by layer keeps one layer in memory): same shape, and any use is NT_DISPOSED.
+ */
+export class ReleasedLinear implements LinearLike {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    private readonly why: string,
+  ) {}
+
+  forward(): Tensor {
+    throw ntError('NT_DISPOSED', `[linear.forward] this linear was released: ${this.why}`);
+  }
+
+  dispose(): void {}
+}
