@@ -244,6 +244,15 @@ function clearForFreshRun(dir: string): void {
   fs.rmSync(path.join(dir, 'adapter', 'adapter_model.safetensors'), { force: true });
 }
 
+/** Temporary files and staging folders a killed writer left (ours only: the atomic writers' names). */
+function removeStaleTemps(dir: string): void {
+  for (const d of [dir, path.join(dir, WORK), path.join(dir, 'adapter')]) {
+    if (!fs.existsSync(d)) continue;
+    for (const f of fs.readdirSync(d))
+      if (/\.tmp-\d+-(js)?\d+$/.test(f) || /^\.ntensor-stage-\d+-\d+$/.test(f)) fs.rmSync(path.join(d, f), { recursive: true, force: true });
+  }
+}
+
 function checkLayers(op: string, layers: unknown, L: number): [number, number] {
   const ok = Array.isArray(layers) && layers.length === 2 && layers.every((x) => Number.isInteger(x)) && 0 <= layers[0] && layers[0] < layers[1] && layers[1] <= L;
   if (!ok) throw ntError('NT_VALUE', `[${op}] layers must be [first, end) with 0 <= first < end <= ${L} (the model's layers), got ${describe(layers)}`);
@@ -418,6 +427,7 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
     let next = range[0];
     let resumedLayers = 0;
     const runFile = path.join(outDir, WORK, RUN_FILE);
+    removeStaleTemps(outDir);
     if (resumeOpt === true && fs.existsSync(runFile)) {
       const stored = checkIdentity(OP, runFile, readJson(OP, runFile));
       const diff = identityDiff(stored, identity);
@@ -559,6 +569,7 @@ export function mergeCompressedShards(shardDirs: readonly string[], outDir: stri
     for (const s of sorted) if (path.resolve(s.dir) === path.resolve(outDir)) throw ntError('NT_VALUE', `[${MERGE_OP}] outDir must not be one of the shards (${s.dir})`);
     const layers = sorted.flatMap((s) => readRecords(MERGE_OP, s.dir, s.identity.layers, L).map((record) => ({ dir: s.dir, record })));
     clearForFreshRun(outDir);
+    removeStaleTemps(outDir);
     // each layer shard as written by its process: copied under a temporary name, then renamed
     for (const x of layers) {
       const target = path.join(outDir, x.record.file);

@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as nt from '../../lib';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
+import { shardIndexFrom, shardRange } from '../../lib/cli/compress';
 import { cli } from './run-cli';
 
 const FIXTURE = path.join(PACKAGE_ROOT, 'fixtures', 'tinyllama-fortunes');
@@ -19,13 +20,21 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('ntensor compress', () => {
   test('writes a GPTQ folder and a PEFT adapter that `ppl --adapter` evaluates', async () => {
     const out = path.join(tmp, 'c');
-    const r = await cli(['compress', '--text', HELDOUT, '--calib-tokens', '512', '--rank', '4', '--out', out]);
+    const r = await cli(['compress', '--text', HELDOUT, '--calib-tokens', '512', '--rank', '4', '--errors', '--out', out]);
     expect(r.stderr).toMatch(/compress 100% 28\/28/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/layers\.0\.self_attn\.q_proj\s+256×256/);
     expect(r.stdout).toMatch(/compression\s+int4 rtn g128, eora rank 4/);
     expect(r.stdout).toMatch(/mean activation error\s+\d+\.\d\d% → \d+\.\d\d%/);
-    for (const f of ['config.json', 'model.safetensors', 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    expect(r.stdout).toMatch(/mode\s+sequential, layers 0\.\.3 of 4/);
+    expect(r.stdout).toMatch(/time\s+\d+\.\d s \(.*forward \d+\.\d.*\)/);
+    const shards = ['00001', '00002', '00003', '00004', '00005'].map((k) => `model-${k}-of-00005.safetensors`);
+    for (const f of ['config.json', 'model.safetensors.index.json', ...shards, 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors']) expect(fs.existsSync(path.join(out, f))).toBe(true);
+    // without --errors nothing is measured, and the table says so
+    const quick = await cli(['compress', '--text', HELDOUT, '--calib-tokens', '512', '--rank', '4', '--out', path.join(tmp, 'quick')]);
+    expect(quick.code).toBe(0);
+    expect(quick.stdout).toMatch(/mean activation error\s+not measured \(--errors\)/);
+    expect(quick.stdout).toMatch(/EoRA dropped directions\s+\d+ in all/);
     const withAdapter = await cli(['ppl', '--model', out, '--adapter', path.join(out, 'adapter'), '--text', HELDOUT, '--limit', '257', '--window', '256', '--json']);
     const without = await cli(['ppl', '--model', out, '--text', HELDOUT, '--limit', '257', '--window', '256', '--json']);
     expect(withAdapter.code).toBe(0);
@@ -48,6 +57,16 @@ describe('ntensor compress', () => {
       [['compress', '--text', path.join(tmp, 'none.txt'), '--out', tmp], /none\.txt: no such file \(NT_IO\)/],
       [['compress', '--text', HELDOUT, '--out', tmp, '--sparsity', '2:4', '--quantizer', 'gptq'], /2:4 sparsity with the GPTQ quantizer is not supported.*\(NT_UNSUPPORTED\)/],
       [['compress', '--model', path.join(tmp, 'nope'), '--text', HELDOUT, '--out', tmp], /no such model folder \(NT_IO\)/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--layers', '3:1'], /--layers must be FIRST:END with FIRST < END/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--layers', '0:9'], /0 <= first < end <= 4/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--layers', '0:2', '--mode', 'sequential'], /--layers and --shards need --mode parallel/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--layers', '0:2', '--shards', '2'], /give --layers or --shards, not both/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--shard-index', '1'], /--shard-index needs --shards N/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--shards', '2', '--shard-index', '2'], /--shard-index must be an integer in 0\.\.1 \(--shards 2\), got '2'/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--shards', '5', '--shard-index', '0'], /--shards 5 is more than the model's 4 layers/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--mode', 'both'], /--mode must be one of sequential, parallel/],
+      [['merge', tmp], /--out DIR is required/],
+      [['merge', '--out', path.join(tmp, 'm'), tmp], /is not a finished shard \(no shard\.json.*\(NT_IO\)/],
     ];
     for (const [args, re] of cases) {
       const r = await cli(args);
@@ -95,5 +114,28 @@ describe('ntensor demo', () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(re);
     }
+  });
+});
+
+describe('job-array shards', () => {
+  test('shard ranges tile the layers, the longer ones first', () => {
+    for (const [L, n] of [[4, 4], [22, 4], [32, 3], [5, 1], [7, 7]]) {
+      const ranges = Array.from({ length: n }, (_, i) => shardRange(i, n, L));
+      expect(ranges[0][0]).toBe(0);
+      expect(ranges[n - 1][1]).toBe(L);
+      for (let i = 1; i < n; ++i) expect(ranges[i][0]).toBe(ranges[i - 1][1]);
+      const sizes = ranges.map(([a, b]) => b - a);
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+      expect([...sizes].sort((a, b) => b - a)).toEqual(sizes);
+    }
+  });
+
+  test('the index comes from --shard-index, JOB_COMPLETION_INDEX, then SLURM_ARRAY_TASK_ID', () => {
+    expect(shardIndexFrom('2', 4, { JOB_COMPLETION_INDEX: '1' })).toEqual({ index: 2, from: '--shard-index' });
+    expect(shardIndexFrom(undefined, 4, { JOB_COMPLETION_INDEX: '1', SLURM_ARRAY_TASK_ID: '3' })).toEqual({ index: 1, from: 'JOB_COMPLETION_INDEX' });
+    expect(shardIndexFrom(undefined, 4, { SLURM_ARRAY_TASK_ID: '3' })).toEqual({ index: 3, from: 'SLURM_ARRAY_TASK_ID' });
+    expect(() => shardIndexFrom(undefined, 4, {})).toThrow(/--shard-index I, or JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID/);
+    expect(() => shardIndexFrom(undefined, 4, { SLURM_ARRAY_TASK_ID: '4' })).toThrow(/SLURM_ARRAY_TASK_ID must be an integer in 0\.\.3 \(--shards 4\), got '4'/);
+    expect(() => shardIndexFrom(undefined, 4, { JOB_COMPLETION_INDEX: 'x' })).toThrow(/JOB_COMPLETION_INDEX must be an integer/);
   });
 });
