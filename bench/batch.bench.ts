@@ -154,4 +154,4 @@ function main(): void {
   console.error(`wrote ${out}`);
 }
 
-main();
+if (require.main === module) main();

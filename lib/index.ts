@@ -1,5 +1,5 @@
 // ntensor: a native tensor engine for the math of compressed LLMs.
-export { Tensor, memory } from './tensor';
+export { Tensor, memory, trimHeap } from './tensor';
 export type { MemoryCounters } from './tensor';
 export type { IndexRange } from './tensor';
 export type { DType } from './dtype';

@@ -47,6 +47,15 @@ export function memory(): MemoryCounters {
   return { tensors: counters.tensors, bytes: counters.bytes, handles: handleCount, nativeBytes: counters.native, mappedBytes: counters.mapped };
 }
 
+/**
+ * Hands the allocator's free heap memory back to the OS (glibc's malloc_trim; false where the
+ * allocator cannot). Freed tensors' memory is returned at once; this is for the scratch of
+ * native ops, which glibc keeps on per-thread heaps after a long run of mid-sized blocks.
+ */
+export function trimHeap(): boolean {
+  return native.storageTrimHeap();
+}
+
 /** For native-owned handles (quantized weights, caches, device buffers) to register themselves. */
 export function trackHandle(delta: 1 | -1): void {
   handleCount += delta;

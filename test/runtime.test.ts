@@ -121,3 +121,10 @@ describe('CUDA flavor', () => {
     expect(cpu.cudaDevices()).toEqual({ compiled: false, status: 'not built with CUDA', devices: [] });
   });
 });
+
+test('trimHeap hands free heap memory back on glibc (malloc_trim) and says so; false elsewhere', () => {
+  const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
+  const { trimHeap } = require('../lib') as typeof import('../lib');
+  expect(trimHeap()).toBe(glibc);
+  expect(trimHeap()).toBe(glibc); // idempotent
+});

@@ -33,7 +33,7 @@ import { load as loadModel } from '../model/load';
 import { ReleasedLinear } from '../model/linear';
 import type { LlamaModel } from '../model/model';
 import { describe } from '../ops/common';
-import type { Tensor } from '../tensor';
+import { Tensor, trimHeap } from '../tensor';
 import { Job, inline, runAsync, runSync, step } from '../job';
 import { saveLoraAdapter } from './adapter';
 import type { LoraFactors } from './adapter';
@@ -242,6 +242,9 @@ function clearForFreshRun(dir: string): void {
   fs.rmSync(path.join(dir, WORK), { recursive: true, force: true });
   for (const f of ownedOutputs(dir)) fs.rmSync(path.join(dir, f), { force: true });
   fs.rmSync(path.join(dir, 'adapter', 'adapter_model.safetensors'), { force: true });
+  // an adapter folder left empty would read as a broken adapter next to the new weights
+  const adapterDir = path.join(dir, 'adapter');
+  if (fs.existsSync(adapterDir) && fs.readdirSync(adapterDir).length === 0) fs.rmdirSync(adapterDir);
 }
 
 /** Temporary files and staging folders a killed writer left (ours only: the atomic writers' names). */
@@ -320,6 +323,9 @@ function releaseLayer(model: LlamaModel, l: number): void {
     const lin = model.getLinear(n);
     model.setLinear(n, new ReleasedLinear(lin.inFeatures, lin.outFeatures, `layer ${l} was written to disk by ${OP}`)).dispose();
   }
+  // the layer's scratch (eigh, GPTQ, SVD workspaces) would otherwise stay on glibc's thread
+  // heaps and grow RSS by tens of MB per layer
+  trimHeap();
 }
 
 function* saveStream(outDir: string, chunks: readonly Chunk[], afterLayer: number, stages: StageSeconds): Job<void> {

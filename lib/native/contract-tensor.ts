@@ -17,6 +17,8 @@ export interface TensorFunctions {
   /** Detaches a native ArrayBuffer and frees it (now, or when in-flight ops settle); false for JS memory. */
   storageRelease(buffer: ArrayBuffer): boolean;
   storageStats(): StorageStatsNative;
+  /** Returns the allocator's free heap memory to the OS (glibc malloc_trim); false where it cannot. */
+  storageTrimHeap(): boolean;
 }
 
 /** Native ops of the tensor area (the addon also exports an Async twin of each). */
@@ -27,5 +29,5 @@ export interface TensorOps {
   fillRandom(out: Storage, outMeta: Meta, distribution: 0 | 1, seedHi: number, seedLo: number): void;
 }
 
-export const TENSOR_FUNCTIONS: Record<keyof TensorFunctions, true> = { storageAllocate: true, storageMapFile: true, storageRelease: true, storageStats: true };
+export const TENSOR_FUNCTIONS: Record<keyof TensorFunctions, true> = { storageAllocate: true, storageMapFile: true, storageRelease: true, storageStats: true, storageTrimHeap: true };
 export const TENSOR_OPS: Record<keyof TensorOps, true> = { copy: true, fillRandom: true };

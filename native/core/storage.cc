@@ -1,5 +1,9 @@
 #include "storage.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -120,6 +124,14 @@ FileMapping::FileMapping(const std::string& path) {
 FileMapping::~FileMapping() {
 #ifdef NT_HAVE_MMAP
   if (base_) munmap(base_, size_);
+#endif
+}
+
+bool storage_trim_heap() {
+#if defined(__GLIBC__)
+  return malloc_trim(0) != 0;
+#else
+  return false;
 #endif
 }
 

@@ -69,4 +69,10 @@ void storage_finalize(StorageBlock* b);
 
 StorageStats storage_stats();
 
+// Gives the allocator's free heap memory back to the OS (glibc: malloc_trim); returns whether
+// the allocator could. Long runs that free mid-sized blocks on several threads (a checkpoint
+// compressed layer by layer) otherwise keep them as RSS: glibc's adaptive mmap threshold moves
+// blocks of up to 32 MiB onto per-thread heaps that it rarely trims.
+bool storage_trim_heap();
+
 }  // namespace nt

@@ -98,6 +98,11 @@ NT_NAPI_FUNCTION(storageRelease) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
+// storageTrimHeap() -> whether free heap memory went back to the OS (glibc's malloc_trim).
+NT_NAPI_FUNCTION(storageTrimHeap) {
+  return Napi::Boolean::New(info.Env(), nt::storage_trim_heap());
+}
+
 // storageStats() -> { ownedBytes, mappedBytes, blocks }: native memory JavaScript can still reach
 // or an in-flight op still uses.
 NT_NAPI_FUNCTION(storageStats) {
