@@ -42,6 +42,7 @@ struct SliceSide {
   std::vector<float> pt;        // Pᵀ: r x d, columns at pos[j] (element order when pos is null)
   const int64_t* pos = nullptr;
   std::vector<float> qt;        // Qᵀ: r x n (values only)
+  std::vector<float> pn;        // P: d x r as stored
   std::vector<float> tmp;
   // group of (t, j) = rowb[t] + colg[j] (no division per outlier), for the params of `for_prm`
   std::vector<int64_t> rowb, colg, opos;
@@ -61,11 +62,11 @@ void load_side(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n
   if (r == 0) return;
   sd.q.assign(static_cast<size_t>(n * r + lanes), 0.0f);
   detail::side_load(blk.q, s * n * r, n * r, sd.q.data());
-  sd.tmp.resize(static_cast<size_t>(d * r));
-  detail::side_load(blk.p, s * d * r, d * r, sd.tmp.data());
+  sd.pn.resize(static_cast<size_t>(d * r));
+  detail::side_load(blk.p, s * d * r, d * r, sd.pn.data());
   // transposes row by row of the destination (strided loads, sequential stores)
   sd.pt.resize(static_cast<size_t>(r * d));
-  const float* __restrict src = sd.tmp.data();
+  const float* __restrict src = sd.pn.data();
   float* __restrict pt = sd.pt.data();
   for (int64_t c = 0; c < r; ++c) {
     if (pos)
@@ -120,8 +121,7 @@ void for_each_outlier(const GearBlock& blk, const GearParams& prm, int64_t s, in
       NT_CHECK(t >= 0 && t < n && j >= 0 && j < d, Value, "[", kOp, "] outlier index ", idx, " out of range");
       const int64_t gi = sd.rowb[t] + sd.colg[j];
       float x = sd.lo[gi] + sd.step[gi] * code_at(codes, prm.bits, t * d + j);
-      const int64_t jp = sd.pos ? sd.pos[j] : j;
-      for (int64_t c = 0; c < r; ++c) x += sd.q[t * r + c] * sd.pt[c * d + jp];
+      for (int64_t c = 0; c < r; ++c) x += sd.q[t * r + c] * sd.pn[j * r + c];
       const float val = sd.tmp[v * k2 + m];
       fn(t, j, val, val - x);
     }
@@ -143,7 +143,7 @@ void add_value_outliers(const GearBlock& blk, const GearParams& prm, int64_t s, 
   detail::side_load(blk.ovals, s * cnt, cnt, delta);
   group_tables(prm, n, d, sd);
   const float* __restrict q = sd.q.data();
-  const float* __restrict pt = sd.pt.data();
+  const float* __restrict pn = sd.pn.data();
   const float* __restrict lo = sd.lo.data();
   const float* __restrict step = sd.step.data();
   const int bits = prm.bits;
@@ -155,7 +155,7 @@ void add_value_outliers(const GearBlock& blk, const GearParams& prm, int64_t s, 
       NT_CHECK(j >= 0 && j < d, Value, "[", kOp, "] outlier index ", j, " out of range");
       const int64_t gi = sd.rowb[t] + sd.colg[j], jp = pos[j];
       float x = lo[gi] + step[gi] * code_at(codes, bits, t * d + j);
-      for (int64_t c = 0; c < r; ++c) x += q[t * r + c] * pt[c * d + jp];
+      for (int64_t c = 0; c < r; ++c) x += q[t * r + c] * pn[j * r + c];  // L_tj from P's row j
       delta[i] -= x;
       at[i] = jp;
     }
