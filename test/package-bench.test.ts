@@ -12,10 +12,14 @@ const root = path.join(__dirname, '..');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 
-/** The outer npm's settings (npm test sets npm_config_*) must not steer the inner npm. */
+/**
+ * The outer npm's per-run settings (npm test sets npm_config_local_prefix, npm_package_*, ...)
+ * must not steer the inner npm into the checkout; where its cache and registry are stays.
+ */
+const KEEP = /^npm_config_(cache|registry|userconfig|globalconfig)$/i;
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) || KEEP.test(k)) env[k] = v;
   return env;
 }
 
