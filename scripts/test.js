@@ -25,6 +25,8 @@ let failed = 0;
 const KERNEL_SUITES = [
   'test/tensor.test.ts', 'test/ops/', 'test/linalg/', 'test/quant/', 'test/attention/', 'test/model/ops.test.ts',
   'test/llm/gear', 'test/llm/optim', 'test/reliability/api-fuzz.test.ts',
+  // the bench probes pick their ISA under the same cap as the kernels
+  'test/cli/bench.test.ts',
 ];
 
 function jest(label, args, env) {
