@@ -359,60 +359,71 @@ void run_rows(const Problem& pr) {
   const int64_t c0 = kmin / kChunk, nchunks = std::max<int64_t>(1, (kmax + kChunk - 1) / kChunk - c0);
   const int64_t stride = pr.DV + 2;  // per row: m, l, O[dv]
   Scratch<float> part(static_cast<size_t>(heads * nchunks * rows * stride));
-  // Tasks (kv head, chunk) in head-major order: a thread's contiguous share walks each head's
-  // keys in order, so the kernel's prefetch runs on into the thread's next chunk.
-  parallel_for(heads * nchunks, 1, [&](int64_t t0, int64_t t1) {
+  // Threads claim runs of up to kClaim chunks of one head (1024 keys) dynamically, so a thread
+  // the OS deschedules does not hold the others back; within a run the kernel's prefetch goes
+  // on into the next chunk. Which thread runs a chunk never changes its arithmetic.
+  constexpr int64_t kClaim = 4;
+  const int64_t per_head = (nchunks + kClaim - 1) / kClaim, nruns = heads * per_head;
+  std::atomic<int64_t> next_run{0};
+  parallel_for(std::min<int64_t>(num_threads(), nruns), 1, [&](int64_t, int64_t) {
     Scratch<float> qbuf(static_cast<size_t>(rows * std::max<int64_t>(pr.D, 1)));
     Scratch<float> sbuf(static_cast<size_t>(std::max(rows * kSub, attn_decode_scratch(rows))));
     std::vector<float> corr(rows);
     std::vector<int64_t> seg(2 * (kSub / std::max<int64_t>(pr.mask->block, 1) + 3));
     std::vector<int64_t> pos(rows), head(rows), lo(rows), hi(rows);
     int64_t qloaded = -1;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t hh = t / nchunks, c = t % nchunks, bi = hh / pr.HKV, kh = hh % pr.HKV;
-      if (qloaded != hh) {
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t g = r / pr.SQ, i = r % pr.SQ, h = kh * pr.G + g;
-          head[r] = h;
-          pos[r] = pr.SK - pr.SQ + i;
-          const float* qs = pr.q->p + bi * pr.q->sb + h * pr.q->sh + i * pr.q->ss;
-          for (int64_t p = 0; p < pr.D; ++p) qbuf[r * pr.D + p] = qs[p] * pr.scale;
+    for (;;) {
+      const int64_t run = next_run.fetch_add(1);
+      if (run >= nruns) break;
+      const int64_t run_head = run / per_head, cfirst = run % per_head * kClaim;
+      const int64_t clast = std::min(nchunks, cfirst + kClaim);
+      const int64_t run_end = std::min(kmax, (c0 + clast) * kChunk);  // prefetch stops here
+      for (int64_t t = run_head * nchunks + cfirst; t < run_head * nchunks + clast; ++t) {
+        const int64_t hh = t / nchunks, c = t % nchunks, bi = hh / pr.HKV, kh = hh % pr.HKV;
+        if (qloaded != hh) {
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t g = r / pr.SQ, i = r % pr.SQ, h = kh * pr.G + g;
+            head[r] = h;
+            pos[r] = pr.SK - pr.SQ + i;
+            const float* qs = pr.q->p + bi * pr.q->sb + h * pr.q->sh + i * pr.q->ss;
+            for (int64_t p = 0; p < pr.D; ++p) qbuf[r * pr.D + p] = qs[p] * pr.scale;
+          }
+          qloaded = hh;
         }
-        qloaded = hh;
-      }
-      float* pt = part.get() + t * rows * stride;
-      for (int64_t r = 0; r < rows; ++r) {
-        pt[r * stride] = kNegInf;
-        pt[r * stride + 1] = 0.0f;
-        std::fill(pt + r * stride + 2, pt + (r + 1) * stride, 0.0f);
-      }
-      const float* K = pr.k->p + bi * pr.k->sb + kh * pr.k->sh;
-      const float* V = pr.v->p + bi * pr.v->sb + kh * pr.v->sh;
-      const int64_t cb = std::max(kmin, (c0 + c) * kChunk), ce = std::min(kmax, (c0 + c + 1) * kChunk);
-      if (!pr.blocks) {
-        // Every row sees one contiguous key range: the fused kernel runs the whole chunk.
+        float* pt = part.get() + t * rows * stride;
         for (int64_t r = 0; r < rows; ++r) {
-          int64_t a, b;
-          row_bounds(pr, pos[r], a, b);
-          lo[r] = std::clamp<int64_t>(a - cb, 0, ce - cb);
-          hi[r] = std::clamp<int64_t>(b - cb, 0, ce - cb);
+          pt[r * stride] = kNegInf;
+          pt[r * stride + 1] = 0.0f;
+          std::fill(pt + r * stride + 2, pt + (r + 1) * stride, 0.0f);
         }
-        DecodeItem item{rows, ce - cb, pr.D, pr.DV, qbuf.get(), pr.D, K + cb * pr.k->ss, pr.k->ss,
-                        V + cb * pr.v->ss, pr.v->ss, lo.data(), hi.data(), pt, stride, sbuf.get(), kmax - cb};
-        ks.decode(item);
-        continue;
-      }
-      for (int64_t kb = cb; kb < ce; kb += kSub) {
-        const int64_t ke = std::min(kb + kSub, ce), n = ke - kb;
-        ks.dot_rows(rows, n, pr.D, qbuf.get(), pr.D, K + kb * pr.k->ss, pr.k->ss, sbuf.get(), kSub);
-        bool any = false;
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t nseg = row_segments(pr, bi, head[r], pos[r], kb, ke, seg.data());
-          any |= softmax_step(ks, sbuf.get() + r * kSub, n, kb, seg.data(), nseg, pt[r * stride], pt[r * stride + 1],
-                              corr[r]);
+        const float* K = pr.k->p + bi * pr.k->sb + kh * pr.k->sh;
+        const float* V = pr.v->p + bi * pr.v->sb + kh * pr.v->sh;
+        const int64_t cb = std::max(kmin, (c0 + c) * kChunk), ce = std::min(kmax, (c0 + c + 1) * kChunk);
+        if (!pr.blocks) {
+          // Every row sees one contiguous key range: the fused kernel runs the whole chunk.
+          for (int64_t r = 0; r < rows; ++r) {
+            int64_t a, b;
+            row_bounds(pr, pos[r], a, b);
+            lo[r] = std::clamp<int64_t>(a - cb, 0, ce - cb);
+            hi[r] = std::clamp<int64_t>(b - cb, 0, ce - cb);
+          }
+          DecodeItem item{rows, ce - cb, pr.D, pr.DV, qbuf.get(), pr.D, K + cb * pr.k->ss, pr.k->ss,
+                          V + cb * pr.v->ss, pr.v->ss, lo.data(), hi.data(), pt, stride, sbuf.get(), run_end - cb};
+          ks.decode(item);
+          continue;
         }
-        // O rows sit `stride` apart in the partial buffer.
-        if (any) ks.axpy_rows(rows, n, pr.DV, sbuf.get(), kSub, V + kb * pr.v->ss, pr.v->ss, corr.data(), pt + 2, stride);
+        for (int64_t kb = cb; kb < ce; kb += kSub) {
+          const int64_t ke = std::min(kb + kSub, ce), n = ke - kb;
+          ks.dot_rows(rows, n, pr.D, qbuf.get(), pr.D, K + kb * pr.k->ss, pr.k->ss, sbuf.get(), kSub);
+          bool any = false;
+          for (int64_t r = 0; r < rows; ++r) {
+            const int64_t nseg = row_segments(pr, bi, head[r], pos[r], kb, ke, seg.data());
+            any |= softmax_step(ks, sbuf.get() + r * kSub, n, kb, seg.data(), nseg, pt[r * stride], pt[r * stride + 1],
+                                corr[r]);
+          }
+          // O rows sit `stride` apart in the partial buffer.
+          if (any) ks.axpy_rows(rows, n, pr.DV, sbuf.get(), kSub, V + kb * pr.v->ss, pr.v->ss, corr.data(), pt + 2, stride);
+        }
       }
     }
   });
