@@ -51,8 +51,11 @@ struct SliceSide {
 };
 
 // pos: column positions of Pᵀ (the phase layout of the accumulator), or null for element order.
+// rows: the row of P feeding each column of Pᵀ (pos inverted; identity for element order) and
+// of Q feeding each column of Qᵀ, for the dispatched gathers; null: scalar transposes.
 void load_side(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, int lanes, bool need_qt,
-               SliceSide& sd, const int64_t* pos = nullptr) {
+               SliceSide& sd, const int64_t* pos = nullptr, const int32_t* prow = nullptr,
+               const int32_t* qrow = nullptr) {
   const int64_t groups = gear_groups(prm, n, d), r = prm.rank;
   sd.pos = pos;
   sd.lo.resize(static_cast<size_t>(groups));
@@ -60,16 +63,19 @@ void load_side(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n
   detail::side_load(blk.mins, s * groups, groups, sd.lo.data());
   detail::side_load(blk.scales, s * groups, groups, sd.step.data());
   if (r == 0) return;
-  sd.q.assign(static_cast<size_t>(n * r + lanes), 0.0f);
+  sd.q.resize(static_cast<size_t>(n * r + lanes));
+  std::fill(sd.q.begin() + n * r, sd.q.end(), 0.0f);
   detail::side_load(blk.q, s * n * r, n * r, sd.q.data());
   sd.pn.resize(static_cast<size_t>(d * r));
   detail::side_load(blk.p, s * d * r, d * r, sd.pn.data());
-  // transposes row by row of the destination (strided loads, sequential stores)
   sd.pt.resize(static_cast<size_t>(r * d));
+  const GearKernels& gk = gear_kernels();
   const float* __restrict src = sd.pn.data();
   float* __restrict pt = sd.pt.data();
   for (int64_t c = 0; c < r; ++c) {
-    if (pos)
+    if (prow)
+      gk.gather_rows(src + c, r, prow, d, pt + c * d);
+    else if (pos)
       for (int64_t j = 0; j < d; ++j) pt[c * d + pos[j]] = src[j * r + c];
     else
       for (int64_t j = 0; j < d; ++j) pt[c * d + j] = src[j * r + c];
@@ -78,8 +84,12 @@ void load_side(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n
   sd.qt.resize(static_cast<size_t>(r * n));
   const float* __restrict qsrc = sd.q.data();
   float* __restrict qt = sd.qt.data();
-  for (int64_t c = 0; c < r; ++c)
-    for (int64_t t = 0; t < n; ++t) qt[c * n + t] = qsrc[t * r + c];
+  for (int64_t c = 0; c < r; ++c) {
+    if (qrow)
+      gk.gather_rows(qsrc + c, r, qrow, n, qt + c * n);
+    else
+      for (int64_t t = 0; t < n; ++t) qt[c * n + t] = qsrc[t * r + c];
+  }
 }
 
 inline float code_at(const uint8_t* codes, int bits, int64_t e) {
@@ -184,6 +194,7 @@ struct RowState {
 struct PhaseLayout {
   bool k = false, v = false;
   std::vector<int64_t> kpos, vpos;  // column j -> position (identity when off)
+  std::vector<int32_t> ident, vrow;  // 0, 1, 2, ... and the inverse of vpos (for the gathers)
   PhaseLayout(const GearLayerView& L, int64_t d, int lanes) {
     const auto make = [&](bool on, int bits, std::vector<int64_t>& pos) {
       pos.resize(static_cast<size_t>(d));
@@ -194,6 +205,10 @@ struct PhaseLayout {
     v = gear_phase_ok(lanes, L.vp.bits, d) && (L.vp.layout == GearLayout::Uniform || L.vp.group % bv == 0);
     make(k, L.kp.bits, kpos);
     make(v, L.vp.bits, vpos);
+    ident.resize(static_cast<size_t>(std::max(d, L.chunk_tokens)));
+    for (size_t i = 0; i < ident.size(); ++i) ident[i] = static_cast<int32_t>(i);
+    vrow.resize(static_cast<size_t>(d));
+    for (int64_t j = 0; j < d; ++j) vrow[static_cast<size_t>(vpos[j])] = static_cast<int32_t>(j);
   }
 };
 
@@ -267,7 +282,7 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
   prefetch_slice(L.v, s + 2);
 
   // scores
-  load_side(L.k, kp, s, n, d, static_cast<int>(lanes), false, sc.ks);
+  load_side(L.k, kp, s, n, d, static_cast<int>(lanes), false, sc.ks, nullptr, pl.ident.data());
   const int64_t rk = kp.rank, rpad = rk > 0 ? (rk + lanes - 1) / lanes * lanes : 0;
   if (rk > 0) {
     sc.lw.assign(static_cast<size_t>(G * rpad), 0.0f);
@@ -302,7 +317,7 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
   if (!softmax_block(ak, st, start, n, S, sc.corr.data())) return;
 
   // values
-  load_side(L.v, vp, s, n, d, static_cast<int>(lanes), true, sc.vs, pl.vpos.data());
+  load_side(L.v, vp, s, n, d, static_cast<int>(lanes), true, sc.vs, pl.vpos.data(), pl.vrow.data(), pl.ident.data());
   const int64_t rv = vp.rank;
   if (rv > 0) {  // acc = acc·corr + (p·Q)·Pᵀ
     sc.pq.resize(static_cast<size_t>(G * rv));

@@ -21,6 +21,10 @@ struct Avx2V {
   static vec field(veci x, int shift, int mask) {
     return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(x, shift), _mm256_set1_epi32(mask)));
   }
+  static vec gather(const float* base, const int32_t* idx, int32_t stride) {
+    const __m256i i = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), _mm256_set1_epi32(stride));
+    return _mm256_i32gather_ps(base, i, 4);
+  }
   static vec zero() { return _mm256_setzero_ps(); }
   static vec load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }

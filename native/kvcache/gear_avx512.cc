@@ -28,6 +28,10 @@ struct Avx512V {
   static vec field(veci x, int shift, int mask) {
     return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(x, shift), _mm512_set1_epi32(mask)));
   }
+  static vec gather(const float* base, const int32_t* idx, int32_t stride) {
+    const __m512i i = _mm512_mullo_epi32(_mm512_loadu_si512(idx), _mm512_set1_epi32(stride));
+    return _mm512_i32gather_ps(i, base, 4);
+  }
   static vec zero() { return _mm512_setzero_ps(); }
   static vec load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }

@@ -81,6 +81,9 @@ struct GearKernels {
   void (*code_values)(const GearValueArgs& a);
   // out[g * d + j] = x[g * d + j] * y[j] for g < G, j < d (the scale folded into the queries)
   void (*mul_rows)(int64_t G, int64_t d, const float* x, const float* y, float* out);
+  // dst[p] = src[rows[p] * stride] for p < m: a column of a row-major side matrix (the low-rank
+  // factors transposed; rows may be a permutation, e.g. the inverse of the phase layout)
+  void (*gather_rows)(const float* src, int64_t stride, const int32_t* rows, int64_t m, float* dst);
 };
 
 const GearKernels& gear_kernels();

@@ -5,7 +5,8 @@
 // V provides: vec, W (lanes), kRegs (vector registers), zero(), load(p), store(p, v), set1(x),
 // fmadd(a, b, c) = a*b+c, mul(a, b), hsum(v), hsum4(a, b, c, d, out[4]); for W > 1 also veci,
 // bytes(p) = W bytes from p zero-extended to W int lanes, field(x, shift, mask) = ((x >> shift) &
-// mask) as floats (one phase of the phase layout, gear_kernels.h), and codes4(p) / codes2(p) =
+// mask) as floats (one phase of the phase layout, gear_kernels.h), gather(base, idx, stride) =
+// base[idx[l]·stride] for the W lanes, and codes4(p) / codes2(p) =
 // the W codes packed from byte p on (low bits first) as floats, in element order.
 // No lambdas: they would not inherit the ISA target.
 
@@ -262,6 +263,14 @@ void gk_mul_rows(int64_t G, int64_t d, const float* x, const float* y, float* ou
 }
 
 template <class V>
+void gk_gather_rows(const float* src, int64_t stride, const int32_t* rows, int64_t m, float* dst) {
+  int64_t p = 0;
+  if constexpr (V::W > 1)
+    for (; p + V::W <= m; p += V::W) V::store(dst + p, V::gather(src, rows + p, static_cast<int32_t>(stride)));
+  for (; p < m; ++p) dst[p] = src[static_cast<int64_t>(rows[p]) * stride];
+}
+
+template <class V>
 GearKernels make_gear_kernels(const char* isa) {
   GearKernels k;
   k.isa = isa;
@@ -273,5 +282,6 @@ GearKernels make_gear_kernels(const char* isa) {
   k.code_scores = gk_code_scores<V>;
   k.code_values = gk_code_values<V>;
   k.mul_rows = gk_mul_rows<V>;
+  k.gather_rows = gk_gather_rows<V>;
   return k;
 }

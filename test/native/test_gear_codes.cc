@@ -115,6 +115,22 @@ TEST_CASE(code_values_equal_float64_sums_over_the_dequantized_codes) {
           }
 }
 
+TEST_CASE(gather_rows_reads_one_column_of_a_row_major_matrix_in_any_row_order) {
+  for (const GearKernels* k : tables())
+    for (int64_t m : {1, 7, 16, 33, 128})
+      for (int64_t stride : {1, 3, 4, 17}) {
+        const std::vector<float> src = randn(static_cast<size_t>(m * stride), 9);
+        std::vector<int32_t> rows(static_cast<size_t>(m));
+        for (int64_t p = 0; p < m; ++p) rows[static_cast<size_t>(p)] = static_cast<int32_t>((p * 5 + 2) % m);
+        for (int64_t c = 0; c < stride; ++c) {
+          std::vector<float> dst(static_cast<size_t>(m), -7.0f);
+          k->gather_rows(src.data() + c, stride, rows.data(), m, dst.data());
+          for (int64_t p = 0; p < m; ++p)
+            CHECK(dst[static_cast<size_t>(p)] == src[static_cast<size_t>(rows[static_cast<size_t>(p)] * stride + c)]);
+        }
+      }
+}
+
 TEST_CASE(the_phase_layout_is_a_permutation_of_the_columns) {
   for (int lanes : {8, 16})
     for (int bits : {2, 4})
