@@ -1,7 +1,7 @@
 // The AVX-VNNI int8-activation kernel of the quantized matmul: the shared family
-// (qmatmul_i8_impl.h) with vpdpbusd on ymm (Alder Lake and later, Zen 5), registered by
-// qmatmul_avx2.cc as the "avx2vnni" set (the avx2 set plus this kernel), so NTENSOR_ISA=avx2 turns
-// it off. One vpdpbusd does the work of vpmaddubsw + vpmaddwd + vpaddd.
+// (qmatmul_i8_impl.h) over the 256-bit traits with vpdpbusd on ymm (Alder Lake and later, Zen 5),
+// registered by qmatmul_avx2.cc as the "avx2vnni" set (the avx2 set plus this kernel), so
+// NTENSOR_ISA=avx2 turns it off. One vpdpbusd does the work of vpmaddubsw + vpmaddwd + vpaddd.
 #include <cstdint>
 
 #include "../core/cpu_features.h"
@@ -21,13 +21,13 @@
 namespace nt::quant {
 namespace {
 
-#include "qmatmul_i8_ymm.h"
+#include "qmatmul_ymm.h"
 #include "qmatmul_i8_impl.h"
 
 }  // namespace
 
 void qmm_avxvnni_gemv4_i8(const QWeight& w, int64_t r0, int64_t r1, const QmmI8X& x, int64_t m, QmmOut y) {
-  i8_gemv4<I8Ymm<true>>(w, r0, r1, x, m, y);
+  i8_gemv4<QmmYmm<true>>(w, r0, r1, x, m, y);
 }
 
 }  // namespace nt::quant

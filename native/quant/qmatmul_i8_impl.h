@@ -18,31 +18,14 @@
 // of them; MB x rows go together so each decoded code vector serves all of them (the GEMM path
 // runs this over tiles of 4 x rows against a block of weight rows held in L2).
 //
-// V provides: ivec, fvec, kBytes, kLanes (= kBytes / 4), kRegs (vector registers);
-//   load_bytes(p), load_bytes_part(p, n) (n < kBytes bytes, the rest 0, never reads past p + n),
-//   low_nibbles(v), high_nibbles(v), dot2(acc, u0, s0, u1, s1), izero(), fzero(), to_float(ivec),
-//   fmadd(a, b, c) = a·b + c, fnmadd(a, b, c) = c − a·b, mul, set1, hsum (fixed lane order),
-//   load_f(p), load_f16(p), load_u8(p), load_i32(p) (kLanes values as f32), store_f(p, v),
-//   lane_groups(t, first, shift): lane l gets t[first + (l >> shift)].
+// V (qmatmul_ymm.h, qmatmul_zmm.h) provides: ivec, fvec, kBytes, kLanes (= kBytes / 4), kRegs
+//   (vector registers); load_bytes(p), load_bytes_part(p, n) (n < kBytes bytes, the rest 0, never
+//   reads past p + n), low_nibbles(v), high_nibbles(v), dot2(acc, u0, s0, u1, s1), izero(), fzero(),
+//   to_float(ivec), fmadd(a, b, c) = a·b + c, fnmadd(a, b, c) = c − a·b, mul, set1, hsum (fixed lane
+//   order), load_f(p), load_lanes(p, n) for float / int32 / f16 bits / uint8 (kLanes values as f32,
+//   min(n, kLanes) read, the rest 0), store_f(p, v), lane_groups(t, first, shift): lane l gets
+//   t[first + (l >> shift)].
 // No lambdas and no std:: templates below: they would not inherit the ISA target.
-
-template <class V>
-inline typename V::fvec i8_load_full(const float* p) { return V::load_f(p); }
-template <class V>
-inline typename V::fvec i8_load_full(const int32_t* p) { return V::load_i32(p); }
-template <class V>
-inline typename V::fvec i8_load_full(const uint16_t* p) { return V::load_f16(p); }
-template <class V>
-inline typename V::fvec i8_load_full(const uint8_t* p) { return V::load_u8(p); }
-
-// kLanes values from p as f32; when n < kLanes only the first n are read (the rest are 0).
-template <class V, class T>
-inline typename V::fvec i8_load_lanes(const T* p, int64_t n) {
-  if (n >= V::kLanes) return i8_load_full<V>(p);
-  alignas(64) T t[V::kLanes] = {};
-  for (int64_t u = 0; u < n; ++u) t[u] = p[u];
-  return i8_load_full<V>(static_cast<const T*>(t));
-}
 
 // One chunk c of RB rows against MB x rows into acc. kTail: c is the row's partial last chunk
 // (its bytes past the row are not read); the hot loop has no such test.
@@ -116,16 +99,16 @@ __attribute__((always_inline)) inline void i8_rows(const QWeight& w, int64_t r, 
     fvec sxv[MB], xsq[MB];
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) {
-      sxv[i] = i8_load_lanes<V, float>(x.sx + i * x.groups + gb, ng);
-      xsq[i] = V::mul(sxv[i], i8_load_lanes<V, int32_t>(x.sq + i * x.groups + gb, ng));
+      sxv[i] = V::load_lanes(x.sx + i * x.groups + gb, ng);
+      xsq[i] = V::mul(sxv[i], V::load_lanes(x.sq + i * x.groups + gb, ng));
       if (!per_group) V::store_f(xbuf[i], sxv[i]);
     }
 #pragma GCC unroll 4
     for (int j = 0; j < RB; ++j) {
       const int64_t o = (r + j) * groups + gb;
-      const fvec sc = w.scales_f16 ? i8_load_lanes<V, uint16_t>(static_cast<const uint16_t*>(w.scales) + o, ng)
-                                   : i8_load_lanes<V, float>(static_cast<const float*>(w.scales) + o, ng);
-      const fvec zf = i8_load_lanes<V, uint8_t>(w.zeros + o, ng);
+      const fvec sc = w.scales_f16 ? V::load_lanes(static_cast<const uint16_t*>(w.scales) + o, ng)
+                                   : V::load_lanes(static_cast<const float*>(w.scales) + o, ng);
+      const fvec zf = V::load_lanes(w.zeros + o, ng);
       if (!per_group) V::store_f(sbuf[j], sc);
       const fvec scz = V::mul(sc, zf);
 #pragma GCC unroll 4

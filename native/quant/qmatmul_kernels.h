@@ -52,7 +52,7 @@ struct QmmKernels {
   void (*dequant4)(const QWeight& w, int64_t r0, int64_t nrows, int64_t k0, int64_t kc, float* dst, int64_t ldd);
   // Fused GEMV, same conditions: y(i, r) = sum_c x(i, c) · ŵ(r, c) for rows r in [r0, r1) and
   // i < m <= kQmmGemvMaxM; xs is x in split order (row stride ldx, padded). The zero point is
-  // applied per element (q − zero), never folded as zero · sum(x): see qmatmul_avx2.cc.
+  // applied per element (q − zero), never folded as zero · sum(x): see qmatmul_f4_impl.h.
   void (*gemv4)(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64_t ldx, int64_t m, QmmOut y);
   // Optional int8-activation kernel (null: int8 requests take the f32 path, reported by qmm_path).
   // Needs bits <= 4, no g_idx, and groups that tile the chunk of i8_split columns (one vector of

@@ -9,12 +9,12 @@
 // with x runs in f32 and the group's scale is applied once per group:
 //   y = sum_g scale_g · dot(q_g − zero_g, x_g)
 // never dot(q, x) − zero · sum(x), which cancels catastrophically against an activation outlier
-// (see qmatmul_avx2.cc). RB weight rows go together so each x load serves all of them, MB x rows
+// (see qmatmul_f4_impl.h). RB weight rows go together so each x load serves all of them, MB x rows
 // so each widened code vector serves all of them; every (row, x row) pair sees the same operation
 // sequence whatever RB and MB are, so the bits do not depend on the blocking or the thread count.
 // The next row block (RB rows ahead, one contiguous stream) is prefetched into L2 per group.
 //
-// V provides: fvec, ivec, kLanes, kRegs; widen(p) (kLanes bytes as int32), widen_part(p, n) (n <
+// V (qmatmul_ymm.h, qmatmul_zmm.h) provides: fvec, ivec, kLanes, kRegs; widen(p) (kLanes bytes as int32), widen_part(p, n) (n <
 // kLanes bytes, the rest 0, never reads past p + n), isub, set1_i(int), to_float, fzero, set1,
 // fmadd(a, b, c) = a·b + c, mul, load_f(p), store_f(p, v) (unaligned), hsum (fixed lane order),
 // and scale(w, i) (the stored scale i as f32).
