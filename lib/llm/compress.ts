@@ -4,22 +4,23 @@
 // is replaced by a QuantLinear (fused int4 kernel) or a dense pruned one, wrapped in a
 // LoraLinear when an adapter is fitted.
 //
-// One sequential pass, as GPTQ's reference runs it: the calibration windows are embedded once
-// and their hidden states [tokens, hidden] f32 are carried from layer to layer. Layer l runs
-// twice: once with its original weights on a copy of the stream, to capture the inputs of its
-// 7 linears, and once compressed, to produce layer l+1's inputs (so each layer compensates
-// the error that actually reaches it). Within layer l, o_proj's and down_proj's inputs come
-// from the uncompressed q/k/v and gate/up of that same capture pass (AutoGPTQ's order without
-// true-sequential; the quadratic per-layer recalibration this replaces did the same). Linears
-// fed one tensor (q/k/v, gate/up) share one accumulator and one set of derived statistics: one
-// XᵀX, one f64 eigendecomposition. Statistics are streamed (XᵀX, column norms, mean |x|) and
-// only those the options use are kept; activations are never stored beyond one layer's inputs.
-// Cost: 2·L − 1 layer passes over the calibration tokens in all (the last layer's output is
-// not needed), plus per shared input one XᵀX and at most one eigh; the activation errors
-// (two d_out·d_in² f64 GEMMs per linear) run only with measureErrors.
+// One pass over the model, in GPTQ's true-sequential order: the calibration windows are
+// embedded once and their hidden states [tokens, hidden] f32 are carried from layer to layer.
+// Within a layer, each block (attention, MLP) runs in steps: its norm's output calibrates
+// q/k/v (gate/up), which are compressed; the block then runs up to its output projection with
+// them, and that input (attention output, silu(gate)·up, kept for the chunk) calibrates o_proj
+// (down_proj), which is compressed and applied. So every linear compensates the error that
+// reaches it in the compressed model, and each chunk passes through each layer once, with the
+// compressed weights. Parallel mode (CompressMode) calibrates on the original model instead.
+// Linears fed one tensor (q/k/v, gate/up) share one accumulator and one set of derived
+// statistics: one XᵀX, one f64 eigendecomposition. Statistics are streamed (XᵀX, column
+// norms, mean |x|) and only those the options use are kept; activations are kept no longer
+// than one block's projection input. Cost: L layer passes over the calibration tokens, per
+// shared input one XᵀX and at most one eigh; the activation errors (two d_out·d_in² f64 GEMMs
+// per linear) run only with measureErrors.
 import { ntError } from '../errors';
 import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../model/linear';
-import type { LlamaModel } from '../model/model';
+import type { LayerBlock, LlamaModel } from '../model/model';
 import { checkOptions, describe } from '../ops/common';
 import { dequantize, dequantizeAsync } from '../quant/dequantize';
 import type { GroupSizeOption } from '../quant/options';
@@ -406,10 +407,8 @@ function* captureLayer(model: LlamaModel, l: number, chunks: readonly Chunk[], n
 export interface StageSeconds {
   /** Embedding the calibration windows. */
   embed: number;
-  /** Layer passes with the original weights: the capture of each layer's linear inputs. */
+  /** Layer passes over the calibration tokens (with the compressed weights in sequential mode, the original ones in parallel mode). */
   forward: number;
-  /** Layer passes with the compressed weights (sequential mode: the next layer's inputs). */
-  forwardCompressed: number;
   /** XᵀX accumulation and the statistics derived from it (mean, Hessian, norms). */
   covariance: number;
   /** One f64 eigendecomposition per shared input (EoRA). */
@@ -429,7 +428,7 @@ export interface StageSeconds {
 }
 
 export function emptyStages(): StageSeconds {
-  return { embed: 0, forward: 0, forwardCompressed: 0, covariance: 0, eigh: 0, quantize: 0, prune: 0, svd: 0, measure: 0, write: 0, other: 0 };
+  return { embed: 0, forward: 0, covariance: 0, eigh: 0, quantize: 0, prune: 0, svd: 0, measure: 0, write: 0, other: 0 };
 }
 
 /** `yield* timed(stages, 'eigh', job)`: adds the job's wall time to one stage. */
@@ -443,10 +442,12 @@ export function* timed<T>(stages: StageSeconds, stage: keyof StageSeconds, job: 
 }
 
 /**
- * How each layer's calibration inputs are produced. 'sequential' (GPTQ's order): from the layers
- * before it already compressed, so each layer compensates the error that reaches it; the stream
- * goes through every layer twice (capture, then compressed). 'parallel': from the original
- * model, so layers are independent (shardable over processes); one pass per layer.
+ * How each layer's calibration inputs are produced. 'sequential' (GPTQ's true-sequential
+ * order): every linear calibrates on the inputs it sees in the compressed model, i.e. after
+ * the layers before it and the linears before it in its own layer are compressed; the pass
+ * stops where each block's projections start and swaps them in, so the stream goes through
+ * each layer once, with the compressed weights. 'parallel': on the original model, so layers
+ * are independent (shardable over processes); also one pass per layer.
  */
 export type CompressMode = 'sequential' | 'parallel';
 
@@ -455,45 +456,30 @@ export interface LayerResult {
   reports: LayerReport[];
 }
 
+interface LayerContext {
+  mode: CompressMode;
+  /** Whether the stream must come out of the layer (false for the last one: its output feeds nothing). */
+  advance: boolean;
+  stages: StageSeconds;
+  onLinear?(report: LayerReport): void;
+}
+
 /**
- * Compresses decoder layer l of `model` in place (its linears replaced) and advances the
- * calibration stream past it: with the compressed layer (sequential) or the original one
- * (parallel, where the capture pass itself is the advance). `advance` false leaves the stream
- * as it is after the capture (the last layer's output feeds nothing).
+ * Compresses `names` (linears fed one input, whose statistics `acc` holds, or none when the
+ * options need no data), replacing them in the model; the statistics are derived once.
  */
-export function* compressLayer(
-  model: LlamaModel,
-  p: Plan,
-  l: number,
-  chunks: readonly Chunk[],
-  ctx: { mode: CompressMode; advance: boolean; stages: StageSeconds; onLinear?(report: LayerReport): void },
-): Job<LayerResult> {
+function* compressGroup(model: LlamaModel, p: Plan, names: readonly string[], acc: CovarianceAccumulator | null, ctx: LayerContext, reports: LayerReport[]): Job<void> {
   const need = needsOf(p);
-  const dataAware = need.gram || need.norms || need.meanAbs;
-  const names = model.linears().filter((n) => n.startsWith(`model.layers.${l}.`));
-  const reports: LayerReport[] = [];
-  // parallel mode captures on the stream itself: the original layer's output is the next input
-  const inPlace = ctx.mode === 'parallel' && ctx.advance;
-  const inputs = dataAware ? yield* captureLayer(model, l, chunks, need, ctx.stages, inPlace) : new Map<string, CovarianceAccumulator>();
-  if (!dataAware && inPlace) for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
-  // statistics derived once per shared input, freed after its last linear
-  const users = new Map<CovarianceAccumulator, number>();
-  for (const acc of inputs.values()) users.set(acc, (users.get(acc) ?? 0) + 1);
-  const derived = new Map<CovarianceAccumulator, InputStats>();
+  const groupStarted = Date.now();
+  let stats: InputStats = {};
   try {
+    if (acc) {
+      stats = yield* inputStats(acc, need, ctx.stages);
+      acc.dispose(); // XᵀX is no longer needed: free its d_in² f64 before the linears' own work
+    }
     for (const name of names) {
-      const linearStarted = Date.now();
-      const acc = inputs.get(name);
-      let stats: InputStats = {};
-      if (acc) {
-        const known = derived.get(acc);
-        if (known) stats = known;
-        else {
-          stats = yield* inputStats(acc, need, ctx.stages);
-          derived.set(acc, stats);
-          acc.dispose(); // XᵀX is no longer needed: free its d_in² f64 before the linear's own work
-        }
-      }
+      // the first linear's time includes the shared statistics
+      const linearStarted = name === names[0] ? groupStarted : Date.now();
       // quantizers, pruners and EoRA work on f32 (a bf16/f16 model holds 16-bit weights)
       const dense = model.getLinear(name) as DenseLinear;
       const stored = dense.weight;
@@ -504,28 +490,125 @@ export function* compressLayer(
       } finally {
         if (W !== stored) W.dispose();
       }
-      const { linear, report } = compressed;
       // disposing the original releases its mapped pages (a checkpoint's 16-bit weights)
-      model.setLinear(name, linear).dispose();
-      if (acc) {
-        const left = users.get(acc)! - 1;
-        users.set(acc, left);
-        if (left === 0) {
-          disposeStats(stats);
-          derived.delete(acc);
-        }
-      }
-      report.seconds = (Date.now() - linearStarted) / 1000;
-      reports.push(report);
-      ctx.onLinear?.(report);
+      model.setLinear(name, compressed.linear).dispose();
+      compressed.report.seconds = (Date.now() - linearStarted) / 1000;
+      reports.push(compressed.report);
+      ctx.onLinear?.(compressed.report);
     }
   } finally {
-    derived.forEach(disposeStats);
+    disposeStats(stats);
+    acc?.dispose();
+  }
+}
+
+/** A fresh accumulator of the statistics the options use, for inputs of `dim` features. */
+const accumulatorFor = (need: Needs, dim: number) => covariance(dim, { gram: need.gram });
+
+/** The linears of layer l fed by each block's norm, and by its inner part, in module order. */
+function blockLinears(model: LlamaModel, l: number, block: LayerBlock): { first: string[]; projection: string } {
+  const p = `model.layers.${l}.`;
+  return block === 'attention'
+    ? { first: ['q_proj', 'k_proj', 'v_proj'].map((n) => `${p}self_attn.${n}`), projection: `${p}self_attn.o_proj` }
+    : { first: ['gate_proj', 'up_proj'].map((n) => `${p}mlp.${n}`), projection: `${p}mlp.down_proj` };
+}
+
+/**
+ * Sequential mode, one layer: per block, the norm's output over every chunk calibrates q/k/v
+ * (gate/up), which are compressed; the block's inner part then runs with them over every
+ * chunk (kept: the projection's input), calibrates o_proj (down_proj), which is compressed
+ * and applied. Each chunk passes through the layer once, with the compressed weights.
+ */
+function* sequentialLayer(model: LlamaModel, p: Plan, l: number, chunks: readonly Chunk[], ctx: LayerContext, reports: LayerReport[]): Job<void> {
+  const need = needsOf(p);
+  const t = ctx.stages;
+  for (const block of ['attention', 'mlp'] as const) {
+    const { first, projection } = blockLinears(model, l, block);
+    let acc: CovarianceAccumulator | null = accumulatorFor(need, model.config.hiddenSize);
+    try {
+      for (const c of chunks) {
+        const h = yield* timed(t, 'forward', step(() => model.runBlockNorm(l, block, c.x), () => model.runBlockNormAsync(l, block, c.x)));
+        try {
+          const a = acc;
+          yield* timed(t, 'covariance', step(() => a.update(h), () => a.updateAsync(h)));
+        } finally {
+          h.dispose();
+        }
+      }
+      const owned = acc;
+      acc = null;
+      yield* compressGroup(model, p, first, owned, ctx, reports);
+    } finally {
+      acc?.dispose();
+    }
+    // the projection's input, computed with the block's compressed first linears
+    const inners: Tensor[] = [];
+    try {
+      let pacc: CovarianceAccumulator | null = null;
+      try {
+        for (const c of chunks) {
+          const inner = yield* timed(t, 'forward', step(() => model.runBlockInner(l, block, c.x, c.lengths), () => model.runBlockInnerAsync(l, block, c.x, c.lengths)));
+          inners.push(inner);
+          pacc ??= accumulatorFor(need, inner.shape[1]);
+          const a = pacc;
+          yield* timed(t, 'covariance', step(() => a.update(inner), () => a.updateAsync(inner)));
+        }
+        const owned = pacc;
+        pacc = null;
+        yield* compressGroup(model, p, [projection], owned, ctx, reports);
+      } finally {
+        pacc?.dispose();
+      }
+      // the mlp block's output of the last layer feeds nothing
+      if (block === 'attention' || ctx.advance)
+        for (let i = 0; i < chunks.length; ++i) {
+          const c = chunks[i];
+          const inner = inners[i];
+          yield* timed(t, 'forward', step(() => model.runBlockOuter(l, block, c.x, inner), () => model.runBlockOuterAsync(l, block, c.x, inner)));
+          inner.dispose();
+        }
+    } finally {
+      inners.forEach((x) => x.dispose());
+    }
+  }
+}
+
+/**
+ * Compresses decoder layer l of `model` in place (its linears replaced) and, with
+ * `ctx.advance`, leaves the calibration stream past it: through the compressed layer
+ * (sequential) or the original one (parallel, where the capture pass itself is the advance).
+ */
+export function* compressLayer(model: LlamaModel, p: Plan, l: number, chunks: readonly Chunk[], ctx: LayerContext): Job<LayerResult> {
+  const need = needsOf(p);
+  const dataAware = need.gram || need.norms || need.meanAbs;
+  const names = model.linears().filter((n) => n.startsWith(`model.layers.${l}.`));
+  const reports: LayerReport[] = [];
+  if (!dataAware) {
+    // nothing to calibrate: compress, and (parallel) run the original layer for the next one
+    if (ctx.mode === 'parallel' && ctx.advance) for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
+    for (const name of names) yield* compressGroup(model, p, [name], null, ctx, reports);
+    if (ctx.mode === 'sequential' && ctx.advance) for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
+    return { reports };
+  }
+  if (ctx.mode === 'sequential') {
+    yield* sequentialLayer(model, p, l, chunks, ctx, reports);
+    return { reports };
+  }
+  // parallel: one pass with the original weights captures every input (on the stream itself)
+  const inputs = yield* captureLayer(model, l, chunks, need, ctx.stages, ctx.advance);
+  try {
+    const groups = new Map<CovarianceAccumulator, string[]>();
+    for (const name of names) {
+      const acc = inputs.get(name)!;
+      groups.set(acc, [...(groups.get(acc) ?? []), name]);
+    }
+    for (const [acc, group] of groups) {
+      inputs.forEach((a, n) => a === acc && inputs.delete(n));
+      yield* compressGroup(model, p, group, acc, ctx, reports);
+    }
+  } finally {
     new Set(inputs.values()).forEach((a) => a.dispose());
   }
-  // sequential: layer l+1's inputs come from layer l compressed
-  if (ctx.mode === 'sequential' && ctx.advance && dataAware)
-    for (const c of chunks) yield* timed(ctx.stages, 'forwardCompressed', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
   return { reports };
 }
 

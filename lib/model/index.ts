@@ -3,7 +3,7 @@ export { LlamaModel } from './model';
 export { load, loadAsync } from './load';
 export type { LoadOptions, WeightDType } from './load';
 export { sumNll } from './nll';
-export type { ModelHooks, ForwardOptions, BatchForwardOptions, PerplexityOptions, PerplexityResult, GenerateOptions, CacheOptions, QuantizeHeadOptions } from './model';
+export type { ModelHooks, ForwardOptions, BatchForwardOptions, PerplexityOptions, PerplexityResult, GenerateOptions, CacheOptions, QuantizeHeadOptions, LayerBlock } from './model';
 export type { ModelConfig, RopeScaling } from './config';
 export { DenseKVCache, BatchKVCache } from './cache';
 export type { KVCacheLike, DenseKVCacheOptions } from './cache';

@@ -158,6 +158,10 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** A decoder layer's two residual blocks, in order. */
+export type LayerBlock = 'attention' | 'mlp';
+const LAYER_BLOCKS: readonly LayerBlock[] = ['attention', 'mlp'];
+
 export class LlamaModel {
   private readonly linearMap = new Map<string, LinearLike>();
   /** lm_head as a linear: swappable like the decoder linears (e.g. by an int8/int4 QuantLinear). */
@@ -307,18 +311,57 @@ export class LlamaModel {
    * One decoder layer, updating the residual stream x [rows, H] in place. The linears and
    * norms run once over the rows of every sequence stacked (what makes a batch cheaper per
    * token); RoPE and attention run per sequence, at its own positions and over its own cache.
+   * A layer is two blocks, each split where its output projection starts (blockInner /
+   * blockOuter), so a compressor can stop there and swap the projection in between.
    */
   private *layer(l: number, x: Tensor, segments: readonly Segment[], opts: Pick<ForwardOptions, 'hooks'>): Job<void> {
+    for (const block of LAYER_BLOCKS) {
+      const inner = yield* this.blockInner(l, block, x, segments, opts.hooks);
+      try {
+        yield* this.blockOuter(l, block, x, inner, opts.hooks);
+      } finally {
+        inner.dispose();
+      }
+    }
+  }
+
+  /**
+   * The first part of a block, x unchanged: for 'attention' the attention output [rows, hq·d]
+   * (o_proj's input), for 'mlp' silu(gate)·up [rows, d_ff] (down_proj's input). A new tensor.
+   */
+  private *blockInner(l: number, block: LayerBlock, x: Tensor, segments: readonly Segment[], hooks: ModelHooks | undefined): Job<Tensor> {
+    return block === 'attention' ? yield* this.attentionInner(l, x, segments, hooks) : yield* this.mlpInner(l, x, hooks);
+  }
+
+  /** x += o_proj(inner) or down_proj(inner), in place. */
+  private *blockOuter(l: number, block: LayerBlock, x: Tensor, inner: Tensor, hooks: ModelHooks | undefined): Job<void> {
+    const p = `model.layers.${l}.`;
+    const y = yield* this.linear(block === 'attention' ? `${p}self_attn.o_proj` : `${p}mlp.down_proj`, inner, hooks);
+    try {
+      yield* step(() => add(x, y, { out: x }), () => addAsync(x, y, { out: x }));
+    } finally {
+      y.dispose();
+    }
+  }
+
+  /** The norm in front of a block: input_layernorm(x) or post_attention_layernorm(x), a new tensor. */
+  private *blockNorm(l: number, block: LayerBlock, x: Tensor): Job<Tensor> {
+    const w = block === 'attention' ? this.norms[l].input : this.norms[l].post;
+    const eps = this.config.rmsNormEps;
+    return yield* step(() => rmsnorm(x, w, eps), () => rmsnormAsync(x, w, eps));
+  }
+
+  private *attentionInner(l: number, x: Tensor, segments: readonly Segment[], hooks: ModelHooks | undefined): Job<Tensor> {
     const { numHeads: hq, numKvHeads: hkv, headDim: d, rmsNormEps: eps } = this.config;
     const rowsTotal = x.shape[0];
     const p = `model.layers.${l}.`;
-    const hooks = opts.hooks;
     const temps: Tensor[] = [];
     const keep = <T extends Tensor>(t: T): T => (temps.push(t), t);
     const window = this.config.slidingWindows[l];
     const norms = this.norms[l];
+    let result: Tensor | undefined;
     try {
-      const h = keep(yield* step(() => rmsnorm(x, norms.input, eps), () => rmsnormAsync(x, norms.input, eps)));
+      const h = keep(yield* this.blockNorm(l, 'attention', x));
       const q = keep(yield* this.linear(`${p}self_attn.q_proj`, h, hooks));
       const k = keep(yield* this.linear(`${p}self_attn.k_proj`, h, hooks));
       const v = keep(yield* this.linear(`${p}self_attn.v_proj`, h, hooks));
@@ -330,8 +373,8 @@ export class LlamaModel {
       }
       const single = segments.length === 1;
       // several sequences: each one's attention output is copied into its rows of `merged`
-      const merged = single ? undefined : keep(Tensor._empty('model.forward', [rowsTotal, hq * d], 'f32'));
-      let mergedSingle: Tensor | undefined;
+      const merged = single ? undefined : Tensor._empty('model.forward', [rowsTotal, hq * d], 'f32');
+      result = merged;
       for (const s of segments) {
         const n = s.n;
         const rows = (t: Tensor): Tensor => (single ? t : keep(t.slice([s.start, s.start + n])));
@@ -370,20 +413,37 @@ export class LlamaModel {
         keep(att);
         if (att.ndim !== 4 || att.shape[0] !== 1 || att.shape[1] !== hq || att.shape[2] !== n || att.shape[3] !== d)
           throw ntError('NT_SHAPE', `[model.forward] attention of layer ${l} must return [1, ${hq}, ${n}, ${d}], got ${shapeString(att.shape)}`);
-        if (merged === undefined) mergedSingle = keep(keep(att.transpose(0, 2, 1, 3)).reshape([n, hq * d]));
+        // [1, heads, n, d] -> [n, heads · d]: a copy (the transposed view is not contiguous)
+        if (merged === undefined) result = keep(att.transpose(0, 2, 1, 3)).reshape([n, hq * d]);
         else att.astype('f32', { out: keep(keep(keep(merged.slice([s.start, s.start + n])).reshape([1, n, hq, d])).transpose(0, 2, 1, 3)) });
       }
-      const o = keep(yield* this.linear(`${p}self_attn.o_proj`, merged ?? mergedSingle!, hooks));
-      yield* step(() => add(x, o, { out: x }), () => addAsync(x, o, { out: x }));
-      const h2 = keep(yield* step(() => rmsnorm(x, norms.post, eps), () => rmsnormAsync(x, norms.post, eps)));
-      const gate = keep(yield* this.linear(`${p}mlp.gate_proj`, h2, hooks));
-      const up = keep(yield* this.linear(`${p}mlp.up_proj`, h2, hooks));
-      yield* step(() => silu(gate, { out: gate }), () => siluAsync(gate, { out: gate }));
-      yield* step(() => mul(gate, up, { out: gate }), () => mulAsync(gate, up, { out: gate }));
-      const down = keep(yield* this.linear(`${p}mlp.down_proj`, gate, hooks));
-      yield* step(() => add(x, down, { out: x }), () => addAsync(x, down, { out: x }));
+      const out = result!;
+      result = undefined;
+      return out;
     } finally {
+      result?.dispose();
       for (const t of temps) t.dispose();
+    }
+  }
+
+  private *mlpInner(l: number, x: Tensor, hooks: ModelHooks | undefined): Job<Tensor> {
+    const p = `model.layers.${l}.`;
+    const h2 = yield* this.blockNorm(l, 'mlp', x);
+    let gate: Tensor | undefined;
+    let up: Tensor | undefined;
+    try {
+      gate = yield* this.linear(`${p}mlp.gate_proj`, h2, hooks);
+      up = yield* this.linear(`${p}mlp.up_proj`, h2, hooks);
+      const g = gate;
+      const u = up;
+      yield* step(() => silu(g, { out: g }), () => siluAsync(g, { out: g }));
+      yield* step(() => mul(g, u, { out: g }), () => mulAsync(g, u, { out: g }));
+      gate = undefined;
+      return g;
+    } finally {
+      h2.dispose();
+      gate?.dispose();
+      up?.dispose();
     }
   }
 
@@ -439,9 +499,13 @@ export class LlamaModel {
   }
 
   /** Segments of independent sequences of the given lengths stacked from row 0, each from position 0. */
-  private segmentsOf(op: string, x: unknown, lengths: unknown): Segment[] {
+  private checkStream(op: string, x: unknown): asserts x is Tensor {
     if (!(x instanceof Tensor) || x.ndim !== 2 || x.dtype !== 'f32' || x.shape[1] !== this.config.hiddenSize || !x.isContiguous)
       throw ntError('NT_VALUE', `[model.${op}] x must be a contiguous f32 [rows, ${this.config.hiddenSize}] tensor (from model.embedSequences), got ${describe(x)}`);
+  }
+
+  private segmentsOf(op: string, x: unknown, lengths: unknown): Segment[] {
+    this.checkStream(op, x);
     if (!Array.isArray(lengths) || lengths.length === 0 || lengths.some((n) => !Number.isInteger(n) || n < 1 || n > this.config.maxPositionEmbeddings))
       throw ntError('NT_VALUE', `[model.${op}] lengths must be a non-empty array of sequence lengths in [1, ${this.config.maxPositionEmbeddings}], got ${Array.isArray(lengths) ? JSON.stringify(lengths) : describe(lengths)}`);
     const total = (lengths as number[]).reduce((a, b) => a + b, 0);
@@ -487,6 +551,68 @@ export class LlamaModel {
   /** runLayer with every op on a libuv worker (hooks still run on the main thread). */
   runLayerAsync(layer: number, x: Tensor, lengths: readonly number[], opts: { hooks?: ModelHooks } = {}): Promise<void> {
     return runAsync(this.layerJob('runLayerAsync', layer, x, lengths, opts?.hooks));
+  }
+
+  /**
+   * A layer in four steps, for compressors that replace a block's linears between them (GPTQ's
+   * true-sequential order): blockNorm gives the input of q/k/v ('attention') or gate/up
+   * ('mlp'); blockInner the input of o_proj or down_proj (x unchanged); blockOuter adds the
+   * projection to x. runLayer = inner + outer of 'attention', then of 'mlp'.
+   */
+  runBlockNorm(layer: number, block: LayerBlock, x: Tensor): Tensor {
+    return runSync(this.blockJob('runBlockNorm', layer, block, x, null, undefined, (l, b, xx) => this.blockNorm(l, b, xx)));
+  }
+
+  runBlockNormAsync(layer: number, block: LayerBlock, x: Tensor): Promise<Tensor> {
+    return runAsync(this.blockJob('runBlockNormAsync', layer, block, x, null, undefined, (l, b, xx) => this.blockNorm(l, b, xx)));
+  }
+
+  /** o_proj's or down_proj's input for x (sequences of `lengths`, each from position 0): a new tensor. */
+  runBlockInner(layer: number, block: LayerBlock, x: Tensor, lengths: readonly number[], opts: { hooks?: ModelHooks } = {}): Tensor {
+    return runSync(this.blockJob('runBlockInner', layer, block, x, lengths, opts?.hooks, (l, b, xx, seg, h) => this.blockInner(l, b, xx, seg, h)));
+  }
+
+  runBlockInnerAsync(layer: number, block: LayerBlock, x: Tensor, lengths: readonly number[], opts: { hooks?: ModelHooks } = {}): Promise<Tensor> {
+    return runAsync(this.blockJob('runBlockInnerAsync', layer, block, x, lengths, opts?.hooks, (l, b, xx, seg, h) => this.blockInner(l, b, xx, seg, h)));
+  }
+
+  /** x += o_proj(inner) ('attention') or down_proj(inner) ('mlp'), in place. */
+  runBlockOuter(layer: number, block: LayerBlock, x: Tensor, inner: Tensor, opts: { hooks?: ModelHooks } = {}): void {
+    runSync(this.blockJob('runBlockOuter', layer, block, x, null, opts?.hooks, (l, b, xx, _s, h) => this.checkedOuter('runBlockOuter', l, b, xx, inner, h)));
+  }
+
+  runBlockOuterAsync(layer: number, block: LayerBlock, x: Tensor, inner: Tensor, opts: { hooks?: ModelHooks } = {}): Promise<void> {
+    return runAsync(this.blockJob('runBlockOuterAsync', layer, block, x, null, opts?.hooks, (l, b, xx, _s, h) => this.checkedOuter('runBlockOuterAsync', l, b, xx, inner, h)));
+  }
+
+  private *checkedOuter(op: string, l: number, block: LayerBlock, x: Tensor, inner: unknown, hooks: ModelHooks | undefined): Job<void> {
+    const width = block === 'attention' ? this.config.numHeads * this.config.headDim : this.config.intermediateSize;
+    if (!(inner instanceof Tensor) || inner.ndim !== 2 || inner.dtype !== 'f32' || inner.shape[0] !== x.shape[0] || inner.shape[1] !== width)
+      throw ntError('NT_VALUE', `[model.${op}] inner must be an f32 [${x.shape[0]}, ${width}] tensor (from runBlockInner), got ${describe(inner)}`);
+    inner._check(`model.${op}`, 'inner');
+    yield* this.blockOuter(l, block, x, inner, hooks);
+  }
+
+  private *blockJob<T>(
+    op: string,
+    layer: unknown,
+    block: unknown,
+    x: unknown,
+    lengths: unknown | null,
+    hooks: ModelHooks | undefined,
+    body: (l: number, block: LayerBlock, x: Tensor, segments: readonly Segment[], hooks: ModelHooks | undefined) => Job<T>,
+  ): Job<T> {
+    this.check(op);
+    const L = this.config.numLayers;
+    if (!Number.isInteger(layer) || (layer as number) < 0 || (layer as number) >= L) throw ntError('NT_VALUE', `[model.${op}] layer must be an integer in [0, ${L}), got ${String(layer)}`);
+    if (!LAYER_BLOCKS.includes(block as LayerBlock)) throw ntError('NT_VALUE', `[model.${op}] block must be 'attention' or 'mlp', got ${describe(block)}`);
+    // norm and outer steps are row-wise: no sequences (null lengths), only x is checked
+    const segments = lengths === null ? (this.checkStream(op, x), []) : this.segmentsOf(op, x, lengths);
+    try {
+      return yield* body(layer as number, block as LayerBlock, x as Tensor, segments, hooks);
+    } finally {
+      for (const s of segments) if (s.invFreq !== this.invFreq) s.invFreq.dispose();
+    }
   }
 
   private options<T extends object>(op: string, options: unknown): T {

@@ -203,9 +203,13 @@ describe('llm.compressModel', () => {
    * recalibrated by calibrate() from the embeddings through layers 0 … l−1 (already
    * compressed), then its 7 linears are RTN-quantized and EoRA-corrected from their inputs.
    */
+  // GPTQ's true-sequential order by brute force: each group of linears fed one input (q/k/v,
+  // o, gate/up, down) calibrated by a whole forward pass of the model as it stands, then
+  // compressed (quadratic in the layers; the pipeline must give the same numbers in one pass)
   function referenceCompress(model: nt.model.LlamaModel, ids: Int32Array, window: number, rank: number): void {
-    for (let l = 0; l < model.config.numLayers; ++l) {
-      const names = model.linears().filter((n) => n.startsWith(`model.layers.${l}.`));
+    const groups = [['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], ['self_attn.o_proj'], ['mlp.gate_proj', 'mlp.up_proj'], ['mlp.down_proj']];
+    for (let l = 0; l < model.config.numLayers; ++l) for (const group of groups) {
+      const names = group.map((g) => `model.layers.${l}.${g}`);
       const calib = nt.llm.calibrate(model, ids, { window, modules: names });
       for (const name of names) {
         const cov = calib.inputs.get(name)!.mean();
@@ -220,7 +224,7 @@ describe('llm.compressModel', () => {
     }
   }
 
-  test('one pass equals the per-layer recalibration it replaces: same logits, each layer run twice (the last once), the model embedded once', () => {
+  test('one pass equals true-sequential recalibration by whole forward passes: same logits, each layer run once (stopping before each projection), the model embedded once', () => {
     const ids = calibration.subarray(0, 600); // windows 256 + 256 + 88: the last a shorter sequence of its own
     const reference = nt.model.load(FIXTURE_F16);
     referenceCompress(reference, ids, 256, 8);
@@ -228,8 +232,10 @@ describe('llm.compressModel', () => {
     reference.dispose();
 
     const model = nt.model.load(FIXTURE_F16);
-    const runs: number[] = [];
     const run = jest.spyOn(model, 'runLayer');
+    const norm = jest.spyOn(model, 'runBlockNorm');
+    const inner = jest.spyOn(model, 'runBlockInner');
+    const outer = jest.spyOn(model, 'runBlockOuter');
     const embed = jest.spyOn(model, 'embedSequences');
     const error = jest.spyOn(eoraModule, 'activationErrors');
     const update = jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'update');
@@ -242,12 +248,12 @@ describe('llm.compressModel', () => {
     expect(update.mock.calls.map(([x]) => x.shape)).toEqual(Array.from({ length: 4 }, () => [[600, 256], [600, 256], [600, 256], [600, 688]]).flat());
     expect(eigen).toHaveBeenCalledTimes(16);
     expect(quant).toHaveBeenCalledTimes(28);
-    for (const [l, x, lengths] of run.mock.calls) {
-      runs.push(l);
-      expect(lengths).toEqual([256, 256, 88]);
-      expect(x.shape).toEqual([600, 256]);
-    }
-    expect(runs).toEqual([0, 0, 1, 1, 2, 2, 3]);
+    // each layer once, in four steps per block; the last layer's mlp output is not needed
+    expect(run).not.toHaveBeenCalled();
+    const both = [0, 1, 2, 3].flatMap((l) => [[l, 'attention'], [l, 'mlp']]);
+    expect(norm.mock.calls.map(([l, b]) => [l, b])).toEqual(both);
+    expect(inner.mock.calls.map(([l, b, , lengths]) => [l, b, lengths])).toEqual(both.map(([l, b]) => [l, b, [256, 256, 88]]));
+    expect(outer.mock.calls.map(([l, b]) => [l, b])).toEqual(both.slice(0, -1));
     expect(embed).toHaveBeenCalledTimes(1);
     expect(embed.mock.calls[0][0].map((w) => w.length)).toEqual([256, 256, 88]);
     // measureErrors defaults to false: no f64 measurement runs and the error fields are NaN
@@ -255,19 +261,20 @@ describe('llm.compressModel', () => {
     expect(report.options.measureErrors).toBe(false);
     for (const l of report.layers) for (const k of ['errorCompressed', 'errorCompensated', 'relativeCompressed', 'relativeCompensated'] as const) expect(l[k]).toBeNaN();
     expect(maxAbsDiff(logits(model), expected)).toBeLessThan(TOL.pipelineLogits * Math.max(...expected.map(Math.abs)));
-    [run, embed, error, update, eigen, quant].forEach((s) => s.mockRestore());
+    [run, norm, inner, outer, embed, error, update, eigen, quant].forEach((s) => s.mockRestore());
     model.dispose();
   });
 
-  test('calibration longer than one chunk: the stream is cut into chunks of whole windows, each run twice per layer', () => {
+  test('calibration longer than one chunk: the stream is cut into chunks of whole windows, each run once per layer', () => {
     const model = nt.model.load(FIXTURE_F16);
     const ids = Int32Array.from(text.subarray(20000, 20000 + 2600));
-    const run = jest.spyOn(model, 'runLayer');
+    const run = jest.spyOn(model, 'runBlockInner');
     nt.llm.compressModel(model, { bits: 4, method: 'act-s', rank: 4, calibration: ids, calibrationWindow: 300 });
-    const chunks = run.mock.calls.filter(([l]) => l === 0).map(([, , lengths]) => lengths);
+    const chunks = run.mock.calls.filter(([l]) => l === 0).map(([, b, , lengths]) => [b, lengths]);
     // 2048 rows at most per chunk: 6 windows of 300, then 2 of 300 and the last 200 tokens
-    expect(chunks).toEqual([[300, 300, 300, 300, 300, 300], [300, 300, 200], [300, 300, 300, 300, 300, 300], [300, 300, 200]]);
-    expect(run.mock.calls.filter(([l]) => l === 3)).toHaveLength(2);
+    const parts = [[300, 300, 300, 300, 300, 300], [300, 300, 200]];
+    expect(chunks).toEqual([...parts.map((c) => ['attention', c]), ...parts.map((c) => ['mlp', c])]);
+    expect(run.mock.calls.filter(([l]) => l === 3)).toHaveLength(4);
     run.mockRestore();
     model.dispose();
   });
@@ -288,13 +295,13 @@ describe('llm.compressModel', () => {
     measured.dispose();
   });
 
-  test('measureErrors: the reported errors are the activation norms recomputed from calibrate()\'s covariance (layer 0 sees the original model)', () => {
+  test('measureErrors: every linear\'s reported errors are the activation norms over the inputs it sees in the compressed model (calibrate() of the result: true-sequential)', () => {
     const ids = calibration.subarray(0, 384);
     const original = nt.model.load(FIXTURE_F16);
-    const names = original.linears().filter((n) => n.startsWith('model.layers.0.'));
-    const calib = nt.llm.calibrate(original, ids, { window: 128, modules: names });
+    const names = original.linears();
     const model = nt.model.load(FIXTURE_F16);
     const report = nt.llm.compressModel(model, { bits: 3, groupSize: 64, method: 'eora', rank: 4, calibration: ids, calibrationWindow: 128, measureErrors: true });
+    const calib = nt.llm.calibrate(model, ids, { window: 128, modules: names });
     for (const name of names) {
       const got = report.layers.find((l) => l.name === name)!;
       const cov = calib.inputs.get(name)!.mean();
@@ -347,6 +354,9 @@ describe('llm.compressModel', () => {
     // no synchronous form of a heavy step runs: each has its Async twin on a worker
     const syncForms = [
       jest.spyOn(model, 'runLayer'),
+      jest.spyOn(model, 'runBlockNorm'),
+      jest.spyOn(model, 'runBlockInner'),
+      jest.spyOn(model, 'runBlockOuter'),
       jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'update'),
       jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'mean'),
       jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'hessian'),
@@ -356,7 +366,7 @@ describe('llm.compressModel', () => {
       jest.spyOn(quantizeModule, 'quantize'),
       jest.spyOn(dequantizeModule, 'dequantize'),
     ];
-    const asyncForms = [jest.spyOn(model, 'runLayerAsync'), jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'updateAsync'), jest.spyOn(eoraModule, 'activationErrorsAsync')];
+    const asyncForms = [jest.spyOn(model, 'runBlockNormAsync'), jest.spyOn(model, 'runBlockInnerAsync'), jest.spyOn(model, 'runBlockOuterAsync'), jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'updateAsync'), jest.spyOn(eoraModule, 'activationErrorsAsync')];
     // and the event loop turns meanwhile: the longest gap between turns, against the run's length
     let last = performance.now();
     let maxGap = 0;
@@ -411,26 +421,30 @@ describe('llm.compressModel', () => {
       model.dispose();
       expect(nt.memory()).toEqual(base);
     }
-    // a layer pass that fails after its hooks saw the inputs (layer 1's capture): the input
-    // copies, the scratch stream and the accumulators are freed
+    // a block pass that fails after it produced o_proj's input (layer 1's attention): the kept
+    // inputs and the accumulators are freed
     for (const driver of ['sync', 'async'] as const) {
       const model = nt.model.load(FIXTURE_F16);
       let calls = 0;
-      const name = driver === 'sync' ? 'runLayer' : 'runLayerAsync';
+      const name = driver === 'sync' ? 'runBlockInner' : 'runBlockInnerAsync';
       const original = model[name].bind(model);
       const injected = () => Object.assign(new Error('[test] injected layer failure'), { code: 'NT_INTERNAL' });
-      const spy = jest.spyOn(model, name).mockImplementation(((l: number, x: nt.Tensor, lengths: number[], o?: { hooks?: nt.model.ModelHooks }) => {
-        const r = original(l, x, lengths, o);
+      const spy = jest.spyOn(model, name).mockImplementation(((l: number, b: nt.model.LayerBlock, x: nt.Tensor, lengths: number[]) => {
+        const r = original(l, b, x, lengths);
         if (++calls !== 3) return r;
-        if (driver === 'sync') throw injected();
-        return (r as Promise<void>).then(() => Promise.reject(injected()));
+        if (driver === 'sync') {
+          (r as nt.Tensor).dispose();
+          throw injected();
+        }
+        return (r as Promise<nt.Tensor>).then((t) => (t.dispose(), Promise.reject(injected())));
       }) as never);
       const opts = { bits: 4 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 4, calibration: calibration.subarray(0, 300) };
       if (driver === 'sync') expect(errorOf(() => nt.llm.compressModel(model, opts))).toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected layer/) });
       else await expect(nt.llm.compressModelAsync(model, opts)).rejects.toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected layer/) });
       spy.mockRestore();
       expect(model.getLinear('model.layers.0.mlp.down_proj')).toBeInstanceOf(LoraLinear);
-      expect(model.getLinear('model.layers.1.self_attn.q_proj')).toBeInstanceOf(DenseLinear);
+      expect(model.getLinear('model.layers.1.self_attn.v_proj')).toBeInstanceOf(LoraLinear);
+      expect(model.getLinear('model.layers.1.self_attn.o_proj')).toBeInstanceOf(DenseLinear);
       model.dispose();
       expect(nt.memory()).toEqual(base);
     }

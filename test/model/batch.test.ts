@@ -167,6 +167,57 @@ describe.each([
     x.dispose();
   });
 
+  test('runBlockNorm / runBlockInner / runBlockOuter compose to runLayer bit for bit, sync and async', async () => {
+    const seqs = rows([9, 17, 4], vocab, 37);
+    const lengths = [9, 17, 4];
+    const whole = model.embedSequences(seqs);
+    const staged = model.embedSequences(seqs);
+    const base = memory().bytes;
+    for (let l = 0; l < model.config.numLayers; ++l) {
+      model.runLayer(l, whole, lengths);
+      for (const block of ['attention', 'mlp'] as const) {
+        // the norm is the first linears' input: what the hooks see at q_proj / gate_proj
+        const seen: Record<string, Float64Array> = {};
+        const first = block === 'attention' ? 'self_attn.q_proj' : 'mlp.gate_proj';
+        const h = l % 2 ? await model.runBlockNormAsync(l, block, staged) : model.runBlockNorm(l, block, staged);
+        const inner = l % 2
+          ? await model.runBlockInnerAsync(l, block, staged, lengths, { hooks: { onLinearInput: (n, x) => (seen[n] = values(x)) } })
+          : model.runBlockInner(l, block, staged, lengths, { hooks: { onLinearInput: (n, x) => (seen[n] = values(x)) } });
+        expect(seen[`model.layers.${l}.${first}`]).toEqual(values(h));
+        expect(inner.shape).toEqual([30, block === 'attention' ? model.config.numHeads * model.config.headDim : model.config.intermediateSize]);
+        if (l % 2) await model.runBlockOuterAsync(l, block, staged, inner);
+        else model.runBlockOuter(l, block, staged, inner);
+        h.dispose();
+        inner.dispose();
+      }
+      expect(values(staged)).toEqual(values(whole));
+    }
+    expect(memory().bytes).toBe(base);
+    whole.dispose();
+    staged.dispose();
+  });
+
+  test('block steps refuse a bad layer, block, stream or inner tensor', () => {
+    const x = model.embedSequences([[1, 2, 3]]);
+    const L = model.config.numLayers;
+    try {
+      const cases: [() => unknown, string, RegExp][] = [
+        [() => model.runBlockNorm(L, 'attention', x), 'NT_VALUE', new RegExp(`layer must be an integer in \\[0, ${L}\\), got ${L}`)],
+        [() => model.runBlockNorm(0, 'ffn' as never, x), 'NT_VALUE', /block must be 'attention' or 'mlp', got string "?ffn"?/],
+        [() => model.runBlockInner(0, 'mlp', [1] as never, [1]), 'NT_VALUE', new RegExp(`contiguous f32 \\[rows, ${model.config.hiddenSize}\\]`)],
+        [() => model.runBlockInner(0, 'mlp', x, [2]), 'NT_SHAPE', /sum to 2, x has 3 rows/],
+        [() => model.runBlockOuter(0, 'mlp', x, x), 'NT_VALUE', /inner must be an f32 \[3, \d+\] tensor \(from runBlockInner\)/],
+        [() => model.runBlockOuter(0, 'attention', x, null as never), 'NT_VALUE', /inner must be an f32/],
+      ];
+      for (const [fn, code, re] of cases) {
+        const e = errorOf(fn);
+        expect({ code: e.code, message: e.message }).toEqual({ code, message: expect.stringMatching(re) });
+      }
+    } finally {
+      x.dispose();
+    }
+  });
+
   test('calibration in batches accumulates the same statistics', () => {
     const ids = Int32Array.from(rows([197], vocab, 9)[0]);
     const modules = ['model.layers.0.self_attn.q_proj', 'model.layers.1.mlp.down_proj'];
