@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "../core/half.h"
@@ -340,6 +341,35 @@ void run_tiled(const Problem& pr) {
 
 // ---- decode: split-K over fixed key chunks, rows read in place ----
 
+// Merges the chunk partials (m, l, O) of every row of head hh in chunk order:
+// O = sum_c e^(m_c - M) O_c / sum_c e^(m_c - M) l_c. o: dv floats of scratch.
+void merge_head(const Problem& pr, const float* part, int64_t nchunks, int64_t rows, int64_t stride, int64_t hh,
+                float* o) {
+  const int64_t bi = hh / pr.HKV, kh = hh % pr.HKV;
+  for (int64_t r = 0; r < rows; ++r) {
+    float M = kNegInf;
+    for (int64_t c = 0; c < nchunks; ++c) M = std::max(M, part[((hh * nchunks + c) * rows + r) * stride]);
+    std::fill(o, o + pr.DV, 0.0f);
+    float L = 0.0f;
+    bool nan = false;
+    for (int64_t c = 0; c < nchunks; ++c) nan = nan || std::isnan(part[((hh * nchunks + c) * rows + r) * stride + 1]);
+    if (nan) {
+      L = std::numeric_limits<float>::quiet_NaN();
+    } else if (M > kNegInf) {
+      for (int64_t c = 0; c < nchunks; ++c) {
+        const float* pt = part + ((hh * nchunks + c) * rows + r) * stride;
+        if (!(pt[0] > kNegInf)) continue;
+        const float w = std::exp(pt[0] - M);
+        L += w * pt[1];
+        for (int64_t cc = 0; cc < pr.DV; ++cc) o[cc] += w * pt[2 + cc];
+      }
+    } else if (std::isnan(M)) {
+      L = M;
+    }
+    write_row(pr, bi, kh * pr.G + r / pr.SQ, r % pr.SQ, o, L);
+  }
+}
+
 void run_rows(const Problem& pr) {
   const AttentionKernels& ks = *pr.ks;
   const int64_t rows = pr.G * pr.SQ;
@@ -361,11 +391,15 @@ void run_rows(const Problem& pr) {
   Scratch<float> part(static_cast<size_t>(heads * nchunks * rows * stride));
   // Threads claim runs of up to kClaim chunks of one head (1024 keys) dynamically, so a thread
   // the OS deschedules does not hold the others back; within a run the kernel's prefetch goes
-  // on into the next chunk. Which thread runs a chunk never changes its arithmetic.
+  // on into the next chunk. The thread that finishes a head's last chunk merges that head (in
+  // chunk order): one pool job per call. Which thread runs what never changes the arithmetic.
   constexpr int64_t kClaim = 4;
   const int64_t per_head = (nchunks + kClaim - 1) / kClaim, nruns = heads * per_head;
   std::atomic<int64_t> next_run{0};
+  std::unique_ptr<std::atomic<int64_t>[]> chunks_done(new std::atomic<int64_t>[heads]);
+  for (int64_t h = 0; h < heads; ++h) chunks_done[h].store(0, std::memory_order_relaxed);
   parallel_for(std::min<int64_t>(num_threads(), nruns), 1, [&](int64_t, int64_t) {
+    std::vector<float> merged(static_cast<size_t>(std::max<int64_t>(pr.DV, 1)));
     Scratch<float> qbuf(static_cast<size_t>(rows * std::max<int64_t>(pr.D, 1)));
     Scratch<float> sbuf(static_cast<size_t>(std::max(rows * kSub, attn_decode_scratch(rows))));
     std::vector<float> corr(rows);
@@ -410,48 +444,25 @@ void run_rows(const Problem& pr) {
           DecodeItem item{rows, ce - cb, pr.D, pr.DV, qbuf.get(), pr.D, K + cb * pr.k->ss, pr.k->ss,
                           V + cb * pr.v->ss, pr.v->ss, lo.data(), hi.data(), pt, stride, sbuf.get(), run_end - cb};
           ks.decode(item);
-          continue;
-        }
-        for (int64_t kb = cb; kb < ce; kb += kSub) {
-          const int64_t ke = std::min(kb + kSub, ce), n = ke - kb;
-          ks.dot_rows(rows, n, pr.D, qbuf.get(), pr.D, K + kb * pr.k->ss, pr.k->ss, sbuf.get(), kSub);
-          bool any = false;
-          for (int64_t r = 0; r < rows; ++r) {
-            const int64_t nseg = row_segments(pr, bi, head[r], pos[r], kb, ke, seg.data());
-            any |= softmax_step(ks, sbuf.get() + r * kSub, n, kb, seg.data(), nseg, pt[r * stride], pt[r * stride + 1],
-                                corr[r]);
+        } else {
+          for (int64_t kb = cb; kb < ce; kb += kSub) {
+            const int64_t ke = std::min(kb + kSub, ce), n = ke - kb;
+            ks.dot_rows(rows, n, pr.D, qbuf.get(), pr.D, K + kb * pr.k->ss, pr.k->ss, sbuf.get(), kSub);
+            bool any = false;
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t nseg = row_segments(pr, bi, head[r], pos[r], kb, ke, seg.data());
+              any |= softmax_step(ks, sbuf.get() + r * kSub, n, kb, seg.data(), nseg, pt[r * stride], pt[r * stride + 1],
+                                  corr[r]);
+            }
+            // O rows sit `stride` apart in the partial buffer.
+            if (any)
+              ks.axpy_rows(rows, n, pr.DV, sbuf.get(), kSub, V + kb * pr.v->ss, pr.v->ss, corr.data(), pt + 2, stride);
           }
-          // O rows sit `stride` apart in the partial buffer.
-          if (any) ks.axpy_rows(rows, n, pr.DV, sbuf.get(), kSub, V + kb * pr.v->ss, pr.v->ss, corr.data(), pt + 2, stride);
         }
+        // acq_rel: the merging thread sees every other thread's partials of this head
+        if (chunks_done[hh].fetch_add(1, std::memory_order_acq_rel) + 1 == nchunks)
+          merge_head(pr, part.get(), nchunks, rows, stride, hh, merged.data());
       }
-    }
-  });
-  // Merge the chunks of each row: O = sum_c e^(m_c - M) O_c / sum_c e^(m_c - M) l_c.
-  parallel_for(heads * rows, 8, [&](int64_t t0, int64_t t1) {
-    std::vector<float> o(static_cast<size_t>(pr.DV));
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t hh = t / rows, r = t % rows, bi = hh / pr.HKV, kh = hh % pr.HKV;
-      float M = kNegInf;
-      for (int64_t c = 0; c < nchunks; ++c) M = std::max(M, part[((hh * nchunks + c) * rows + r) * stride]);
-      std::fill(o.begin(), o.end(), 0.0f);
-      float L = 0.0f;
-      bool nan = false;
-      for (int64_t c = 0; c < nchunks; ++c) nan = nan || std::isnan(part[((hh * nchunks + c) * rows + r) * stride + 1]);
-      if (nan) {
-        L = std::numeric_limits<float>::quiet_NaN();
-      } else if (M > kNegInf) {
-        for (int64_t c = 0; c < nchunks; ++c) {
-          const float* pt = part.get() + ((hh * nchunks + c) * rows + r) * stride;
-          if (!(pt[0] > kNegInf)) continue;
-          const float w = std::exp(pt[0] - M);
-          L += w * pt[1];
-          for (int64_t cc = 0; cc < pr.DV; ++cc) o[cc] += w * pt[2 + cc];
-        }
-      } else if (std::isnan(M)) {
-        L = M;
-      }
-      write_row(pr, bi, kh * pr.G + r / pr.SQ, r % pr.SQ, o.data(), L);
     }
   });
 }
