@@ -16,8 +16,8 @@ namespace nt {
 // scaled, q[r * ldq + 0:d]) against keys [0, n) of one kv head (k[j * ldk + 0:d],
 // v[j * ldv + 0:dv]); row r sees keys [lo[r], hi[r]) (0 <= lo, hi <= n; empty when lo >= hi).
 // The online-softmax state of row r lives at st + r * ldst: m, l, O[0:dv] (start: -inf, 0, 0).
-// pf_n >= n rows of k and v may be prefetched: the item's keys and those the same thread
-// reads next (the rest of the head's range), never past the cache's rows.
+// pf_n >= n rows of k may be prefetched: the item's keys and those the same thread reads next
+// (the rest of its run of chunks of this head), never past the keys any row sees.
 struct DecodeItem {
   int64_t rows, n, d, dv;
   const float* q;
