@@ -18,6 +18,10 @@
 // prefill path of half_gemm.cc), so the micro-kernels never see the difference.
 #include <algorithm>
 #include <memory>
+#include <type_traits>
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "../core/scratch.h"
 #include "../core/thread_pool.h"
@@ -133,12 +137,61 @@ thread_local CachedBuffer tl_pack_b;
 
 constexpr int kMaxPanel = 64;  // largest mr / nr of any kernel set
 
+#if defined(__SSE2__)
+// A full f32 panel of row-major A (mr rows, depth kc) through 4 x 4 SSE transposes: four depth
+// steps of four rows per transpose, a leftover row pair by unpacking. The element-at-a-time copy
+// it replaces cost ~8% of a 2048² SGEMM (perf, Zen 5) and this one measured ~2x faster on A
+// streaming from memory. SSE2 is the x86-64 baseline, so every ISA level (scalar included) uses it.
+void pack_a_panel_sse(const float* const* src, int mr, int64_t kc, float* panel) {
+  int64_t p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    // the mr row streams advance 64 bytes every 16 steps: ask for them 4 lines ahead
+    if ((p & 15) == 0)
+      for (int r = 0; r < mr; ++r) _mm_prefetch(reinterpret_cast<const char*>(src[r] + p + 64), _MM_HINT_T0);
+    float* out = panel + p * mr;
+    int r = 0;
+    for (; r + 4 <= mr; r += 4) {
+      __m128 x0 = _mm_loadu_ps(src[r] + p), x1 = _mm_loadu_ps(src[r + 1] + p);
+      __m128 x2 = _mm_loadu_ps(src[r + 2] + p), x3 = _mm_loadu_ps(src[r + 3] + p);
+      _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+      _mm_storeu_ps(out + r, x0);
+      _mm_storeu_ps(out + mr + r, x1);
+      _mm_storeu_ps(out + 2 * mr + r, x2);
+      _mm_storeu_ps(out + 3 * mr + r, x3);
+    }
+    if (r + 2 <= mr) {
+      const __m128 x0 = _mm_loadu_ps(src[r] + p), x1 = _mm_loadu_ps(src[r + 1] + p);
+      const __m128 lo = _mm_unpacklo_ps(x0, x1), hi = _mm_unpackhi_ps(x0, x1);
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + r), lo);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(out + mr + r), lo);
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + 2 * mr + r), hi);
+      _mm_storeh_pi(reinterpret_cast<__m64*>(out + 3 * mr + r), hi);
+      r += 2;
+    }
+    for (; r < mr; ++r)
+      for (int q = 0; q < 4; ++q) out[q * mr + r] = src[r][p + q];
+  }
+  for (; p < kc; ++p)
+    for (int r = 0; r < mr; ++r) panel[p * mr + r] = src[r][p];
+}
+#endif
+
 // A rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into mr-row panels (k-major), zero-padded.
 template <typename T>
 void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, T* dst) {
   for (int64_t ir = 0; ir < mc; ir += mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - ir);
     T* panel = dst + ir * kc;
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (!ta && rows == mr) {
+        const float* src[kMaxPanel];
+        for (int64_t r = 0; r < rows; ++r) src[r] = a + (i0 + ir + r) * lda + p0;
+        pack_a_panel_sse(src, mr, kc, panel);
+        continue;
+      }
+    }
+#endif
     if (!ta) {
       // rows are contiguous in A: read them as mr sequential streams, write the panel in order
       const T* src[kMaxPanel];
@@ -175,6 +228,10 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
       for (int64_t p = 0; p < kc; ++p) {
         const T* src = b + (p0 + p) * ldb + j0 + jr;
         T* out = panel + p * nr;
+        // a panel reads nr values per row of B, rows ldb apart: too far apart for the hardware
+        // prefetchers, so fetch 16 rows ahead (2048² SGEMM, Zen 5: B packing ~0.55 -> ~0.32 ns/element)
+        __builtin_prefetch(src + 16 * ldb, 0, 3);
+        __builtin_prefetch(src + 16 * ldb + nr - 1, 0, 3);
         int64_t j = 0;
         for (; j < cols; ++j) out[j] = src[j];
         for (; j < nr; ++j) out[j] = T(0);
@@ -183,6 +240,14 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
       // B stored n x k: column j of op(B) is contiguous; read nr streams, write in order
       const T* src[kMaxPanel];
       for (int64_t j = 0; j < cols; ++j) src[j] = b + (j0 + jr + j) * ldb + p0;
+#if defined(__SSE2__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (cols == nr) {  // the same transpose as an A panel (x W^T: every nt.linear)
+          pack_a_panel_sse(src, nr, kc, panel);
+          continue;
+        }
+      }
+#endif
       for (int64_t p = 0; p < kc; ++p) {
         T* out = panel + p * nr;
         int64_t j = 0;

@@ -109,7 +109,9 @@ template <typename T>
 void sweep_shapes() {
   const int64_t sizes[][3] = {{1, 1, 1},   {1, 7, 5},    {7, 1, 5},    {3, 3, 3},     {7, 33, 1},   {13, 17, 19},
                               {33, 7, 64}, {6, 16, 300}, {12, 32, 257}, {50, 70, 90}, {129, 65, 33}, {1, 300, 129},
-                              {300, 1, 129}, {97, 131, 520}, {257, 40, 3}};
+                              {300, 1, 129}, {97, 131, 520}, {257, 40, 3},
+                              // packed A panels whose depth leaves 3 (then 3 and 0) steps after the 4-step transposes
+                              {24, 40, 7}, {36, 35, 263}};
   for (const auto& isa : isas_to_test()) {
     const auto& kern = kernel_of<T>(isa);
     uint64_t seed = 1;
