@@ -126,6 +126,20 @@ describe('GEAR attention straight from the packed codes', () => {
     expect(nt.memory()).toEqual(before);
   });
 
+  test('append while an attendAsync is running is NT_VALUE (the worker reads the buffers); afterwards it works', async () => {
+    const cache = new nt.llm.gear.Cache({ numLayers: 1, numKvHeads: 1, headDim: 16 }, { bufferTokens: 8 });
+    const k = randKv([1, 1, 20, 16], 71);
+    cache.append(0, k, k);
+    const q = randKv([1, 2, 1, 16], 72);
+    const pending = cache.attendAsync(0, q);
+    expect(() => cache.append(0, k, k)).toThrow(expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/1 attendAsync call\(s\) still running/) }));
+    expect(cache.length).toBe(20);
+    (await pending).dispose();
+    cache.append(0, k, k);
+    expect(cache.length).toBe(40);
+    for (const t of [k, q, cache]) t.dispose();
+  });
+
   test('attendAsync rejects bad input with the coded errors of attend', async () => {
     const cache = new nt.llm.gear.Cache({ numLayers: 1, numKvHeads: 2, headDim: 8 }, { bufferTokens: 4 });
     const k = randKv([1, 2, 9, 8], 51);

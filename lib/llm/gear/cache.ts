@@ -87,6 +87,8 @@ export class Cache implements KVCacheLike {
   private readonly maxLength: number;
   private readonly layers: LayerStore[] = [];
   private disposed = false;
+  /** attendAsync calls in flight: their worker reads the buffers and chunks append would change. */
+  private pendingAttends = 0;
 
   constructor(config: GearCacheConfig, opts?: GearCacheOptions) {
     if (config === null || typeof config !== 'object') throw ntError('NT_VALUE', `[${OP}] config must be an object, got ${describe(config)}`);
@@ -239,6 +241,8 @@ export class Cache implements KVCacheLike {
    */
   append(layer: number, k: Tensor, v: Tensor): void {
     const s = this.store('append', layer);
+    if (this.pendingAttends > 0)
+      throw ntError('NT_VALUE', `[${OP}.append] ${this.pendingAttends} attendAsync call(s) still running read this cache: await them before appending`);
     const kk = this.checkKv('append', k, 'k');
     const vv = this.checkKv('append', v, 'v');
     const n = kk.shape[2];
@@ -315,16 +319,18 @@ export class Cache implements KVCacheLike {
 
   /**
    * attend() on a worker thread, bit for bit the same result; the event loop stays free (what a
-   * GEAR-cached model.forwardAsync calls). Do not append to or dispose the cache until it settles.
+   * GEAR-cached model.forwardAsync calls). append() is refused (NT_VALUE) until it settles.
    */
   async attendAsync(layer: number, q: Tensor): Promise<Tensor> {
     const { s, qf, out, owned } = this.attendInputs('attendAsync', layer, q);
+    this.pendingAttends++;
     try {
       await gearAttendIntoAsync(qf, out, s.state, 1 / Math.sqrt(this.d));
     } catch (e) {
       out.dispose();
       throw e;
     } finally {
+      this.pendingAttends--;
       if (owned) qf.dispose();
     }
     return out;
