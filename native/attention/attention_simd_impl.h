@@ -17,10 +17,9 @@ struct RowPrefetch {
   const float* p = nullptr;
   int64_t ld = 0, rows = 0, bytes = 0;
   __attribute__((always_inline)) inline void row(int64_t j) const {
-    if (j < rows) {
-      const char* c = reinterpret_cast<const char*>(p + j * ld);
-      for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
-      __builtin_prefetch(c + bytes - 1, 0, 3);  // the last line of a row that does not start on one
+    if (j < rows) {  // every 64-byte line the row touches, once
+      const uintptr_t a = reinterpret_cast<uintptr_t>(p + j * ld), end = a + static_cast<uintptr_t>(bytes);
+      for (uintptr_t x = a & ~uintptr_t{63}; x < end; x += 64) __builtin_prefetch(reinterpret_cast<const void*>(x), 0, 3);
     }
   }
 };
