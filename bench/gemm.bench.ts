@@ -2,12 +2,17 @@
 // (1x4096 @ 4096x4096 and @ 4096x11008, weights rotating over more than the LLC), at 1 and
 // 2 threads, beside peers measured in the same run:
 //   numpy   matmul over OpenBLAS, timed inside its own process (bench/peers/gemm_numpy.py),
-//           one process per thread count with OPENBLAS_NUM_THREADS set before import;
+//           one process per thread count with OPENBLAS_NUM_THREADS set before import; the
+//           OpenBLAS core type it picked is reported (OpenBLAS 0.3.31 takes Zen 5 for Haswell,
+//           AVX2 kernels only). When ours run AVX-512 and numpy's core has no AVX-512 kernels,
+//           the SGEMM cases also run numpy with OPENBLAS_CORETYPE=SkylakeX (its AVX-512
+//           kernels forced), and that row is the peer: the like-for-like comparison;
 //   ORT     onnxruntime-node MatMul f32 (a one-node model written by bench/peers/onnx_matmul.ts),
 //           intraOpNumThreads 1 / 2, A and B fed as inputs each run (as ours);
 //   ml-matrix  Matrix.mmul f64 at 256 and 512 (pure JS; 1 thread).
 // The "vs peer" column is numpy time / ours at the same thread count (> 1: ours faster); ORT
 // and ml-matrix ratios are in the summary, with GFLOP/s as a fraction of the FMA peak.
+import { spawnSync } from 'child_process';
 import { Matrix } from 'ml-matrix';
 import * as nt from '../lib';
 import { hasNumpy, runNumpyPeer } from './peers/python';
@@ -27,20 +32,57 @@ const PEAK_PER_CORE: Record<string, Record<D, number>> = {
 
 const flops = (m: number, k: number, n: number) => 2 * m * k * n;
 
-// ---- numpy (one process per thread count, all cases at once) ----
+// ---- numpy (one process per thread count and core type, all cases at once) ----
 
+// OpenBLAS core types with AVX-512 SGEMM kernels, and the one forced when numpy's own pick has none.
+const OPENBLAS_AVX512_CORES = ['SkylakeX', 'Cooperlake', 'SapphireRapids'];
+const FORCED_CORE = 'SkylakeX';
 
-const numpyRuns = new Map<number, Map<string, number[]>>();
-let numpySpecs: string[] = [];
-function numpySamples(threads: number, spec: string): number[] {
-  let byCase = numpyRuns.get(threads);
+/** The core type numpy's OpenBLAS uses: OPENBLAS_CORETYPE as this process has it (undefined),
+ *  unset (null: OpenBLAS's own pick) or `coretype`; '?' if unknown. */
+function openblasCore(coretype?: string | null): string {
+  const probe = [
+    'import ctypes, numpy',
+    "libs = sorted({l.split()[-1] for l in open('/proc/self/maps') if 'openblas' in l.lower() and '.so' in l})",
+    'names = ["scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_", "openblas_get_corename"]',
+    'out = "?"',
+    'for lib in libs:',
+    '    h = ctypes.CDLL(lib)',
+    '    for n in names:',
+    '        f = getattr(h, n, None)',
+    '        if f is not None:',
+    '            f.restype = ctypes.c_char_p',
+    '            out = f().decode()',
+    '            break',
+    'print(out)',
+  ].join('\n');
+  const env = { ...process.env };
+  if (coretype === null) delete env.OPENBLAS_CORETYPE;
+  else if (coretype) env.OPENBLAS_CORETYPE = coretype;
+  const r = spawnSync('python3', ['-c', probe], { env, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() || '?' : '?';
+}
+
+const numpyRuns = new Map<string, Map<string, number[]>>();
+const numpySpecs = new Map<string, string[]>();  // core type ('' = numpy's own) -> specs
+function numpySamples(threads: number, spec: string, coretype = ''): number[] {
+  const key = `${coretype}|${threads}`;
+  let byCase = numpyRuns.get(key);
   if (!byCase) {
-    const parsed = runNumpyPeer<{ cases: { case: string; samples: number[] }[] }>('gemm_numpy.py', numpySpecs, threads);
-    byCase = new Map(parsed.cases.map((c) => [c.case, c.samples]));
-    numpyRuns.set(threads, byCase);
+    // runNumpyPeer passes process.env on: set the core type for this one spawn only
+    const saved = process.env.OPENBLAS_CORETYPE;
+    if (coretype) process.env.OPENBLAS_CORETYPE = coretype;
+    try {
+      const parsed = runNumpyPeer<{ cases: { case: string; samples: number[] }[] }>('gemm_numpy.py', numpySpecs.get(coretype) ?? [], threads);
+      byCase = new Map(parsed.cases.map((c) => [c.case, c.samples]));
+    } finally {
+      if (saved === undefined) delete process.env.OPENBLAS_CORETYPE;
+      else process.env.OPENBLAS_CORETYPE = saved;
+    }
+    numpyRuns.set(key, byCase);
   }
   const s = byCase.get(spec);
-  if (!s) throw new Error(`numpy did not run ${spec}`);
+  if (!s) throw new Error(`numpy${coretype ? ` (OPENBLAS_CORETYPE=${coretype})` : ''} did not run ${spec}`);
   return s;
 }
 
@@ -92,8 +134,16 @@ export const gemmSuite: Suite = {
     const keep = <T extends nt.Tensor>(t: T) => (owned.push(t), t);
     const numpy = hasNumpy();
     const specs: string[] = [];
+    const forcedSpecs: string[] = [];
+    const isa = (nt.info().cpu.kernels as Record<string, string>).gemm_f32_kernel ?? 'scalar';
+    const core = numpy ? openblasCore() : '?';
+    // an inherited OPENBLAS_CORETYPE (this machine's environment sets Haswell) is reported beside OpenBLAS's own pick
+    const ownPick = numpy && process.env.OPENBLAS_CORETYPE ? openblasCore(null) : core;
+    // ours on AVX-512 against an OpenBLAS that picked AVX2 kernels: also force its AVX-512 ones
+    const forced = numpy && isa === 'avx512' && !OPENBLAS_AVX512_CORES.includes(core) ? openblasCore(FORCED_CORE) : undefined;
+    const forcedOk = forced === FORCED_CORE;
     const sizes = ctx.full ? [256, 512, 1024, 2048, 4096] : [256, 512, 1024, 2048];
-    const ours = new Map<string, { dtype: D; flops: number; threads: number; numpy?: string; ort?: string; mlm?: string }>();
+    const ours = new Map<string, { dtype: D; flops: number; threads: number; numpy?: string; numpyForced?: string; ort?: string; mlm?: string }>();
 
     for (const dtype of ['f32', 'f64'] as D[])
       for (const n of sizes) {
@@ -105,15 +155,21 @@ export const gemmSuite: Suite = {
         const reps = Math.max(10, Math.min(200, Math.round(0.6 / (fl / 100e9))));
         const spec = `gemm:${dtype}:${n}:${n}:${n}:${reps}`;
         if (numpy) specs.push(spec);
+        const withForced = forcedOk && dtype === 'f32';
+        if (withForced) forcedSpecs.push(spec);
         const data = dtype === 'f32' ? [{ a: a.data as Float32Array, b: b.data as Float32Array }] : [];
         for (const threads of THREADS) {
           const npId = `${name} | numpy | ${threads}t`;
+          const npForcedId = `${name} | numpy ${FORCED_CORE} | ${threads}t`;
           const ortId = `${name} | ort | ${threads}t`;
           const id = `${name} | ntensor | ${threads}t`;
-          if (numpy) cases.push({ name, impl: 'numpy (OpenBLAS)', threads, id: npId, flops: fl, external: () => numpySamples(threads, spec) });
+          if (numpy) cases.push({ name, impl: `numpy (OpenBLAS ${core})`, threads, id: npId, flops: fl, external: () => numpySamples(threads, spec) });
+          if (withForced)
+            cases.push({ name, impl: `numpy (OpenBLAS ${FORCED_CORE} forced)`, threads, id: npForcedId, flops: fl, external: () => numpySamples(threads, spec, FORCED_CORE) });
           if (dtype === 'f32') cases.push(ortCase(name, threads, n, n, n, data, { id: ortId, flops: fl }));
-          cases.push({ name, impl: 'ntensor', threads, id, flops: fl, peer: numpy ? npId : undefined, fn: () => void nt.matmul(a, b, { out }) });
-          ours.set(id, { dtype, flops: fl, threads, numpy: numpy ? npId : undefined, ort: dtype === 'f32' ? ortId : undefined });
+          const peer = withForced ? npForcedId : numpy ? npId : undefined;
+          cases.push({ name, impl: 'ntensor', threads, id, flops: fl, peer, fn: () => void nt.matmul(a, b, { out }) });
+          ours.set(id, { dtype, flops: fl, threads, numpy: numpy ? npId : undefined, numpyForced: withForced ? npForcedId : undefined, ort: dtype === 'f32' ? ortId : undefined });
         }
         if (dtype === 'f64' && n <= 512) {
           const A = new Matrix(n, n);
@@ -155,9 +211,8 @@ export const gemmSuite: Suite = {
         ours.set(id, { dtype: 'f32', flops: fl, threads, numpy: numpy ? npId : undefined, ort: ortId });
       }
     }
-    numpySpecs = specs;
-
-    const isa = (nt.info().cpu.kernels as Record<string, string>).gemm_f32_kernel ?? 'scalar';
+    numpySpecs.set('', specs);
+    numpySpecs.set(FORCED_CORE, forcedSpecs);
     const summary = (results: CaseResult[]): string[] => {
       const byId = new Map(results.map((r) => [r.id, r]));
       const lines: string[] = [];
@@ -174,7 +229,8 @@ export const gemmSuite: Suite = {
           parts.push(`${((r.gflops / (PEAK_PER_CORE.avx2.f32 * o.threads)) * 100).toFixed(0)}% of the AVX2 peak (${PEAK_PER_CORE.avx2.f32 * o.threads})`);
         if (r.gbps !== undefined && id.startsWith('GEMV')) parts.push(`${r.gbps.toFixed(1)} GB/s of weights`);
         for (const [label, pid] of [
-          ['numpy', o.numpy],
+          [`numpy ${core}`, o.numpy],
+          [`numpy ${FORCED_CORE}`, o.numpyForced],
           ['ORT', o.ort],
           ['ml-matrix', o.mlm],
         ] as const) {
@@ -183,18 +239,29 @@ export const gemmSuite: Suite = {
         }
         lines.push(parts.join(', '));
       }
-      for (const n of [1024, 2048]) {
-        const r = byId.get(`SGEMM ${n}² | ntensor | 2t`);
-        const p = byId.get(`SGEMM ${n}² | numpy | 2t`);
-        if (r && p && !r.error && !p.error)
-          lines.push(`target SGEMM ${n}² 2 threads >= 1.0× numpy: ${(p.median / r.median).toFixed(2)}× (${p.median >= r.median ? 'met' : 'missed'})`);
-      }
-      lines.push(`GEMM micro-kernels in use: ${isa}; numpy rows: one python process per thread count (OPENBLAS_NUM_THREADS), timed in-process`);
+      for (const n of [1024, 2048])
+        for (const threads of THREADS)
+          for (const [label, pid] of [
+            [`numpy (OpenBLAS ${core})`, `SGEMM ${n}² | numpy | ${threads}t`],
+            [`numpy (OpenBLAS ${FORCED_CORE} forced)`, `SGEMM ${n}² | numpy ${FORCED_CORE} | ${threads}t`],
+          ]) {
+            const r = byId.get(`SGEMM ${n}² | ntensor | ${threads}t`);
+            const p = byId.get(pid);
+            if (r && p && !r.error && !p.error)
+              lines.push(`target SGEMM ${n}² ${threads} thread${threads > 1 ? 's' : ''} >= 1.0× ${label}: ${(p.median / r.median).toFixed(2)}× (${p.median >= r.median ? 'met' : 'missed'})`);
+          }
+      const cap = process.env.NTENSOR_ISA ? ` (capped with NTENSOR_ISA=${process.env.NTENSOR_ISA})` : '';
+      const coreNote = numpy
+        ? `numpy's OpenBLAS core type: ${core}${process.env.OPENBLAS_CORETYPE ? ` (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} in the environment; unset, OpenBLAS picks ${ownPick})` : ' (its own pick)'}` +
+          (forced === undefined ? '' : forcedOk ? `; SGEMM also with OPENBLAS_CORETYPE=${FORCED_CORE} (took effect), the peer of ours` : `; OPENBLAS_CORETYPE=${FORCED_CORE} did not take effect (core ${forced}): no forced rows`)
+        : 'no numpy';
+      lines.push(`GEMM micro-kernels in use: ${isa}${cap}; ${coreNote}; numpy rows: one python process per thread count and core type (OPENBLAS_NUM_THREADS), timed in-process`);
       return lines;
     };
 
     return {
-      name: 'gemm',
+      // an ISA-capped run (NTENSOR_ISA=avx2) writes its own file beside the native one
+      name: process.env.NTENSOR_ISA ? `gemm-${process.env.NTENSOR_ISA}` : 'gemm',
       title: 'GEMM / GEMV (nt.matmul) vs numpy/OpenBLAS, onnxruntime-node and ml-matrix',
       cases,
       summary,
