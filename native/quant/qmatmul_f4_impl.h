@@ -20,8 +20,9 @@
 //   store_f (unaligned), hsum (fixed lane order), keep_first(v, n), scale(w, i),
 //   load_lanes(p, n) for float / f16 bits / uint8 (kLanes values as f32, min(n, kLanes) read),
 //   widen(p), widen_part(p, n), kTableDecode, kF4Chains (independent accumulator sets of the
-//   GEMV, chunks dealt round-robin), kF4PrefetchAhead (bytes; 0: none), F4Group,
-//   f4_group(scale, zero), f4_decode(group, t, lo, hi).
+//   GEMV, chunks dealt round-robin), kF4PrefetchAhead (bytes; 0: none), kF4GroupBatch (groups
+//   whose scales and zeros the GEMV converts at once: 1 or kLanes), F4Group, f4_group(scale,
+//   zero), f4_decode(group, t, lo, hi).
 // No lambdas and no std:: templates below: they would not inherit the ISA target.
 
 // ---- fused GEMV ----
@@ -58,9 +59,12 @@ void f4_gemv_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64
   const int64_t full = cols / S, nchunks = (cols + S - 1) / S;
   const int64_t per_group = groups == 1 ? nchunks : w.group_size / S;
   const int64_t rem = cols - full * S;  // columns of the partial last chunk (0: none)
-  alignas(64) float sbuf[L], zbuf[L];
+  constexpr int64_t GB = V::kF4GroupBatch;
+  static_assert(GB == 1 || GB == L, "scales and zeros are converted one group or one vector of groups at a time");
+  alignas(64) float sbuf[GB], zbuf[GB];
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* codes = w.codes + r * rb;
+    int64_t c = 0;  // the next chunk: each group's chunks follow the previous group's
     fvec acc[NC][2][MB], tot[MB];
 #pragma GCC unroll 4
     for (int i = 0; i < MB; ++i) {
@@ -68,18 +72,20 @@ void f4_gemv_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64
 #pragma GCC unroll 2
       for (int ch = 0; ch < NC; ++ch) acc[ch][0][i] = acc[ch][1][i] = V::fzero();
     }
-    for (int64_t gb = 0; gb < groups; gb += L) {
-      // kLanes groups' scales and zeros converted at once, read back by broadcast
-      const int64_t ng = groups - gb < L ? groups - gb : L;
+    for (int64_t gb = 0; gb < groups; gb += GB) {
+      const int64_t ng = groups - gb < GB ? groups - gb : GB;
       const int64_t o = r * groups + gb;
-      V::store_f(sbuf, w.scales_f16 ? V::load_lanes(static_cast<const uint16_t*>(w.scales) + o, ng)
-                                    : V::load_lanes(static_cast<const float*>(w.scales) + o, ng));
-      V::store_f(zbuf, V::load_lanes(w.zeros + o, ng));
+      if constexpr (GB > 1) {
+        // GB = kLanes groups' scales and zeros converted at once, read back by broadcast
+        V::store_f(sbuf, w.scales_f16 ? V::load_lanes(static_cast<const uint16_t*>(w.scales) + o, ng)
+                                      : V::load_lanes(static_cast<const float*>(w.scales) + o, ng));
+        V::store_f(zbuf, V::load_lanes(w.zeros + o, ng));
+      }
       for (int64_t gi = 0; gi < ng; ++gi) {
-        const typename V::F4Group grp = V::f4_group(sbuf[gi], zbuf[gi]);
-        const int64_t c0 = (gb + gi) * per_group, c1 = c0 + per_group < nchunks ? c0 + per_group : nchunks;
-        const int64_t cf = c1 < full ? c1 : full;  // chunks [c0, cf) are whole
-        int64_t c = c0;
+        const float scale = GB > 1 ? sbuf[gi] : V::scale(w, o + gi);
+        const typename V::F4Group grp = V::f4_group(scale, GB > 1 ? zbuf[gi] : static_cast<float>(w.zeros[o + gi]));
+        const int64_t c1 = c + per_group < nchunks ? c + per_group : nchunks;
+        const int64_t cf = c1 < full ? c1 : full;  // chunks [c, cf) are whole
         for (; c + NC <= cf; c += NC) {
           if constexpr (V::kF4PrefetchAhead > 0)
             _mm_prefetch(reinterpret_cast<const char*>(codes + c * L + V::kF4PrefetchAhead), _MM_HINT_T1);
@@ -98,10 +104,11 @@ void f4_gemv_mb(const QWeight& w, int64_t r0, int64_t r1, const float* xs, int64
             acc[0][0][i] = V::fmadd(lo, V::load_f(xs + i * ldx + c * S), acc[0][0][i]);
             acc[0][1][i] = V::fmadd(hi, V::load_f(xs + i * ldx + c * S + L), acc[0][1][i]);
           }
+          ++c;
         }
         if constexpr (!V::kTableDecode) {
           // the group's dot(q − zero, x) times its scale into the row's total
-          const fvec sv = V::set1(sbuf[gi]);
+          const fvec sv = V::set1(scale);
 #pragma GCC unroll 4
           for (int i = 0; i < MB; ++i) {
             tot[i] = V::fmadd(sv, f4_total<V, MB>(acc, i), tot[i]);

@@ -74,6 +74,9 @@ struct QmmYmm {
   static constexpr bool kTableDecode = false;
   static constexpr int kF4Chains = 1;           // accumulator sets per row (one per group here)
   static constexpr int64_t kF4PrefetchAhead = 0;  // no software prefetch of the codes
+  // scale and zero read per group: converting 8 groups at once (through a zeroed copy for the
+  // last, partial batch: AVX2 has no masked byte loads) measured 5-20% slower at 16-64 groups
+  static constexpr int64_t kF4GroupBatch = 1;
   struct F4Group {
     ivec zero;
   };

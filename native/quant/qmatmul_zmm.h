@@ -63,6 +63,7 @@ struct QmmZmm {
   static constexpr bool kTableDecode = true;
   static constexpr int kF4Chains = 2;
   static constexpr int64_t kF4PrefetchAhead = 4096;
+  static constexpr int64_t kF4GroupBatch = kLanes;  // 16 groups' scales and zeros per masked load
   struct F4Group {
     fvec table;
   };
