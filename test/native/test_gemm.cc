@@ -111,7 +111,9 @@ void sweep_shapes() {
                               {33, 7, 64}, {6, 16, 300}, {12, 32, 257}, {50, 70, 90}, {129, 65, 33}, {1, 300, 129},
                               {300, 1, 129}, {97, 131, 520}, {257, 40, 3},
                               // packed A panels whose depth leaves 3 (then 3 and 0) steps after the 4-step transposes
-                              {24, 40, 7}, {36, 35, 263}};
+                              {24, 40, 7}, {36, 35, 263},
+                              // three depth blocks at every kernel's kc (beta applied once, then accumulated)
+                              {37, 70, 1100}};
   for (const auto& isa : isas_to_test()) {
     const auto& kern = kernel_of<T>(isa);
     uint64_t seed = 1;
