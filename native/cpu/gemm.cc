@@ -7,7 +7,8 @@
 //         for ir (mr panels): for jr (nr panels): micro-kernel tile
 // The A micro-panel (mr x kc) stays in L1 across the jr loop while the B micro-panels stream
 // from L2, where the B block (kc x nc, ~1 MiB) and the A block live (measured ~5-10% faster
-// than keeping the wider B micro-panel in L1, which leaves too little L1 for the rest).
+// than keeping the wider B micro-panel in L1, which leaves too little L1 for the rest), or
+// from L3 where an ISA's B block is larger (AVX-512 f32: see gemm_avx512.cc).
 // Every C element is written by exactly one item per pc step, and its value is the
 // same FMA chain whatever the block sizes (gemm_kernel.h), so results are bit-identical for
 // any thread count. Fewer rows: each thread owns a share of C's columns and packs its own
