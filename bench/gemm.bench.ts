@@ -2,9 +2,10 @@
 // (1x4096 @ 4096x4096 and @ 4096x11008, weights rotating over more than the LLC), at 1 and
 // 2 threads, beside peers measured in the same run:
 //   numpy   matmul over OpenBLAS, timed inside its own process (bench/peers/gemm_numpy.py),
-//           one process per thread count with OPENBLAS_NUM_THREADS set before import; the
-//           OpenBLAS core type it picked is reported (OpenBLAS 0.3.31 takes Zen 5 for Haswell,
-//           AVX2 kernels only). When ours run AVX-512 and numpy's core has no AVX-512 kernels,
+//           one process per case and thread count with OPENBLAS_NUM_THREADS set before import; the
+//           OpenBLAS core type in use is reported (this machine's environment sets
+//           OPENBLAS_CORETYPE=Haswell, AVX2 kernels only; unset, OpenBLAS 0.3.31 picks SkylakeX
+//           on its Zen 5). When ours run AVX-512 and numpy's core has no AVX-512 kernels,
 //           the SGEMM cases also run numpy with OPENBLAS_CORETYPE=SkylakeX (its AVX-512
 //           kernels forced), and that row is the peer: the like-for-like comparison;
 //   ORT     onnxruntime-node MatMul f32 (a one-node model written by bench/peers/onnx_matmul.ts),
@@ -15,6 +16,7 @@
 import { spawnSync } from 'child_process';
 import { Matrix } from 'ml-matrix';
 import * as nt from '../lib';
+import { native } from '../lib/native/loader';
 import { hasNumpy, runNumpyPeer } from './peers/python';
 import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink, timeCalls } from './harness';
 import { matmulModel } from './peers/onnx_matmul';
@@ -23,16 +25,40 @@ import { Ort, ort, ortError } from './peers/ort';
 type D = 'f32' | 'f64';
 const THREADS = [1, 2];
 
-// FMA peak per core of this machine class (2 FMA ports, ~2.75 GHz sustained), measured with a
-// register-only FMA loop: AVX-512 ~176 GFLOP/s f32, AVX2 ~95 (the ~100 of BENCHMARKS.md).
-const PEAK_PER_CORE: Record<string, Record<D, number>> = {
-  avx512: { f32: 176, f64: 88 },
-  avx2: { f32: 95, f64: 47.5 },
-};
+// This machine's FMA peak per core, measured at suite start with the register-only FMA loop of
+// ntensor bench (native fmaProbe, same ISA cap as the kernels): the best of 15 short (~4 ms)
+// calls at 1 thread, wall time like the rows (other processes only ever lower it). Fixed
+// numbers of one machine class were wrong elsewhere (this Zen 5 runs AVX-512 FMAs at ~1.4x the
+// Xeon they came from). f32 and f64 share the FMA units (2 f32 flops per f64 flop), so the
+// better of the two probes sets both.
+function measuredPeakPerCore(): Record<D, number> {
+  const probe = (dtype: D): number => {
+    let iterations = 1 << 14;
+    for (;;) {
+      const t0 = process.hrtime.bigint();
+      native.fmaProbe(dtype, 1, iterations);
+      if (Number(process.hrtime.bigint() - t0) / 1e9 >= 0.002 || iterations >= 2 ** 30) break;
+      iterations *= 2;
+    }
+    iterations *= 2;
+    let best = 0;
+    for (let i = 0; i < 15; ++i) {
+      const t0 = process.hrtime.bigint();
+      const { flops } = native.fmaProbe(dtype, 1, iterations);
+      best = Math.max(best, flops / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9);
+    }
+    return best;
+  };
+  const f32 = Math.max(probe('f32'), 2 * probe('f64'));
+  return { f32, f64: f32 / 2 };
+}
 
 const flops = (m: number, k: number, n: number) => 2 * m * k * n;
 
-// ---- numpy (one process per thread count and core type, all cases at once) ----
+// ---- numpy (one process per case, thread count and core type) ----
+// A process per case, started when the harness reaches that case: the numpy row is then timed
+// next to ours (the ntensor row follows it) instead of minutes earlier in one batch, which on a
+// loaded machine moved the ratios by 20-50% from run to run.
 
 // OpenBLAS core types with AVX-512 SGEMM kernels, and the one forced when numpy's own pick has none.
 const OPENBLAS_AVX512_CORES = ['SkylakeX', 'Cooperlake', 'SapphireRapids'];
@@ -63,27 +89,19 @@ function openblasCore(coretype?: string | null): string {
   return r.status === 0 ? r.stdout.trim() || '?' : '?';
 }
 
-const numpyRuns = new Map<string, Map<string, number[]>>();
-const numpySpecs = new Map<string, string[]>();  // core type ('' = numpy's own) -> specs
 function numpySamples(threads: number, spec: string, coretype = ''): number[] {
-  const key = `${coretype}|${threads}`;
-  let byCase = numpyRuns.get(key);
-  if (!byCase) {
-    // runNumpyPeer passes process.env on: set the core type for this one spawn only
-    const saved = process.env.OPENBLAS_CORETYPE;
-    if (coretype) process.env.OPENBLAS_CORETYPE = coretype;
-    try {
-      const parsed = runNumpyPeer<{ cases: { case: string; samples: number[] }[] }>('gemm_numpy.py', numpySpecs.get(coretype) ?? [], threads);
-      byCase = new Map(parsed.cases.map((c) => [c.case, c.samples]));
-    } finally {
-      if (saved === undefined) delete process.env.OPENBLAS_CORETYPE;
-      else process.env.OPENBLAS_CORETYPE = saved;
-    }
-    numpyRuns.set(key, byCase);
+  // runNumpyPeer passes process.env on: set the core type for this one spawn only
+  const saved = process.env.OPENBLAS_CORETYPE;
+  if (coretype) process.env.OPENBLAS_CORETYPE = coretype;
+  try {
+    const parsed = runNumpyPeer<{ cases: { case: string; samples: number[] }[] }>('gemm_numpy.py', [spec], threads);
+    const s = parsed.cases.find((c) => c.case === spec)?.samples;
+    if (!s) throw new Error(`numpy${coretype ? ` (OPENBLAS_CORETYPE=${coretype})` : ''} did not run ${spec}`);
+    return s;
+  } finally {
+    if (saved === undefined) delete process.env.OPENBLAS_CORETYPE;
+    else process.env.OPENBLAS_CORETYPE = saved;
   }
-  const s = byCase.get(spec);
-  if (!s) throw new Error(`numpy${coretype ? ` (OPENBLAS_CORETYPE=${coretype})` : ''} did not run ${spec}`);
-  return s;
 }
 
 
@@ -133,8 +151,6 @@ export const gemmSuite: Suite = {
     const owned: nt.Tensor[] = [];
     const keep = <T extends nt.Tensor>(t: T) => (owned.push(t), t);
     const numpy = hasNumpy();
-    const specs: string[] = [];
-    const forcedSpecs: string[] = [];
     const isa = (nt.info().cpu.kernels as Record<string, string>).gemm_f32_kernel ?? 'scalar';
     const core = numpy ? openblasCore() : '?';
     // an inherited OPENBLAS_CORETYPE (this machine's environment sets Haswell) is reported beside OpenBLAS's own pick
@@ -154,9 +170,7 @@ export const gemmSuite: Suite = {
         const fl = flops(n, n, n);
         const reps = Math.max(10, Math.min(200, Math.round(0.6 / (fl / 100e9))));
         const spec = `gemm:${dtype}:${n}:${n}:${n}:${reps}`;
-        if (numpy) specs.push(spec);
         const withForced = forcedOk && dtype === 'f32';
-        if (withForced) forcedSpecs.push(spec);
         const data = dtype === 'f32' ? [{ a: a.data as Float32Array, b: b.data as Float32Array }] : [];
         for (const threads of THREADS) {
           const npId = `${name} | numpy | ${threads}t`;
@@ -197,7 +211,6 @@ export const gemmSuite: Suite = {
       const y = keep(nt.zeros([1, n]));
       const name = `GEMV 1x${k} @ ${k}x${n} f32 (${sets} rotating weights)`;
       const spec = `gemv:f32:${k}:${n}:${sets}:30`;
-      if (numpy) specs.push(spec);
       const bytes = bytesPerSet + (k + n) * 4;
       const fl = flops(1, k, n);
       for (const threads of THREADS) {
@@ -211,22 +224,19 @@ export const gemmSuite: Suite = {
         ours.set(id, { dtype: 'f32', flops: fl, threads, numpy: numpy ? npId : undefined, ort: ortId });
       }
     }
-    numpySpecs.set('', specs);
-    numpySpecs.set(FORCED_CORE, forcedSpecs);
+    const peak = measuredPeakPerCore();
     const summary = (results: CaseResult[]): string[] => {
       const byId = new Map(results.map((r) => [r.id, r]));
       const lines: string[] = [];
-      const peak = PEAK_PER_CORE[isa];
+      lines.push(`FMA peak per core, measured at suite start (register-only loop, ${isa}, best of 15 calls in wall time): ${peak.f32.toFixed(0)} GFLOP/s f32, ${peak.f64.toFixed(0)} f64`);
       if (!numpy) lines.push('numpy not found (python3 -c "import numpy" failed): no numpy rows');
       if (!ort()) lines.push(`onnxruntime-node could not load (${ortError()}): no ORT rows`);
       for (const [id, o] of ours) {
         const r = byId.get(id);
         if (!r || r.error || r.gflops === undefined) continue;
         const parts = [`${id}: ${r.gflops.toFixed(1)} GFLOP/s`];
-        if (peak && !id.startsWith('GEMV'))
-          parts.push(`${((r.gflops / (peak[o.dtype] * o.threads)) * 100).toFixed(0)}% of the ${isa} FMA peak (${peak[o.dtype] * o.threads})`);
-        if (!id.startsWith('GEMV') && o.dtype === 'f32')
-          parts.push(`${((r.gflops / (PEAK_PER_CORE.avx2.f32 * o.threads)) * 100).toFixed(0)}% of the AVX2 peak (${PEAK_PER_CORE.avx2.f32 * o.threads})`);
+        if (!id.startsWith('GEMV'))
+          parts.push(`${((r.gflops / (peak[o.dtype] * o.threads)) * 100).toFixed(0)}% of the ${isa} FMA peak (${(peak[o.dtype] * o.threads).toFixed(0)})`);
         if (r.gbps !== undefined && id.startsWith('GEMV')) parts.push(`${r.gbps.toFixed(1)} GB/s of weights`);
         for (const [label, pid] of [
           [`numpy ${core}`, o.numpy],
@@ -247,15 +257,19 @@ export const gemmSuite: Suite = {
           ]) {
             const r = byId.get(`SGEMM ${n}² | ntensor | ${threads}t`);
             const p = byId.get(pid);
+            // the best samples beside the medians: on a loaded machine the two processes are
+            // timed minutes apart, and the fastest call of each is the least disturbed
             if (r && p && !r.error && !p.error)
-              lines.push(`target SGEMM ${n}² ${threads} thread${threads > 1 ? 's' : ''} >= 1.0× ${label}: ${(p.median / r.median).toFixed(2)}× (${p.median >= r.median ? 'met' : 'missed'})`);
+              lines.push(
+                `target SGEMM ${n}² ${threads} thread${threads > 1 ? 's' : ''} >= 1.0× ${label}: ${(p.median / r.median).toFixed(2)}× (${p.median >= r.median ? 'met' : 'missed'}); best sample vs best sample ${(p.min / r.min).toFixed(2)}×`,
+              );
           }
       const cap = process.env.NTENSOR_ISA ? ` (capped with NTENSOR_ISA=${process.env.NTENSOR_ISA})` : '';
       const coreNote = numpy
         ? `numpy's OpenBLAS core type: ${core}${process.env.OPENBLAS_CORETYPE ? ` (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE} in the environment; unset, OpenBLAS picks ${ownPick})` : ' (its own pick)'}` +
           (forced === undefined ? '' : forcedOk ? `; SGEMM also with OPENBLAS_CORETYPE=${FORCED_CORE} (took effect), the peer of ours` : `; OPENBLAS_CORETYPE=${FORCED_CORE} did not take effect (core ${forced}): no forced rows`)
         : 'no numpy';
-      lines.push(`GEMM micro-kernels in use: ${isa}${cap}; ${coreNote}; numpy rows: one python process per thread count and core type (OPENBLAS_NUM_THREADS), timed in-process`);
+      lines.push(`GEMM micro-kernels in use: ${isa}${cap}; ${coreNote}; numpy rows: one python process per case, thread count and core type (OPENBLAS_NUM_THREADS), timed in-process just before ours`);
       return lines;
     };
 
