@@ -13,7 +13,7 @@ export interface Info {
   flavor: 'cpu' | 'cuda';
   addon: string;
   /** isaCap: the NTENSOR_ISA level in effect (null: none; unknown names apply none). */
-  /** tables: the ISA each kernel family with its own dispatch table runs (attention, gear, optim; the int4 matmul's is qmatmul). */
+  /** tables: the ISA each kernel family with its own dispatch table runs (attention, gear, optim, and the quantized matmul's kernel set as `quant`). */
   cpu: { features: string[]; isas: string[]; kernels: Record<string, string>; tables: Record<string, string>; isaCap: string | null };
   /** Quantized matmul (nt.quant.matmul): the kernel sets this CPU supports (best first), the one in use, its int8-activation kernel (null: none). */
   qmatmul: { kernelSets: string[]; kernel: string; int8Kernel: string | null };
@@ -36,7 +36,7 @@ export function info(): Info {
     version: VERSION,
     flavor: loaded.flavor,
     addon: loaded.path,
-    cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels, tables: rt.tables, isaCap: isaCapInEffect() },
+    cpu: { features: rt.features, isas: rt.isas, kernels: rt.kernels, tables: { ...rt.tables, quant: qmm.inUse }, isaCap: isaCapInEffect() },
     qmatmul: { kernelSets: qmm.sets, kernel: qmm.inUse, int8Kernel: qmm.int8Kernel },
     threads: rt.threads,
     cuda: cuda.devices,

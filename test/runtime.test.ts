@@ -40,7 +40,7 @@ describe('NTENSOR_ISA caps every kernel registry', () => {
     expect(cpu.isaCap).toBe('scalar');
     expect(new Set(Object.values(cpu.kernels))).toEqual(new Set(['scalar']));
     // the families with their own tables follow the same cap (GEAR's portable kernel is its scalar one)
-    expect(cpu.tables).toEqual({ attention: 'scalar', gear: 'portable', optim: 'scalar' });
+    expect(cpu.tables).toEqual({ attention: 'scalar', gear: 'portable', optim: 'scalar', quant: 'scalar' });
     expect(r.stderr).not.toMatch(/NTENSOR_ISA_UNKNOWN/);
   });
 
@@ -51,6 +51,8 @@ describe('NTENSOR_ISA caps every kernel registry', () => {
       expect(['avx2', 'portable', 'scalar']).toContain(cpu.tables[family]);
       if (native.tables[family] === 'avx512') expect(cpu.tables[family]).toBe('avx2');
     }
+    // the quantized matmul has an avx2vnni set of its own: the cap is its level exactly, when the CPU has it
+    expect(['avx2vnni', 'avx2', 'scalar']).toContain(cpu.tables.quant);
     expect(new Set(Object.values(cpu.kernels)).has('avx512')).toBe(false);
   });
 
