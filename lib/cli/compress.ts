@@ -137,7 +137,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
     .option('--calib-tokens <n>', 'use the first n calibration tokens (default 8192)')
     .option('--window <n>', 'tokens per calibration forward (default 256)')
     .option('--out <dir>', 'output folder (config.json + model-*-of-*.safetensors + index + adapter/); with --shards, the parent of the shard folders')
-    .option('--mode <m>', "sequential (GPTQ's order: each layer calibrated on the compressed layers before it) or parallel (on the original model: shardable); default sequential, parallel with --layers / --shards")
+    .option('--mode <m>', "sequential (GPTQ's true-sequential order, one pass), layer-sequential (GPTQ's reference default: each layer captured once with its original weights, two passes) or parallel (calibrated on the original model: shardable); default sequential, parallel with --layers / --shards")
     .option('--layers <a:b>', 'compress only layers a..b-1 into a shard folder (parallel mode) for `ntensor merge`')
     .option('--shards <n>', 'split the layers into n shards; this process does one (--shard-index, or JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID) into OUT/shard-i-of-n')
     .option('--shard-index <i>', 'which of --shards this process compresses (default: from the job array)')
@@ -150,12 +150,12 @@ export function registerCompress(program: Command, ctx: CliContext): void {
         if ((o.text === undefined) === (o.ids === undefined)) throw new UsageError('give exactly one of --text FILE or --ids FILE');
         if (o.out === undefined) throw new UsageError('--out DIR is required');
         const opts = compressOptionsFrom(o);
-        const mode = o.mode === undefined ? undefined : choice('--mode', o.mode, ['sequential', 'parallel']);
+        const mode = o.mode === undefined ? undefined : choice('--mode', o.mode, ['sequential', 'layer-sequential', 'parallel']);
         const calibTokens = intOption('--calib-tokens', o.calibTokens, 1) ?? 8192;
         const shards = intOption('--shards', o.shards, 1);
         if (o.shardIndex !== undefined && shards === undefined) throw new UsageError('--shard-index needs --shards N');
         if (shards !== undefined && o.layers !== undefined) throw new UsageError('give --layers or --shards, not both');
-        if ((shards !== undefined || o.layers !== undefined) && mode === 'sequential')
+        if ((shards !== undefined || o.layers !== undefined) && mode !== undefined && mode !== 'parallel')
           throw new UsageError('--layers and --shards need --mode parallel (sequential layers depend on the compressed layers before them)');
         const nt = ctx.library('compress');
         if (!nt) return;
@@ -207,7 +207,8 @@ export function registerCompress(program: Command, ctx: CliContext): void {
         const dropped = report.layers.reduce((a, l) => a + l.droppedDirections, 0);
         const maxDroppedEnergy = report.layers.reduce((a, l) => Math.max(a, l.droppedEnergy), 0);
         const st = report.stages;
-        const stageLine = (Object.keys(st) as (keyof typeof st)[]).filter((k) => st[k] >= 0.05).map((k) => `${k} ${st[k].toFixed(1)}`).join(', ');
+        // every stage that ran: on a fast machine the fixture's forward takes milliseconds
+        const stageLine = (Object.keys(st) as (keyof typeof st)[]).filter((k) => st[k] > 0).map((k) => `${k} ${st[k] < 0.1 ? st[k].toFixed(3) : st[k].toFixed(1)}`).join(', ');
         ctx.out(
           '\n' +
             keyValues(

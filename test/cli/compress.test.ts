@@ -27,7 +27,7 @@ describe('ntensor compress', () => {
     expect(r.stdout).toMatch(/compression\s+int4 rtn g128, eora rank 4/);
     expect(r.stdout).toMatch(/mean activation error\s+\d+\.\d\d% → \d+\.\d\d%/);
     expect(r.stdout).toMatch(/mode\s+sequential, layers 0\.\.3 of 4/);
-    expect(r.stdout).toMatch(/time\s+\d+\.\d s \(.*forward \d+\.\d.*\)/);
+    expect(r.stdout).toMatch(/time\s+\d+\.\d s \(.*forward \d+\.\d+.*\)/);
     const shards = ['00001', '00002', '00003', '00004', '00005'].map((k) => `model-${k}-of-00005.safetensors`);
     for (const f of ['config.json', 'model.safetensors.index.json', ...shards, 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors']) expect(fs.existsSync(path.join(out, f))).toBe(true);
     // without --errors nothing is measured, and the table says so
@@ -64,7 +64,7 @@ describe('ntensor compress', () => {
       [['compress', '--text', HELDOUT, '--out', tmp, '--shard-index', '1'], /--shard-index needs --shards N/],
       [['compress', '--text', HELDOUT, '--out', tmp, '--shards', '2', '--shard-index', '2'], /--shard-index must be an integer in 0\.\.1 \(--shards 2\), got '2'/],
       [['compress', '--text', HELDOUT, '--out', tmp, '--shards', '5', '--shard-index', '0'], /--shards 5 is more than the model's 4 layers/],
-      [['compress', '--text', HELDOUT, '--out', tmp, '--mode', 'both'], /--mode must be one of sequential, parallel/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--mode', 'both'], /--mode must be one of sequential, layer-sequential, parallel/],
       [['merge', tmp], /--out DIR is required/],
       [['merge', '--out', path.join(tmp, 'm'), tmp], /is not a finished shard \(no shard\.json.*\(NT_IO\)/],
     ];

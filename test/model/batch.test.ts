@@ -114,7 +114,9 @@ describe.each([
       const fed = b === 2 ? [steps[2][0], steps[2][2], steps[2][3]] : steps[b];
       fed.forEach((tok, i) => {
         const out = model.forward([tok], { cache: one });
-        expect(relDiff(got[b][i], values(out))).toBeLessThanOrEqual(1e-6);
+        // rows batched go through the GEMM micro-kernel, a single row through GEMV: the sums
+        // associate differently (measured max 1.12e-6 with the AVX-512 kernels, 0.93e-6 avx2)
+        expect(relDiff(got[b][i], values(out))).toBeLessThanOrEqual(2e-6);
         out.dispose();
       });
       one.dispose();
