@@ -59,7 +59,7 @@ import {
 import { INDEX_FILE, QuantFormat, compressedConfig, shardIndexJson, storedLinearWeightNames, storedLinears } from './export';
 
 export interface CompressCheckpointOptions extends CompressOptions {
-  /** 'sequential' (default; GPTQ's order) or 'parallel' (each layer calibrated on the original model: shardable). */
+  /** 'sequential' (default; GPTQ's true-sequential order), 'layer-sequential' (GPTQ's reference default) or 'parallel' (each layer calibrated on the original model: shardable). See CompressMode. */
   mode?: CompressMode;
   /**
    * Decoder layers [first, end) to compress into a shard folder (parallel mode), merged later
@@ -194,7 +194,7 @@ function checkIdentity(op: string, file: string, v: unknown): RunIdentity {
     typeof v.source.fingerprint === 'string' &&
     isObject(v.options) &&
     isObject(v.calibration) &&
-    (v.mode === 'sequential' || v.mode === 'parallel') &&
+    (v.mode === 'sequential' || v.mode === 'layer-sequential' || v.mode === 'parallel') &&
     Number.isInteger(v.numLayers) &&
     Array.isArray(v.layers) &&
     v.layers.length === 2 &&
@@ -413,7 +413,8 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
   if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[${OP}] options must be an object, got ${describe(opts)}`);
   const { mode: modeOpt, layers: layersOpt, resume: resumeOpt, metadata: metaOpt, ...compressOpts } = opts;
   const mode = modeOpt ?? (layersOpt !== undefined ? 'parallel' : 'sequential');
-  if (mode !== 'sequential' && mode !== 'parallel') throw ntError('NT_VALUE', `[${OP}] mode must be 'sequential' or 'parallel', got ${describe(modeOpt)}`);
+  if (mode !== 'sequential' && mode !== 'layer-sequential' && mode !== 'parallel')
+    throw ntError('NT_VALUE', `[${OP}] mode must be 'sequential', 'layer-sequential' or 'parallel', got ${describe(modeOpt)}`);
   if (resumeOpt !== undefined && typeof resumeOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] resume must be a boolean, got ${describe(resumeOpt)}`);
   const model = yield* inline(() => loadModel(srcDir, { dtype: 'auto' }));
   let chunks: Chunk[] = [];
@@ -421,9 +422,9 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
     if (path.resolve(outDir) === path.resolve(model.dir)) throw ntError('NT_VALUE', `[${OP}] outDir must not be the source folder (${model.dir}): its weights are read while the output is written`);
     const L = model.config.numLayers;
     const range = layersOpt === undefined ? ([0, L] as [number, number]) : checkLayers(OP, layersOpt, L);
-    if (layersOpt !== undefined && mode === 'sequential')
-      throw ntError('NT_VALUE', `[${OP}] a layer range needs mode 'parallel': in sequential mode each layer's inputs come from the compressed layers before it`);
-    const p = plan(model, compressOpts);
+    if (layersOpt !== undefined && mode !== 'parallel')
+      throw ntError('NT_VALUE', `[${OP}] a layer range needs mode 'parallel': in ${mode} mode each layer's inputs come from the compressed layers before it`);
+    const p = plan(model, { ...compressOpts, mode });
     const kind = layersOpt === undefined ? 'model' : 'shard';
     const identity = identityOf(model, p, mode, range);
     const meta = { format: 'pt', producer: 'ntensor', method: String(p.method), rank: String(p.rank), calibration_tokens: String(p.calibration.length), ...(metaOpt ?? {}) };
@@ -480,6 +481,7 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
         mode,
         advance,
         stages,
+        spillDir: path.join(outDir, WORK),
         onLinear: (report) => {
           reports.push(report);
           p.onProgress?.(++doneLinears, total, report, { layer: l, layers: L, etaSeconds: clock.eta() });

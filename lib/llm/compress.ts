@@ -29,6 +29,7 @@ import type { QTensor } from '../quant/qtensor';
 import { quantize, quantizeAsync } from '../quant/quantize';
 import type { Tensor } from '../tensor';
 import { CovarianceAccumulator, covariance } from './covariance';
+import { SpillFile } from './spill';
 import {
   Compensation,
   CompensationMethod,
@@ -79,6 +80,8 @@ export interface CompressOptions {
    * those fields are NaN.
    */
   measureErrors?: boolean;
+  /** Which activations each layer calibrates on (default 'sequential'); see CompressMode. */
+  mode?: CompressMode;
   /** Called after every linear: done and total linears, what was done, and where the pass stands. */
   onProgress?(done: number, total: number, layer: LayerReport, progress: CompressProgress): void;
 }
@@ -149,6 +152,7 @@ export interface Plan {
   calibration: Int32Array;
   window: number;
   measureErrors: boolean;
+  mode: CompressMode;
   onProgress?: CompressOptions['onProgress'];
 }
 
@@ -174,6 +178,7 @@ export function plan(model: LlamaModel, options: CompressOptions): Plan {
     calibration: o.calibration === undefined ? new Int32Array(0) : Int32Array.from(o.calibration as ArrayLike<number>),
     window: o.calibrationWindow ?? Math.min(256, model.config.maxPositionEmbeddings),
     measureErrors: pick('measureErrors', o.measureErrors, [false, true] as const, false),
+    mode: pick('mode', o.mode, ['sequential', 'layer-sequential', 'parallel'] as const, 'sequential'),
     onProgress: o.onProgress,
   };
   const maxWindow = model.config.maxPositionEmbeddings;
@@ -446,10 +451,14 @@ export function* timed<T>(stages: StageSeconds, stage: keyof StageSeconds, job: 
  * order): every linear calibrates on the inputs it sees in the compressed model, i.e. after
  * the layers before it and the linears before it in its own layer are compressed; the pass
  * stops where each block's projections start and swaps them in, so the stream goes through
- * each layer once, with the compressed weights. 'parallel': on the original model, so layers
- * are independent (shardable over processes); also one pass per layer.
+ * each layer once, with the compressed weights. 'layer-sequential' (GPTQ's reference default,
+ * without true-sequential): a layer's seven linears calibrate on one capture pass of the
+ * layer with its original weights, over the stream from the compressed layers before it,
+ * and the compressed layer then runs again to feed the next (two passes per layer).
+ * 'parallel': on the original model, so layers are independent (shardable over processes);
+ * one pass per layer.
  */
-export type CompressMode = 'sequential' | 'parallel';
+export type CompressMode = 'sequential' | 'layer-sequential' | 'parallel';
 
 /** What one layer's compression hands back: its linears' reports in module order. */
 export interface LayerResult {
@@ -461,6 +470,8 @@ interface LayerContext {
   /** Whether the stream must come out of the layer (false for the last one: its output feeds nothing). */
   advance: boolean;
   stages: StageSeconds;
+  /** Sequential mode: where the projections' inputs wait for their second pass (else in memory). */
+  spillDir?: string;
   onLinear?(report: LayerReport): void;
 }
 
@@ -541,8 +552,10 @@ function* sequentialLayer(model: LlamaModel, p: Plan, l: number, chunks: readonl
     } finally {
       acc?.dispose();
     }
-    // the projection's input, computed with the block's compressed first linears
+    // the projection's input, computed with the block's compressed first linears; needed again
+    // once the projection is compressed, so held (in memory, or spilled to ctx.spillDir)
     const inners: Tensor[] = [];
+    const spill = ctx.spillDir === undefined ? null : new SpillFile(ctx.spillDir);
     try {
       let pacc: CovarianceAccumulator | null = null;
       try {
@@ -552,6 +565,10 @@ function* sequentialLayer(model: LlamaModel, p: Plan, l: number, chunks: readonl
           pacc ??= accumulatorFor(need, inner.shape[1]);
           const a = pacc;
           yield* timed(t, 'covariance', step(() => a.update(inner), () => a.updateAsync(inner)));
+          if (spill) {
+            yield* timed(t, 'other', spill.put(inner));
+            inners.pop()!.dispose();
+          }
         }
         const owned = pacc;
         pacc = null;
@@ -563,12 +580,16 @@ function* sequentialLayer(model: LlamaModel, p: Plan, l: number, chunks: readonl
       if (block === 'attention' || ctx.advance)
         for (let i = 0; i < chunks.length; ++i) {
           const c = chunks[i];
-          const inner = inners[i];
-          yield* timed(t, 'forward', step(() => model.runBlockOuter(l, block, c.x, inner), () => model.runBlockOuterAsync(l, block, c.x, inner)));
-          inner.dispose();
+          const inner = spill ? yield* timed(t, 'other', spill.get(i)) : inners[i];
+          try {
+            yield* timed(t, 'forward', step(() => model.runBlockOuter(l, block, c.x, inner), () => model.runBlockOuterAsync(l, block, c.x, inner)));
+          } finally {
+            inner.dispose();
+          }
         }
     } finally {
       inners.forEach((x) => x.dispose());
+      spill?.close();
     }
   }
 }
@@ -587,15 +608,16 @@ export function* compressLayer(model: LlamaModel, p: Plan, l: number, chunks: re
     // nothing to calibrate: compress, and (parallel) run the original layer for the next one
     if (ctx.mode === 'parallel' && ctx.advance) for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
     for (const name of names) yield* compressGroup(model, p, [name], null, ctx, reports);
-    if (ctx.mode === 'sequential' && ctx.advance) for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
+    if (ctx.mode !== 'parallel' && ctx.advance) for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
     return { reports };
   }
   if (ctx.mode === 'sequential') {
     yield* sequentialLayer(model, p, l, chunks, ctx, reports);
     return { reports };
   }
-  // parallel: one pass with the original weights captures every input (on the stream itself)
-  const inputs = yield* captureLayer(model, l, chunks, need, ctx.stages, ctx.advance);
+  // one pass with the original weights captures every input: on the stream itself in parallel
+  // mode (the original layer's output is the next input), on a copy in layer-sequential mode
+  const inputs = yield* captureLayer(model, l, chunks, need, ctx.stages, ctx.mode === 'parallel' && ctx.advance);
   try {
     const groups = new Map<CovarianceAccumulator, string[]>();
     for (const name of names) {
@@ -609,6 +631,9 @@ export function* compressLayer(model: LlamaModel, p: Plan, l: number, chunks: re
   } finally {
     new Set(inputs.values()).forEach((a) => a.dispose());
   }
+  // layer-sequential: the next layer's inputs come from this layer compressed
+  if (ctx.mode === 'layer-sequential' && ctx.advance)
+    for (const c of chunks) yield* timed(ctx.stages, 'forward', step(() => model.runLayer(l, c.x, c.lengths), () => model.runLayerAsync(l, c.x, c.lengths)));
   return { reports };
 }
 
@@ -624,6 +649,7 @@ export function reportOptions(p: Plan): CompressionReport['options'] {
     method: p.method,
     rank: p.rank,
     measureErrors: p.measureErrors,
+    mode: p.mode,
     ...(p.svd ? { svd: p.svd } : {}),
     ...(p.factorBits ? { factorBits: p.factorBits } : {}),
     ...(p.eigenFloor !== undefined ? { eigenFloor: p.eigenFloor } : {}),
@@ -671,7 +697,7 @@ function* compressSteps(model: LlamaModel, p: Plan): Job<CompressionReport> {
     for (let l = 0; l < L; ++l) {
       clock.startLayer();
       yield* compressLayer(model, p, l, chunks, {
-        mode: 'sequential',
+        mode: p.mode,
         advance: l + 1 < L,
         stages,
         onLinear: (report) => {

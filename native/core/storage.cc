@@ -127,6 +127,12 @@ FileMapping::~FileMapping() {
 #endif
 }
 
+void storage_configure_heap() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kAnonymousFrom));
+#endif
+}
+
 bool storage_trim_heap() {
 #if defined(__GLIBC__)
   return malloc_trim(0) != 0;

@@ -182,6 +182,7 @@ describe('compressCheckpoint', () => {
       [() => compressCheckpoint(src, out, { ...opts, layers: [1, 1] }), 'NT_VALUE', /layers must be \[first, end\)/],
       [() => compressCheckpoint(src, out, { ...opts, layers: [0, 9] }), 'NT_VALUE', /0 <= first < end <= 2/],
       [() => compressCheckpoint(src, out, { ...opts, layers: [0, 1], mode: 'sequential' }), 'NT_VALUE', /needs mode 'parallel'/],
+      [() => compressCheckpoint(src, out, { ...opts, layers: [0, 1], mode: 'layer-sequential' }), 'NT_VALUE', /needs mode 'parallel': in layer-sequential mode/],
       [() => compressCheckpoint(src, out, { ...opts, mode: 'both' as never }), 'NT_VALUE', /mode must be/],
       [() => compressCheckpoint(src, out, { ...opts, resume: 'yes' as never }), 'NT_VALUE', /resume must be a boolean/],
       [() => compressCheckpoint(src, src, opts), 'NT_VALUE', /must not be the source folder/],

@@ -198,18 +198,21 @@ describe('llm.compressModel', () => {
     }
   });
 
-  /**
-   * The sequential pipeline as it ran before the one-pass form, from public pieces: layer l is
-   * recalibrated by calibrate() from the embeddings through layers 0 … l−1 (already
-   * compressed), then its 7 linears are RTN-quantized and EoRA-corrected from their inputs.
-   */
-  // GPTQ's true-sequential order by brute force: each group of linears fed one input (q/k/v,
-  // o, gate/up, down) calibrated by a whole forward pass of the model as it stands, then
-  // compressed (quadratic in the layers; the pipeline must give the same numbers in one pass)
-  function referenceCompress(model: nt.model.LlamaModel, ids: Int32Array, window: number, rank: number): void {
-    const groups = [['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], ['self_attn.o_proj'], ['mlp.gate_proj', 'mlp.up_proj'], ['mlp.down_proj']];
-    for (let l = 0; l < model.config.numLayers; ++l) for (const group of groups) {
-      const names = group.map((g) => `model.layers.${l}.${g}`);
+  // The three modes by brute force, from public pieces: each group of linears is calibrated by
+  // calibrate() (a whole forward pass) and compressed. True-sequential: every group fed one
+  // input (q/k/v, o, gate/up, down) on the model as it stands (quadratic in the layers; the
+  // pipeline must give the same numbers in one pass). Layer-sequential: a layer's 7 linears at
+  // once, the layers before it compressed. Parallel: all 28 at once on the original model.
+  function referenceCompress(model: nt.model.LlamaModel, ids: Int32Array, window: number, rank: number, mode: nt.llm.CompressMode = 'sequential'): void {
+    const blocks = [['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj'], ['self_attn.o_proj'], ['mlp.gate_proj', 'mlp.up_proj'], ['mlp.down_proj']];
+    const layers = Array.from({ length: model.config.numLayers }, (_, l) => l);
+    const groups =
+      mode === 'sequential'
+        ? layers.flatMap((l) => blocks.map((b) => b.map((g) => `model.layers.${l}.${g}`)))
+        : mode === 'layer-sequential'
+          ? layers.map((l) => blocks.flat().map((g) => `model.layers.${l}.${g}`))
+          : [model.linears()];
+    for (const names of groups) {
       const calib = nt.llm.calibrate(model, ids, { window, modules: names });
       for (const name of names) {
         const cov = calib.inputs.get(name)!.mean();
@@ -263,6 +266,40 @@ describe('llm.compressModel', () => {
     expect(maxAbsDiff(logits(model), expected)).toBeLessThan(TOL.pipelineLogits * Math.max(...expected.map(Math.abs)));
     [run, norm, inner, outer, embed, error, update, eigen, quant].forEach((s) => s.mockRestore());
     model.dispose();
+  });
+
+  test('layer-sequential and parallel modes equal their brute-force references: one capture pass per layer (plus the compressed layer to advance, layer-sequential)', () => {
+    const ids = calibration.subarray(0, 600);
+    for (const [mode, runs] of [
+      ['layer-sequential', [0, 0, 1, 1, 2, 2, 3]],
+      ['parallel', [0, 1, 2, 3]],
+    ] as const) {
+      const reference = nt.model.load(FIXTURE_F16);
+      referenceCompress(reference, ids, 256, 8, mode);
+      const expected = logits(reference);
+      reference.dispose();
+      const model = nt.model.load(FIXTURE_F16);
+      const run = jest.spyOn(model, 'runLayer');
+      const inner = jest.spyOn(model, 'runBlockInner');
+      const report = nt.llm.compressModel(model, { bits: 4, groupSize: 128, method: 'eora', rank: 8, calibration: ids, mode });
+      expect(report.options.mode).toBe(mode);
+      expect(run.mock.calls.map(([l]) => l)).toEqual(runs);
+      expect(inner).not.toHaveBeenCalled();
+      expect(maxAbsDiff(logits(model), expected)).toBeLessThan(TOL.pipelineLogits * Math.max(...expected.map(Math.abs)));
+      [run, inner].forEach((x) => x.mockRestore());
+      model.dispose();
+    }
+    // the modes differ: each calibrates on other activations
+    const seq = nt.model.load(FIXTURE_F16);
+    const lseq = nt.model.load(FIXTURE_F16);
+    nt.llm.compressModel(seq, { bits: 4, method: 'eora', rank: 8, calibration: ids });
+    nt.llm.compressModel(lseq, { bits: 4, method: 'eora', rank: 8, calibration: ids, mode: 'layer-sequential' });
+    expect(maxAbsDiff(logits(seq), logits(lseq))).toBeGreaterThan(0);
+    seq.dispose();
+    lseq.dispose();
+    const bad = nt.model.load(FIXTURE_F16);
+    expect(() => nt.llm.compressModel(bad, { calibration: ids, mode: 'both' as never })).toThrow(expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/mode must be one of "sequential", "layer-sequential", "parallel", got string both/) }));
+    bad.dispose();
   });
 
   test('calibration longer than one chunk: the stream is cut into chunks of whole windows, each run once per layer', () => {
