@@ -6,7 +6,7 @@
 // distinct covariance + GPTQ (the pipeline's own eigh and quantize stages). The ratio
 // wall / unavoidable is what the pipeline adds on top of it.
 //
-//   npm run bench:compress -- [--modes sequential,parallel] [--sequences 64] [--tokens 512]
+//   npm run bench:compress -- [--modes layer-sequential,sequential,parallel] [--sequences 64] [--tokens 512]
 //                             [--threads N] [--cache DIR] [--out DIR]
 //
 // Each phase runs in its own child process so its peak RSS (VmHWM: heap + the checkpoint's
@@ -22,7 +22,7 @@ import { PACKAGE_ROOT } from '../lib/native/loader';
 import { machineInfo, resultsDir } from './harness';
 
 interface Args {
-  modes: ('sequential' | 'parallel')[];
+  modes: nt.llm.CompressMode[];
   sequences: number;
   tokens: number;
   threads: number;
@@ -35,8 +35,8 @@ function parseArgs(argv: string[]): Args {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const modes = (get('modes') ?? 'sequential,parallel').split(',') as Args['modes'];
-  if (modes.some((m) => m !== 'sequential' && m !== 'parallel')) throw new Error(`--modes: sequential and/or parallel, got ${modes.join(',')}`);
+  const modes = (get('modes') ?? 'layer-sequential,sequential,parallel').split(',') as Args['modes'];
+  if (modes.some((m) => !['layer-sequential', 'sequential', 'parallel'].includes(m))) throw new Error(`--modes: layer-sequential, sequential and/or parallel, got ${modes.join(',')}`);
   return {
     modes,
     sequences: Number(get('sequences') ?? 64),
@@ -89,7 +89,7 @@ function childForward(dir: string, seqs: number, tokens: number): Record<string,
   }
 }
 
-function childCompress(dir: string, out: string, mode: 'sequential' | 'parallel', seqs: number, tokens: number): Record<string, unknown> {
+function childCompress(dir: string, out: string, mode: nt.llm.CompressMode, seqs: number, tokens: number): Record<string, unknown> {
   const probe = nt.model.load(dir, { dtype: 'auto' });
   const vocab = probe.config.vocabSize;
   probe.dispose();
@@ -124,7 +124,7 @@ function main(): void {
   if (argv[0] === '--child') {
     nt.setNumThreads(Number(process.env.BENCH_THREADS));
     const [kind, ...rest] = argv.slice(1);
-    const out = kind === 'forward' ? childForward(rest[0], Number(rest[1]), Number(rest[2])) : childCompress(rest[0], rest[1], rest[2] as 'sequential' | 'parallel', Number(rest[3]), Number(rest[4]));
+    const out = kind === 'forward' ? childForward(rest[0], Number(rest[1]), Number(rest[2])) : childCompress(rest[0], rest[1], rest[2] as nt.llm.CompressMode, Number(rest[3]), Number(rest[4]));
     process.stdout.write(JSON.stringify(out) + '\n');
     return;
   }

@@ -137,7 +137,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
     .option('--calib-tokens <n>', 'use the first n calibration tokens (default 8192)')
     .option('--window <n>', 'tokens per calibration forward (default 256)')
     .option('--out <dir>', 'output folder (config.json + model-*-of-*.safetensors + index + adapter/); with --shards, the parent of the shard folders')
-    .option('--mode <m>', "sequential (GPTQ's true-sequential order, one pass), layer-sequential (GPTQ's reference default: each layer captured once with its original weights, two passes) or parallel (calibrated on the original model: shardable); default sequential, parallel with --layers / --shards")
+    .option('--mode <m>', "layer-sequential (default; GPTQ's reference order: each layer's inputs captured once with its original weights, after the compressed layers before it), sequential (GPTQ's true-sequential order: each linear after the linears before it are compressed, one pass; spills the projections' inputs to OUT) or parallel (calibrated on the original model: shardable; the default with --layers / --shards)")
     .option('--layers <a:b>', 'compress only layers a..b-1 into a shard folder (parallel mode) for `ntensor merge`')
     .option('--shards <n>', 'split the layers into n shards; this process does one (--shard-index, or JOB_COMPLETION_INDEX / SLURM_ARRAY_TASK_ID) into OUT/shard-i-of-n')
     .option('--shard-index <i>', 'which of --shards this process compresses (default: from the job array)')
@@ -187,7 +187,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
         const result = nt.llm.compressCheckpoint(dir, out, {
           ...opts,
           calibration,
-          mode: layers ? 'parallel' : (mode ?? 'sequential'),
+          mode: layers ? 'parallel' : (mode ?? 'layer-sequential'),
           ...(layers ? { layers } : {}),
           resume: o.resume === true,
           measureErrors: o.errors === true,
@@ -215,7 +215,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
               [
                 ['model', dir],
                 ['compression', `${opts.sparsity ? '2:4 + ' : ''}${opts.bits === null ? 'dense' : `int${opts.bits} ${opts.quantizer} g${opts.groupSize}`}, ${opts.method === 'none' ? 'no adapter' : `${opts.method} rank ${report.options.rank}`}`],
-                ['mode', `${result.kind === 'shard' ? 'parallel, shard' : (mode ?? 'sequential')}, layers ${result.layers[0]}..${result.layers[1] - 1} of ${L}${result.resumedLayers > 0 ? ` (${result.resumedLayers} finished by an earlier run)` : ''}`],
+                ['mode', `${result.kind === 'shard' ? 'parallel, shard' : (mode ?? 'layer-sequential')}, layers ${result.layers[0]}..${result.layers[1] - 1} of ${L}${result.resumedLayers > 0 ? ` (${result.resumedLayers} finished by an earlier run)` : ''}`],
                 ['calibration', `${calibration.length} tokens`],
                 [
                   'mean activation error',

@@ -59,7 +59,7 @@ import {
 import { INDEX_FILE, QuantFormat, compressedConfig, shardIndexJson, storedLinearWeightNames, storedLinears } from './export';
 
 export interface CompressCheckpointOptions extends CompressOptions {
-  /** 'sequential' (default; GPTQ's true-sequential order), 'layer-sequential' (GPTQ's reference default) or 'parallel' (each layer calibrated on the original model: shardable). See CompressMode. */
+  /** 'layer-sequential' (default; GPTQ's reference order), 'sequential' (GPTQ's true-sequential order) or 'parallel' (each layer calibrated on the original model: shardable; the default with `layers`). See CompressMode. */
   mode?: CompressMode;
   /**
    * Decoder layers [first, end) to compress into a shard folder (parallel mode), merged later
@@ -412,7 +412,7 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
   if (typeof outDir !== 'string' || outDir.length === 0) throw ntError('NT_VALUE', `[${OP}] outDir must be a folder path, got ${describe(outDir)}`);
   if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[${OP}] options must be an object, got ${describe(opts)}`);
   const { mode: modeOpt, layers: layersOpt, resume: resumeOpt, metadata: metaOpt, ...compressOpts } = opts;
-  const mode = modeOpt ?? (layersOpt !== undefined ? 'parallel' : 'sequential');
+  const mode = modeOpt ?? (layersOpt !== undefined ? 'parallel' : 'layer-sequential');
   if (mode !== 'sequential' && mode !== 'layer-sequential' && mode !== 'parallel')
     throw ntError('NT_VALUE', `[${OP}] mode must be 'sequential', 'layer-sequential' or 'parallel', got ${describe(modeOpt)}`);
   if (resumeOpt !== undefined && typeof resumeOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] resume must be a boolean, got ${describe(resumeOpt)}`);

@@ -26,7 +26,7 @@ describe('ntensor compress', () => {
     expect(r.stdout).toMatch(/layers\.0\.self_attn\.q_proj\s+256×256/);
     expect(r.stdout).toMatch(/compression\s+int4 rtn g128, eora rank 4/);
     expect(r.stdout).toMatch(/mean activation error\s+\d+\.\d\d% → \d+\.\d\d%/);
-    expect(r.stdout).toMatch(/mode\s+sequential, layers 0\.\.3 of 4/);
+    expect(r.stdout).toMatch(/mode\s+layer-sequential, layers 0\.\.3 of 4/);
     expect(r.stdout).toMatch(/time\s+\d+\.\d s \(.*forward \d+\.\d+.*\)/);
     const shards = ['00001', '00002', '00003', '00004', '00005'].map((k) => `model-${k}-of-00005.safetensors`);
     for (const f of ['config.json', 'model.safetensors.index.json', ...shards, 'adapter/adapter_config.json', 'adapter/adapter_model.safetensors']) expect(fs.existsSync(path.join(out, f))).toBe(true);

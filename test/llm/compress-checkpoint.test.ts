@@ -62,10 +62,11 @@ function expectSameTree(a: string, b: string): void {
 }
 
 describe('compressCheckpoint', () => {
-  test('a bf16 checkpoint: shards as layers finish + index, embeddings/head/norms in bf16, PEFT layout, and the in-memory logits', () => {
+  // sequential mode also spills the projections' inputs to the work folder (in memory in compressModel)
+  test.each(['layer-sequential', 'sequential'] as const)('a bf16 checkpoint (%s): shards as layers finish + index, embeddings/head/norms in bf16, PEFT layout, and the in-memory logits', (mode) => {
     const base = memory().bytes;
-    const src = writeTiny(path.join(tmp, 'bf16'), { max_position_embeddings: 64 }, { dtype: 'bf16', seed: 7 }).dir;
-    const opts = { bits: 4 as const, groupSize: 32 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 3, calibration: ids, calibrationWindow: 32 };
+    const src = writeTiny(path.join(tmp, `bf16-${mode}`), { max_position_embeddings: 64 }, { dtype: 'bf16', seed: 7 }).dir;
+    const opts = { bits: 4 as const, groupSize: 32 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 3, calibration: ids, calibrationWindow: 32, mode };
     const inMemory = load(src);
     compressModel(inMemory, opts);
     const l = inMemory.forward(probe);
@@ -73,7 +74,7 @@ describe('compressCheckpoint', () => {
     l.dispose();
     inMemory.dispose();
 
-    const out = path.join(tmp, 'bf16-out');
+    const out = path.join(tmp, `bf16-out-${mode}`);
     const r = compressCheckpoint(src, out, opts);
     expect(r.kind).toBe('model');
     expect(r.resumedLayers).toBe(0);
@@ -130,22 +131,23 @@ describe('compressCheckpoint', () => {
     expect(s.measure).toBe(0);
   });
 
-  test('async equals sync byte for byte and the event loop keeps turning', async () => {
-    const src = writeTiny(path.join(tmp, 'async-src'), { max_position_embeddings: 64 }, { seed: 5 }).dir;
-    const opts = { quantizer: 'gptq' as const, groupSize: 32 as const, rank: 2, calibration: ids, calibrationWindow: 32 };
-    compressCheckpoint(src, path.join(tmp, 'sync'), opts);
+  test.each(['layer-sequential', 'sequential'] as const)('async equals sync byte for byte (%s) and the event loop keeps turning', async (mode) => {
+    const src = writeTiny(path.join(tmp, `async-src-${mode}`), { max_position_embeddings: 64 }, { seed: 5 }).dir;
+    const opts = { quantizer: 'gptq' as const, groupSize: 32 as const, rank: 2, calibration: ids, calibrationWindow: 32, mode };
+    const [syncOut, asyncOut] = [path.join(tmp, `sync-${mode}`), path.join(tmp, `async-${mode}`)];
+    compressCheckpoint(src, syncOut, opts);
     let ticks = 0;
     const timer = setInterval(() => ++ticks, 0);
     try {
-      await compressCheckpointAsync(src, path.join(tmp, 'async'), opts);
+      await compressCheckpointAsync(src, asyncOut, opts);
     } finally {
       clearInterval(timer);
     }
     expect(ticks).toBeGreaterThan(3);
     // the adapter config names its own folder; everything else is the same bytes
-    fs.rmSync(path.join(tmp, 'sync', 'adapter', 'adapter_config.json'));
-    fs.rmSync(path.join(tmp, 'async', 'adapter', 'adapter_config.json'));
-    expectSameTree(path.join(tmp, 'sync'), path.join(tmp, 'async'));
+    fs.rmSync(path.join(syncOut, 'adapter', 'adapter_config.json'));
+    fs.rmSync(path.join(asyncOut, 'adapter', 'adapter_config.json'));
+    expectSameTree(syncOut, asyncOut);
   });
 
   test('parallel mode calibrates every layer on the original model: a layer range equals the same layers of a full parallel run', () => {
@@ -160,8 +162,13 @@ describe('compressCheckpoint', () => {
     expect(fs.existsSync(path.join(tmp, 'par-12', 'config.json'))).toBe(false);
     expect(fs.existsSync(path.join(tmp, 'par-12', 'shard.json'))).toBe(true);
     // sequential (true-sequential) and parallel agree on what sees the original embeddings only:
-    // layer 0's q/k/v; o_proj already sees the compressed q/k/v, later layers compressed layers
-    compressCheckpoint(src, path.join(tmp, 'par-seq'), opts);
+    // layer 0's q/k/v; o_proj already sees the compressed q/k/v, later layers compressed layers.
+    // layer-sequential captures all of layer 0 on the original embeddings: its whole shard is parallel's
+    compressCheckpoint(src, path.join(tmp, 'par-seq'), { ...opts, mode: 'sequential' });
+    compressCheckpoint(src, path.join(tmp, 'par-lseq'), { ...opts, mode: 'layer-sequential' });
+    const shardBytes = (dir: string, i: number) => fs.readFileSync(path.join(tmp, dir, `model-0000${i}-of-00004.safetensors`));
+    expect(shardBytes('par-lseq', 2).equals(shardBytes('par-full', 2))).toBe(true);
+    expect(shardBytes('par-lseq', 3).equals(shardBytes('par-full', 3))).toBe(false);
     const shard0 = (dir: string) => loadSafetensors(path.join(tmp, dir, 'model-00002-of-00004.safetensors'));
     const [seq0, par0] = [shard0('par-seq'), shard0('par-full')];
     const same = (name: string) => Buffer.from(seq0[name].data.buffer, seq0[name].data.byteOffset, seq0[name].data.byteLength).equals(Buffer.from(par0[name].data.buffer, par0[name].data.byteOffset, par0[name].data.byteLength));

@@ -244,7 +244,7 @@ describe('llm.compressModel', () => {
     const update = jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'update');
     const eigen = jest.spyOn(eoraModule, 'covarianceEigen');
     const quant = jest.spyOn(quantizeModule, 'quantize');
-    const report = nt.llm.compressModel(model, { bits: 4, groupSize: 128, method: 'eora', rank: 8, calibration: ids });
+    const report = nt.llm.compressModel(model, { bits: 4, groupSize: 128, method: 'eora', rank: 8, calibration: ids, mode: 'sequential' });
     // per layer each distinct input (q/k/v's, o's, gate/up's, down's) is accumulated once, and
     // decomposed once
     expect(update).toHaveBeenCalledTimes(16);
@@ -292,7 +292,7 @@ describe('llm.compressModel', () => {
     // the modes differ: each calibrates on other activations
     const seq = nt.model.load(FIXTURE_F16);
     const lseq = nt.model.load(FIXTURE_F16);
-    nt.llm.compressModel(seq, { bits: 4, method: 'eora', rank: 8, calibration: ids });
+    nt.llm.compressModel(seq, { bits: 4, method: 'eora', rank: 8, calibration: ids, mode: 'sequential' });
     nt.llm.compressModel(lseq, { bits: 4, method: 'eora', rank: 8, calibration: ids, mode: 'layer-sequential' });
     expect(maxAbsDiff(logits(seq), logits(lseq))).toBeGreaterThan(0);
     seq.dispose();
@@ -306,7 +306,7 @@ describe('llm.compressModel', () => {
     const model = nt.model.load(FIXTURE_F16);
     const ids = Int32Array.from(text.subarray(20000, 20000 + 2600));
     const run = jest.spyOn(model, 'runBlockInner');
-    nt.llm.compressModel(model, { bits: 4, method: 'act-s', rank: 4, calibration: ids, calibrationWindow: 300 });
+    nt.llm.compressModel(model, { bits: 4, method: 'act-s', rank: 4, calibration: ids, calibrationWindow: 300, mode: 'sequential' });
     const chunks = run.mock.calls.filter(([l]) => l === 0).map(([, b, , lengths]) => [b, lengths]);
     // 2048 rows at most per chunk: 6 windows of 300, then 2 of 300 and the last 200 tokens
     const parts = [[300, 300, 300, 300, 300, 300], [300, 300, 200]];
@@ -337,7 +337,7 @@ describe('llm.compressModel', () => {
     const original = nt.model.load(FIXTURE_F16);
     const names = original.linears();
     const model = nt.model.load(FIXTURE_F16);
-    const report = nt.llm.compressModel(model, { bits: 3, groupSize: 64, method: 'eora', rank: 4, calibration: ids, calibrationWindow: 128, measureErrors: true });
+    const report = nt.llm.compressModel(model, { bits: 3, groupSize: 64, method: 'eora', rank: 4, calibration: ids, calibrationWindow: 128, measureErrors: true, mode: 'sequential' });
     const calib = nt.llm.calibrate(model, ids, { window: 128, modules: names });
     for (const name of names) {
       const got = report.layers.find((l) => l.name === name)!;
@@ -382,8 +382,8 @@ describe('llm.compressModel', () => {
     model.dispose();
   });
 
-  test('compressModelAsync equals compressModel, keeps the event loop free, and memory returns to its baseline', async () => {
-    const opts = { bits: 4 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 8, calibration: calibration.subarray(0, 512), measureErrors: true };
+  test.each(['layer-sequential', 'sequential'] as const)('compressModelAsync equals compressModel (%s), keeps the event loop free, and memory returns to its baseline', async (mode) => {
+    const opts = { bits: 4 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 8, calibration: calibration.subarray(0, 512), measureErrors: true, mode };
     const base = nt.memory();
     const sync = nt.model.load(FIXTURE_F16);
     const rs = nt.llm.compressModel(sync, opts);
@@ -403,7 +403,8 @@ describe('llm.compressModel', () => {
       jest.spyOn(quantizeModule, 'quantize'),
       jest.spyOn(dequantizeModule, 'dequantize'),
     ];
-    const asyncForms = [jest.spyOn(model, 'runBlockNormAsync'), jest.spyOn(model, 'runBlockInnerAsync'), jest.spyOn(model, 'runBlockOuterAsync'), jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'updateAsync'), jest.spyOn(eoraModule, 'activationErrorsAsync')];
+    const passes = mode === 'sequential' ? [jest.spyOn(model, 'runBlockNormAsync'), jest.spyOn(model, 'runBlockInnerAsync'), jest.spyOn(model, 'runBlockOuterAsync')] : [jest.spyOn(model, 'runLayerAsync')];
+    const asyncForms = [...passes, jest.spyOn(nt.llm.CovarianceAccumulator.prototype, 'updateAsync'), jest.spyOn(eoraModule, 'activationErrorsAsync')];
     // and the event loop turns meanwhile: the longest gap between turns, against the run's length
     let last = performance.now();
     let maxGap = 0;
@@ -475,7 +476,7 @@ describe('llm.compressModel', () => {
         }
         return (r as Promise<nt.Tensor>).then((t) => (t.dispose(), Promise.reject(injected())));
       }) as never);
-      const opts = { bits: 4 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 4, calibration: calibration.subarray(0, 300) };
+      const opts = { bits: 4 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 4, calibration: calibration.subarray(0, 300), mode: 'sequential' as const };
       if (driver === 'sync') expect(errorOf(() => nt.llm.compressModel(model, opts))).toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected layer/) });
       else await expect(nt.llm.compressModelAsync(model, opts)).rejects.toMatchObject({ code: 'NT_INTERNAL', message: expect.stringMatching(/injected layer/) });
       spy.mockRestore();
