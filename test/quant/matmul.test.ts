@@ -2,7 +2,8 @@
 // random parts in f64, then an f64 matmul), separate from any quantization error: QTensors
 // are built directly from random parts (random code bytes, positive scales, random zeros).
 // Odd shapes, k not a multiple of the group, groups 32/64/128/whole row, bits 2/3/4/8, f16 and
-// f32 scales, gIdx, the GEMV path (m <= 4) and the panel GEMM path (larger m) agreeing,
+// f32 scales, gIdx, the GEMV path (m <= 4), the panel GEMM path (larger m) and the SGEMM on
+// dequantized weight blocks (m >= 512), agreeing,
 // thread-count independence, strided and batched x, strided out, async, errors.
 import * as nt from '../../lib';
 import { QTensor } from '../../lib/quant';
@@ -145,6 +146,15 @@ describe('nt.quant.matmul vs a float64 dequantize-then-matmul reference', () => 
       }
   for (const bits of [4, 8] as QuantBits[])
     for (const m of [1, 33]) cases.push([m, 9, 129, bits, 32, 'f16', true]);
+  // m >= 512: weight blocks dequantized once, then the SGEMM (every layout's dequantizer)
+  for (const [bits, group, gidx] of [
+    [4, 128, false],
+    [4, 32, false],
+    [3, 64, false],
+    [8, 'row', false],
+    [4, 32, true],
+  ] as const)
+    cases.push([520, 37, 200, bits, group, 'f16', gidx]);
   cases.push([129, 7, 1, 4, 32, 'f32', false]);
   cases.push([4, 1, 1031, 4, 128, 'f32', false]);
   cases.push([1, 1, 7, 3, 'row', 'f16', false]);
@@ -230,10 +240,32 @@ describe('paths and threads', () => {
     }
   });
 
-  test('1 and 2 threads give bit-identical results (GEMV, small-m GEMM, large-m GEMM)', () => {
+  test('the SGEMM over dequantized weight blocks (m = 515; two blocks of 508 and 92 weight rows at k = 4099) gives the GEMV rows', () => {
+    const [m, n, k] = [515, 600, 4099];
+    const p = randomParts(n, k, 4, 128, 310);
+    const q = makeQ(p, 'f16');
+    const xv = randomX(m, k, 311);
+    const x = nt.tensor(xv, { shape: [m, k] });
+    const big = values(nt.quant.matmul(x, q));
+    const { mag } = dequant64(p);
+    for (const i of [0, 258, 514]) {
+      const row = x.slice([i, i + 1]);
+      const one = values(nt.quant.matmul(row, q));
+      for (const r of [0, 1, 507, 508, 509, 599]) {
+        let a = 0;
+        for (let c = 0; c < k; ++c) a += Math.abs(xv[i * k + c]) * mag[r * k + c];
+        expect(Math.abs(one[r] - big[i * n + r])).toBeLessThanOrEqual(2 * TOL(k) * a);
+      }
+      row.dispose();
+    }
+    x.dispose();
+    q.dispose();
+  });
+
+  test('1 and 2 threads give bit-identical results (GEMV, small-m GEMM, large-m GEMM, SGEMM blocks)', () => {
     const before = nt.getNumThreads();
     try {
-      for (const m of [1, 3, 9, 300]) {
+      for (const m of [1, 3, 9, 300, 600]) {
         const p = randomParts(257, 300, 4, 64, 400 + m);
         const q = makeQ(p, 'f32');
         const x = nt.tensor(randomX(m, 300, 401), { shape: [m, 300] });
