@@ -1,9 +1,10 @@
-// Sequential vs parallel compression mode on the two trained fixtures: perplexity of the
+// The three compression modes on the two trained fixtures: perplexity of the
 // compressed folder (compressCheckpoint → nt.model.load + its adapter) on the demo's split
 // (evaluation = the first 4096 tokens of heldout.txt, calibration = 4096 tokens from its
-// middle, windows of 256). Parallel mode calibrates every layer on the original model's
-// activations (what makes shards independent); sequential on the layers before it already
-// compressed (GPTQ's order).
+// middle, windows of 256). Layer-sequential (the default) captures each layer's inputs once
+// with its original weights, after the compressed layers before it (GPTQ's reference order);
+// sequential (true-sequential) also after the linears before it in its own layer; parallel
+// on the original model's activations (what makes shards independent).
 //
 //   npm run bench:compress-modes     → Markdown on stdout, bench/results/compress-modes-<date>.json
 // Not part of `npm run bench` nor of `npm test`.
@@ -18,12 +19,14 @@ const CONFIGS: { label: string; opts: Omit<nt.llm.CompressCheckpointOptions, 'ca
   { label: 'int4 RTN g128 + EoRA r64', opts: { quantizer: 'rtn', rank: 64 } },
   { label: 'int4 GPTQ g128', opts: { quantizer: 'gptq', method: 'none' } },
   { label: 'int4 GPTQ g128 + EoRA r64', opts: { quantizer: 'gptq', rank: 64 } },
+  { label: '2:4 SparseGPT + int4 RTN g128', opts: { sparsity: '2:4', quantizer: 'rtn', method: 'none' } },
 ];
+const MODES = ['layer-sequential', 'sequential', 'parallel'] as const;
 
 function main(): void {
   const rows: Record<string, unknown>[] = [];
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ntensor-modes-'));
-  const lines = ['| fixture | compression | f32 | sequential | parallel | parallel vs sequential |', '|---|---|---:|---:|---:|---:|'];
+  const lines = [`| fixture | compression | f32 | ${MODES.join(' | ')} | spread |`, '|---|---|---:|---:|---:|---:|---:|'];
   try {
     for (const name of ['tinyllama-fortunes', 'tinyllama-fortunes-bpe']) {
       const dir = path.join(PACKAGE_ROOT, 'fixtures', name);
@@ -38,7 +41,7 @@ function main(): void {
       base.dispose();
       for (const c of CONFIGS) {
         const row: Record<string, unknown> = { fixture: name, compression: c.label, f32, evalTokens: evaluation.length, calibrationTokens: calibration.length };
-        for (const mode of ['sequential', 'parallel'] as const) {
+        for (const mode of MODES) {
           const out = path.join(work, mode);
           const r = nt.llm.compressCheckpoint(dir, out, { ...c.opts, groupSize: 128, calibration, mode });
           const m = nt.model.load(out);
@@ -49,7 +52,9 @@ function main(): void {
         }
         rows.push(row);
         const p = (x: unknown) => (x as number).toFixed(4);
-        lines.push(`| ${name} | ${c.label} | ${p(f32)} | ${p(row.sequential)} | ${p(row.parallel)} | ${(100 * ((row.parallel as number) / (row.sequential as number) - 1)).toFixed(3)}% |`);
+        const ppl = MODES.map((m) => row[m] as number);
+        const spread = 100 * (Math.max(...ppl) / Math.min(...ppl) - 1);
+        lines.push(`| ${name} | ${c.label} | ${p(f32)} | ${ppl.map(p).join(' | ')} | ${spread.toFixed(3)}% |`);
       }
     }
   } finally {
