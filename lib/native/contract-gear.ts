@@ -26,8 +26,14 @@ export interface GearOps {
   /** The first B slices of the block -> out f32 [B, H, n, d] contiguous. */
   gearDecompress(...args: [...NativeGearBlock, ...NativeGearParams, Storage, Meta]): void;
   /**
+   * The outlier corrections (stored value - (D̂ + L)) of the first B slices of the block, for
+   * decode: out f32 [B, H, nvec·2k]; n tokens x d channels per slice.
+   */
+  gearOutlierDeltas(...args: [...NativeGearBlock, ...NativeGearParams, number, number, Storage, Meta]): void;
+  /**
    * q [1, hq, sq, d] -> out f32 [1, hq, sq, d]: causal attention over `chunks` compressed chunks of
-   * chunkTokens tokens followed by bufLen tokens of the f32 buffers [hkv, capacity, d].
+   * chunkTokens tokens followed by bufLen tokens of the f32 buffers [hkv, capacity, d]; the key
+   * and value outlier corrections (gearOutlierDeltas of every chunk) come after the value params.
    */
   gearAttend(
     q: Storage,
@@ -43,6 +49,10 @@ export interface GearOps {
       Meta,
       Storage,
       Meta,
+      Storage,
+      Meta,
+      Storage,
+      Meta,
       number,
       number,
       number,
@@ -52,4 +62,4 @@ export interface GearOps {
 }
 
 export const GEAR_FUNCTIONS: Record<keyof GearFunctions, true> = {};
-export const GEAR_OPS: Record<keyof GearOps, true> = { gearCompress: true, gearDecompress: true, gearAttend: true };
+export const GEAR_OPS: Record<keyof GearOps, true> = { gearCompress: true, gearDecompress: true, gearOutlierDeltas: true, gearAttend: true };

@@ -85,9 +85,18 @@ void gear_decompress_run(const GearBlock& blk, const GearParams& prm, const Tens
 struct GearLayerView {
   GearBlock k, v;
   GearParams kp, vp;
+  // f32 [>= chunks, H, nvec·2k]: each outlier's correction, as gear_outlier_deltas computes it
+  TensorView kdelta, vdelta;
   int64_t chunks = 0, chunk_tokens = 0, buf_len = 0;
   TensorView buf_k, buf_v;
 };
+
+// The outlier corrections of the first B slices along B of blk, for decode: out f32 [B, H,
+// nvec·2k] contiguous, element i of slice s = stored value - (D̂ + L) at outlier i (what
+// attention adds on top of the codes and the low-rank term; in the order of oidx). Computed once
+// per chunk by the streaming cache, so decode never re-decodes an outlier's code.
+void gear_outlier_deltas_check(const GearBlock& blk, const GearParams& prm, int64_t n, int64_t d, const TensorView& out);
+void gear_outlier_deltas_run(const GearBlock& blk, const GearParams& prm, int64_t n, int64_t d, const TensorView& out);
 
 // attend: q [1, hq, sq, d] (f32/f16/bf16, any strides) -> out f32 [1, hq, sq, d] contiguous.
 // Causal, bottom-right aligned: query i sits at position total - sq + i. Decode (sq <= 8 or

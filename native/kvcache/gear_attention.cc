@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "../attention/attention_kernels.h"
@@ -39,57 +40,43 @@ constexpr const char* kOp = "llm.gear.Cache.attend";
 struct SliceSide {
   std::vector<float> lo, step;  // gear_groups() each
   std::vector<float> q;         // Q: n x r, then `lanes` zeros (the score kernel reads a vector past a row)
-  std::vector<float> pt;        // Pᵀ: r x d, columns at pos[j] (element order when pos is null)
-  const int64_t* pos = nullptr;
+  std::vector<float> pt;        // Pᵀ: r x d, each row in the values' phase layout when asked
   std::vector<float> qt;        // Qᵀ: r x n (values only)
   std::vector<float> pn;        // P: d x r as stored
-  std::vector<float> tmp;
+  std::vector<float> tmp, ptmp;
   // group of (t, j) = rowb[t] + colg[j] (no division per outlier), for the params of `for_prm`
   std::vector<int64_t> rowb, colg, opos;
   const GearParams* for_prm = nullptr;
   int64_t for_n = -1, for_d = -1;
 };
 
-// pos: column positions of Pᵀ (the phase layout of the accumulator), or null for element order.
-// rows: the row of P feeding each column of Pᵀ (pos inverted; identity for element order) and
-// of Q feeding each column of Qᵀ, for the dispatched gathers; null: scalar transposes.
+// phase_bits: Pᵀ's rows in the phase layout of codes of that many bits (0: element order).
+// need_qt: Qᵀ too (the values' p·Q).
 void load_side(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, int lanes, bool need_qt,
-               SliceSide& sd, const int64_t* pos = nullptr, const int32_t* prow = nullptr,
-               const int32_t* qrow = nullptr) {
+               SliceSide& sd, int phase_bits = 0) {
   const int64_t groups = gear_groups(prm, n, d), r = prm.rank;
-  sd.pos = pos;
   sd.lo.resize(static_cast<size_t>(groups));
   sd.step.resize(static_cast<size_t>(groups));
   detail::side_load(blk.mins, s * groups, groups, sd.lo.data());
   detail::side_load(blk.scales, s * groups, groups, sd.step.data());
   if (r == 0) return;
+  const GearKernels& gk = gear_kernels();
   sd.q.resize(static_cast<size_t>(n * r + lanes));
   std::fill(sd.q.begin() + n * r, sd.q.end(), 0.0f);
   detail::side_load(blk.q, s * n * r, n * r, sd.q.data());
   sd.pn.resize(static_cast<size_t>(d * r));
   detail::side_load(blk.p, s * d * r, d * r, sd.pn.data());
   sd.pt.resize(static_cast<size_t>(r * d));
-  const GearKernels& gk = gear_kernels();
-  const float* __restrict src = sd.pn.data();
-  float* __restrict pt = sd.pt.data();
-  for (int64_t c = 0; c < r; ++c) {
-    if (prow)
-      gk.gather_rows(src + c, r, prow, d, pt + c * d);
-    else if (pos)
-      for (int64_t j = 0; j < d; ++j) pt[c * d + pos[j]] = src[j * r + c];
-    else
-      for (int64_t j = 0; j < d; ++j) pt[c * d + j] = src[j * r + c];
+  if (phase_bits == 0) {
+    gk.transpose_factor(sd.pn.data(), d, r, sd.pt.data());
+  } else {
+    sd.ptmp.resize(static_cast<size_t>(r * d));
+    gk.transpose_factor(sd.pn.data(), d, r, sd.ptmp.data());
+    for (int64_t c = 0; c < r; ++c) gk.phase_row(sd.ptmp.data() + c * d, d, phase_bits, sd.pt.data() + c * d);
   }
   if (!need_qt) return;
   sd.qt.resize(static_cast<size_t>(r * n));
-  const float* __restrict qsrc = sd.q.data();
-  float* __restrict qt = sd.qt.data();
-  for (int64_t c = 0; c < r; ++c) {
-    if (qrow)
-      gk.gather_rows(qsrc + c, r, qrow, n, qt + c * n);
-    else
-      for (int64_t t = 0; t < n; ++t) qt[c * n + t] = qsrc[t * r + c];
-  }
+  gk.transpose_factor(sd.q.data(), n, r, sd.qt.data());
 }
 
 inline float code_at(const uint8_t* codes, int bits, int64_t e) {
@@ -139,41 +126,21 @@ void for_each_outlier(const GearBlock& blk, const GearParams& prm, int64_t s, in
 
 // ---- decode ----
 
-// acc[g·d + pos[j]] += S[g·n + t]·(stored - (D̂ + L)) at every value outlier (t, j) of slice s.
-// Two passes: the deltas of all n·2k outliers (no query in them), then the G updates of each.
-void add_value_outliers(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d, SliceSide& sd,
-                        const uint8_t* codes, const int64_t* pos, const float* S, int64_t G, float* acc) {
-  const int64_t k2 = 2 * prm.outliers, r = prm.rank;
+// acc[g·d + pos[j]] += S[g·n + t]·delta at every value outlier (t, j) of slice s, delta = the
+// correction precomputed by gear_outlier_deltas (stored value - (D̂ + L)).
+void add_value_outliers(const GearBlock& blk, const GearParams& prm, int64_t s, int64_t n, int64_t d,
+                        const float* delta, const int64_t* pos, const float* S, int64_t G, float* acc) {
+  const int64_t k2 = 2 * prm.outliers;
   if (k2 == 0) return;
-  const int64_t cnt = n * k2;
-  const int32_t* oidx = blk.oidx.ptr<int32_t>() + s * cnt;
-  sd.tmp.resize(static_cast<size_t>(cnt));
-  sd.opos.resize(static_cast<size_t>(cnt));
-  float* __restrict delta = sd.tmp.data();
-  detail::side_load(blk.ovals, s * cnt, cnt, delta);
-  group_tables(prm, n, d, sd);
-  const float* __restrict q = sd.q.data();
-  const float* __restrict pn = sd.pn.data();
-  const float* __restrict lo = sd.lo.data();
-  const float* __restrict step = sd.step.data();
-  const int bits = prm.bits;
-  int64_t* __restrict at = sd.opos.data();
-  for (int64_t t = 0, i = 0; t < n; ++t)
-    for (int64_t m = 0; m < k2; ++m, ++i) {
-      const int32_t j = oidx[i];
-      // indices come from the caller's memory: a corrupt one is an error, never a stray read
-      NT_CHECK(j >= 0 && j < d, Value, "[", kOp, "] outlier index ", j, " out of range");
-      const int64_t gi = sd.rowb[t] + sd.colg[j], jp = pos[j];
-      float x = lo[gi] + step[gi] * code_at(codes, bits, t * d + j);
-      for (int64_t c = 0; c < r; ++c) x += q[t * r + c] * pn[j * r + c];  // L_tj from P's row j
-      delta[i] -= x;
-      at[i] = jp;
-    }
+  const int32_t* oidx = blk.oidx.ptr<int32_t>() + s * n * k2;
   // token-major: the same channel is an outlier of many tokens, and updates of one address
   // back to back would chain through store forwarding
   for (int64_t t = 0, i = 0; t < n; ++t)
     for (int64_t m = 0; m < k2; ++m, ++i) {
-      float* __restrict a = acc + at[i];
+      const int32_t j = oidx[i];
+      // indices come from the caller's memory: a corrupt one is an error, never a stray write
+      NT_CHECK(j >= 0 && j < d, Value, "[", kOp, "] outlier index ", j, " out of range");
+      float* __restrict a = acc + pos[j];
       const float dl = delta[i];
       for (int64_t g = 0; g < G; ++g) a[g * d] += S[g * n + t] * dl;
     }
@@ -193,22 +160,13 @@ struct RowState {
 // Column orders of one call: the phase layout of the key and value codes where it applies.
 struct PhaseLayout {
   bool k = false, v = false;
-  std::vector<int64_t> kpos, vpos;  // column j -> position (identity when off)
-  std::vector<int32_t> ident, vrow;  // 0, 1, 2, ... and the inverse of vpos (for the gathers)
+  std::vector<int64_t> vpos;  // value column j -> its accumulator position (identity when off)
   PhaseLayout(const GearLayerView& L, int64_t d, int lanes) {
-    const auto make = [&](bool on, int bits, std::vector<int64_t>& pos) {
-      pos.resize(static_cast<size_t>(d));
-      for (int64_t j = 0; j < d; ++j) pos[j] = on ? gear_phase_index(lanes, bits, d, j) : j;
-    };
     k = gear_phase_ok(lanes, L.kp.bits, d);
     const int64_t bv = static_cast<int64_t>(lanes) * (8 / L.vp.bits);
     v = gear_phase_ok(lanes, L.vp.bits, d) && (L.vp.layout == GearLayout::Uniform || L.vp.group % bv == 0);
-    make(k, L.kp.bits, kpos);
-    make(v, L.vp.bits, vpos);
-    ident.resize(static_cast<size_t>(std::max(d, L.chunk_tokens)));
-    for (size_t i = 0; i < ident.size(); ++i) ident[i] = static_cast<int32_t>(i);
-    vrow.resize(static_cast<size_t>(d));
-    for (int64_t j = 0; j < d; ++j) vrow[static_cast<size_t>(vpos[j])] = static_cast<int32_t>(j);
+    vpos.resize(static_cast<size_t>(d));
+    for (int64_t j = 0; j < d; ++j) vpos[j] = v ? gear_phase_index(lanes, L.vp.bits, d, j) : j;
   }
 };
 
@@ -224,7 +182,7 @@ void unphase_rows(const PhaseLayout& pl, int64_t rows, int64_t d, float* acc, st
 }
 
 struct DecodeScratch {
-  std::vector<float> S, corr, qsc, cst, lw, pq, lo, step, stepp, tmp;
+  std::vector<float> S, corr, qsc, cst, lw, pq, lo, step, stepp, tmp, vstep, vlo, vw, vz;
   SliceSide ks, vs;
 };
 
@@ -282,7 +240,7 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
   prefetch_slice(L.v, s + 2);
 
   // scores
-  load_side(L.k, kp, s, n, d, static_cast<int>(lanes), false, sc.ks, nullptr, pl.ident.data());
+  load_side(L.k, kp, s, n, d, static_cast<int>(lanes), false, sc.ks);
   const int64_t rk = kp.rank, rpad = rk > 0 ? (rk + lanes - 1) / lanes * lanes : 0;
   if (rk > 0) {
     sc.lw.assign(static_cast<size_t>(G * rpad), 0.0f);
@@ -302,7 +260,7 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
     const float* step = uniform ? sc.step.data() : sc.ks.step.data() + (t0 / tg) * d;
     if (pl.k) {  // Δ in the phase layout of the query
       sc.stepp.resize(static_cast<size_t>(d));
-      for (int64_t j = 0; j < d; ++j) sc.stepp[pl.kpos[j]] = step[j];
+      gk.phase_row(step, d, kp.bits, sc.stepp.data());
       step = sc.stepp.data();
     }
     gk.mul_rows(G, d, st.qp, step, sc.qsc.data());
@@ -311,13 +269,21 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
                           rk > 0 ? sc.ks.q.data() + t0 * rk : nullptr, rk, sc.lw.data(), rpad, S + t0, n};
     gk.code_scores(a);
   }
-  for_each_outlier(L.k, kp, s, n, d, sc.ks, kcodes, [&](int64_t t, int64_t j, float, float delta) {
-    for (int64_t g = 0; g < G; ++g) S[g * n + t] += st.qs[g * d + j] * delta;
-  });
+  if (kp.outliers > 0) {  // channel j's outliers at tokens oidx, corrections precomputed
+    const int64_t k2 = 2 * kp.outliers;
+    const int32_t* oidx = L.k.oidx.ptr<int32_t>() + s * d * k2;
+    const float* delta = L.kdelta.ptr<float>() + s * d * k2;
+    for (int64_t j = 0, i = 0; j < d; ++j)
+      for (int64_t m = 0; m < k2; ++m, ++i) {
+        const int32_t t = oidx[i];
+        NT_CHECK(t >= 0 && t < n, Value, "[", kOp, "] outlier index ", t, " out of range");
+        for (int64_t g = 0; g < G; ++g) S[g * n + t] += st.qs[g * d + j] * delta[i];
+      }
+  }
   if (!softmax_block(ak, st, start, n, S, sc.corr.data())) return;
 
   // values
-  load_side(L.v, vp, s, n, d, static_cast<int>(lanes), true, sc.vs, pl.vpos.data(), pl.vrow.data(), pl.ident.data());
+  load_side(L.v, vp, s, n, d, static_cast<int>(lanes), true, sc.vs, pl.v ? vp.bits : 0);
   const int64_t rv = vp.rank;
   if (rv > 0) {  // acc = acc·corr + (p·Q)·Pᵀ
     sc.pq.resize(static_cast<size_t>(G * rv));
@@ -326,11 +292,33 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
   } else {  // acc = acc·corr
     ak.axpy_rows(G, 0, d, nullptr, 0, nullptr, 0, sc.corr.data(), st.acc, d);
   }
+  // p·V̂ = Σ_t (p_t·Δ_t)·code_t + Σ_t p_t·min_t per range: ranges as [group][token] rows, the
+  // weights W[group][row][token] for the code kernel, the zeros added per group of columns
   const bool vuni = vp.layout == GearLayout::Uniform;
-  const GearValueArgs a{{vcodes, 0, n, d, vp.bits, pl.v}, G, S, n, sc.vs.lo.data(), sc.vs.step.data(),
-                        vuni ? 0 : (d + vp.group - 1) / vp.group, vuni ? d : vp.group, st.acc, d};
+  const int64_t ngr = vuni ? 1 : (d + vp.group - 1) / vp.group, width = vuni ? d : vp.group;
+  sc.vstep.resize(static_cast<size_t>(ngr * n));
+  sc.vlo.resize(static_cast<size_t>(ngr * n));
+  if (vuni) {
+    std::fill(sc.vstep.begin(), sc.vstep.end(), sc.vs.step[0]);
+    std::fill(sc.vlo.begin(), sc.vlo.end(), sc.vs.lo[0]);
+  } else {
+    gk.transpose_factor(sc.vs.step.data(), n, ngr, sc.vstep.data());
+    gk.transpose_factor(sc.vs.lo.data(), n, ngr, sc.vlo.data());
+  }
+  sc.vw.resize(static_cast<size_t>(ngr * G * n));
+  for (int64_t c = 0; c < ngr; ++c) gk.mul_rows(G, n, S, sc.vstep.data() + c * n, sc.vw.data() + c * G * n);
+  sc.vz.resize(static_cast<size_t>(G * ngr));
+  ak.dot_rows(G, ngr, n, S, n, sc.vlo.data(), n, sc.vz.data(), ngr);
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t c = 0; c < ngr; ++c) {
+      float* a = st.acc + g * d;
+      const float z = sc.vz[g * ngr + c];
+      for (int64_t j = c * width; j < std::min(d, (c + 1) * width); ++j) a[j] += z;
+    }
+  const GearValueArgs a{{vcodes, 0, n, d, vp.bits, pl.v}, G, sc.vw.data(), n, vuni ? 0 : G * n, width, st.acc, d};
   gk.code_values(a);
-  add_value_outliers(L.v, vp, s, n, d, sc.vs, vcodes, pl.vpos.data(), S, G, st.acc);
+  if (vp.outliers > 0)
+    add_value_outliers(L.v, vp, s, n, d, L.vdelta.ptr<float>() + s * n * 2 * vp.outliers, pl.vpos.data(), S, G, st.acc);
 }
 
 // The f32 buffer rows of kv head h (tokens start .. start + n).
@@ -384,8 +372,7 @@ void attend_decode(const GearLayerView& L, const TensorView& q, const TensorView
   const PhaseLayout pl(L, d, gear_kernels().lanes);
   std::vector<float> qp(qs);
   if (pl.k)
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < d; ++j) qp[r * d + pl.kpos[j]] = qs[r * d + j];
+    for (int64_t r = 0; r < rows; ++r) gear_kernels().phase_row(qs.data() + r * d, d, L.kp.bits, qp.data() + r * d);
   parallel_for(split, 1, [&](int64_t w0, int64_t w1) {
     std::vector<float> m(static_cast<size_t>(rows)), l(static_cast<size_t>(rows)), acc(static_cast<size_t>(rows * d));
     DecodeScratch sc;
@@ -610,6 +597,32 @@ void attend_tiled(const GearLayerView& L, const TensorView& q, const TensorView&
 
 }  // namespace
 
+void gear_outlier_deltas_check(const GearBlock& blk, const GearParams& prm, int64_t n, int64_t d, const TensorView& out) {
+  const char* op = "llm.gear.outlierDeltas";
+  NT_CHECK(out.ndim == 3 && out.dtype == DType::F32 && out.is_contiguous(), Shape, "[", op,
+           "] out must be contiguous f32 [B, heads, corrections], got ", shape_string(out), " ", dtype_name(out.dtype));
+  NT_CHECK(blk.codes.ndim == 3 && blk.codes.shape[0] >= out.shape[0], Shape, "[", op, "] codes must be [>= ",
+           out.shape[0], ", heads, bytes], got ", shape_string(blk.codes));
+  gear_block_check(op, blk, prm, blk.codes.shape[0], out.shape[1], n, d);
+  NT_CHECK(out.shape[2] == gear_vectors(prm, n, d) * 2 * prm.outliers, Shape, "[", op, "] out must hold ",
+           gear_vectors(prm, n, d) * 2 * prm.outliers, " corrections per slice, got ", out.shape[2]);
+}
+
+void gear_outlier_deltas_run(const GearBlock& blk, const GearParams& prm, int64_t n, int64_t d, const TensorView& out) {
+  const int64_t slices = out.shape[0] * out.shape[1], per = out.shape[2];
+  if (per == 0) return;
+  parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
+    SliceSide sd;
+    for (int64_t s = s0; s < s1; ++s) {
+      const uint8_t* codes = blk.codes.ptr<uint8_t>() + s * gear_code_bytes(prm, n, d);
+      load_side(blk, prm, s, n, d, 0, false, sd);
+      float* o = out.ptr<float>() + s * per;
+      int64_t i = 0;
+      for_each_outlier(blk, prm, s, n, d, sd, codes, [&](int64_t, int64_t, float, float delta) { o[i++] = delta; });
+    }
+  });
+}
+
 void gear_attend_check(const GearLayerView& L, const TensorView& q, const TensorView& out) {
   const char* op = "llm.gear.Cache.attend";
   NT_CHECK(q.ndim == 4 && q.shape[0] == 1, Shape, "[", op, "] expected q of shape [1, heads, seq, dim], got ",
@@ -639,6 +652,13 @@ void gear_attend_check(const GearLayerView& L, const TensorView& q, const Tensor
            Shape, "[", op, "] chunk storage holds fewer than ", L.chunks, " chunks");
   gear_block_check(op, L.k, L.kp, L.k.codes.shape[0], hkv, L.chunk_tokens, d);
   gear_block_check(op, L.v, L.vp, L.v.codes.shape[0], hkv, L.chunk_tokens, d);
+  for (const auto& [delta, prm, name] : {std::tuple{&L.kdelta, &L.kp, "key"}, std::tuple{&L.vdelta, &L.vp, "value"}}) {
+    const int64_t per = gear_vectors(*prm, L.chunk_tokens, d) * 2 * prm->outliers;
+    NT_CHECK(delta->ndim == 3 && delta->dtype == DType::F32 && delta->is_contiguous() && delta->shape[0] >= L.chunks &&
+                 delta->shape[1] == hkv && delta->shape[2] == per,
+             Shape, "[", op, "] the ", name, " outlier corrections must be contiguous f32 [>= ", L.chunks, ", ", hkv,
+             ", ", per, "], got ", shape_string(*delta));
+  }
   const int64_t total = L.chunks * L.chunk_tokens + L.buf_len;
   NT_CHECK(q.shape[2] <= total, Shape, "[", op, "] ", q.shape[2], " queries but only ", total,
            " tokens in the cache (append the new keys first)");

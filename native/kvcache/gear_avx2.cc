@@ -18,12 +18,17 @@ struct Avx2V {
   static constexpr int kRegs = 16;
   using veci = __m256i;
   static veci bytes(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  // x holds zero-extended bytes: the lowest field needs no shift, the highest no mask
   static vec field(veci x, int shift, int mask) {
+    if (shift == 0) return _mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(mask)));
+    if ((255 >> shift) <= mask) return _mm256_cvtepi32_ps(_mm256_srli_epi32(x, shift));
     return _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(x, shift), _mm256_set1_epi32(mask)));
   }
-  static vec gather(const float* base, const int32_t* idx, int32_t stride) {
-    const __m256i i = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), _mm256_set1_epi32(stride));
-    return _mm256_i32gather_ps(base, i, 4);
+  static void deinterleave2(vec a, vec b, vec& even, vec& odd) {
+    const __m256i split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);  // evens low, odds high
+    const __m256 pa = _mm256_permutevar8x32_ps(a, split), pb = _mm256_permutevar8x32_ps(b, split);
+    even = _mm256_permute2f128_ps(pa, pb, 0x20);
+    odd = _mm256_permute2f128_ps(pa, pb, 0x31);
   }
   static vec zero() { return _mm256_setzero_ps(); }
   static vec load(const float* p) { return _mm256_loadu_ps(p); }

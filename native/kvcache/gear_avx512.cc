@@ -25,12 +25,16 @@ struct Avx512V {
   static constexpr int kRegs = 32;
   using veci = __m512i;
   static veci bytes(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  // x holds zero-extended bytes: the lowest field needs no shift, the highest no mask
   static vec field(veci x, int shift, int mask) {
+    if (shift == 0) return _mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(mask)));
+    if ((255 >> shift) <= mask) return _mm512_cvtepi32_ps(_mm512_srli_epi32(x, shift));
     return _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(x, shift), _mm512_set1_epi32(mask)));
   }
-  static vec gather(const float* base, const int32_t* idx, int32_t stride) {
-    const __m512i i = _mm512_mullo_epi32(_mm512_loadu_si512(idx), _mm512_set1_epi32(stride));
-    return _mm512_i32gather_ps(i, base, 4);
+  static void deinterleave2(vec a, vec b, vec& even, vec& odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    even = _mm512_permutex2var_ps(a, ie, b);
+    odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(ie, _mm512_set1_epi32(1)), b);
   }
   static vec zero() { return _mm512_setzero_ps(); }
   static vec load(const float* p) { return _mm512_loadu_ps(p); }

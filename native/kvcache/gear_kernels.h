@@ -49,18 +49,16 @@ struct GearScoreArgs {
   int64_t lds;
 };
 
-// acc[g·lda + j] += Σ_t P[g·ldp + t]·(lo[i] + step[i]·code(t, j)), i = t·ls + j / group, for
-// g < G, j < d: the probability-weighted values, dequantized in registers (ls = 0: one range).
-// With rows.phase, acc is in the phase layout and every block of B codes lies in one range
-// (ls = 0 or group % B == 0).
+// acc[g·lda + j] += Σ_t W[g·ldw + (j / group)·ldc + t]·code(t, j) for g < G, j < d: the
+// probability-weighted value codes, with each range's scale folded into the weights (P ⊙ Δ, per
+// row, column group and token) and its zero added by the caller (Σ_t P·min per group), as the
+// keys fold theirs into the query. ldc = 0: one range for every column. With rows.phase, acc is
+// in the phase layout and every block of B codes lies in one group (ldc = 0 or group % B == 0).
 struct GearValueArgs {
   GearCodeRows rows;
   int64_t G;
-  const float* P;
-  int64_t ldp;
-  const float* lo;
-  const float* step;
-  int64_t ls, group;
+  const float* W;
+  int64_t ldw, ldc, group;
   float* acc;
   int64_t lda;
 };
@@ -81,9 +79,12 @@ struct GearKernels {
   void (*code_values)(const GearValueArgs& a);
   // out[g * d + j] = x[g * d + j] * y[j] for g < G, j < d (the scale folded into the queries)
   void (*mul_rows)(int64_t G, int64_t d, const float* x, const float* y, float* out);
-  // dst[p] = src[rows[p] * stride] for p < m: a column of a row-major side matrix (the low-rank
-  // factors transposed; rows may be a permutation, e.g. the inverse of the phase layout)
-  void (*gather_rows)(const float* src, int64_t stride, const int32_t* rows, int64_t m, float* dst);
+  // dst[c·m + i] = src[i·r + c] for i < m, c < r: a row-major m x r factor transposed (Q or P
+  // of the low-rank term), by in-register deinterleaves where r is a power of two
+  void (*transpose_factor)(const float* src, int64_t m, int64_t r, float* dst);
+  // dst[gear_phase_index(lanes, bits, d, j)] = src[j] for j < d: a row of d values into the
+  // phase layout of `bits`-bit codes (a copy where the table has one lane)
+  void (*phase_row)(const float* src, int64_t d, int bits, float* dst);
 };
 
 const GearKernels& gear_kernels();

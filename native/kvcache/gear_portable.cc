@@ -1,6 +1,7 @@
 // The portable (scalar) GEAR kernels: the W = 1 instantiation of gear_simd_impl.h, the reference
 // the SIMD tables are tested against, and the selection of the table in use.
 #include <cstdint>
+#include <cstring>
 
 #include "../core/cpu_features.h"
 #include "gear.h"

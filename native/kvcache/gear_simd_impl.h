@@ -5,8 +5,8 @@
 // V provides: vec, W (lanes), kRegs (vector registers), zero(), load(p), store(p, v), set1(x),
 // fmadd(a, b, c) = a*b+c, mul(a, b), hsum(v), hsum4(a, b, c, d, out[4]); for W > 1 also veci,
 // bytes(p) = W bytes from p zero-extended to W int lanes, field(x, shift, mask) = ((x >> shift) &
-// mask) as floats (one phase of the phase layout, gear_kernels.h), gather(base, idx, stride) =
-// base[idx[l]·stride] for the W lanes, and codes4(p) / codes2(p) =
+// mask) as floats (one phase of the phase layout, gear_kernels.h), deinterleave2(a, b, even,
+// odd) = the even and the odd elements of the 2W floats a, b, and codes4(p) / codes2(p) =
 // the W codes packed from byte p on (low bits first) as floats, in element order.
 // No lambdas: they would not inherit the ISA target.
 
@@ -113,6 +113,7 @@ void gk_code_scores(const GearScoreArgs& a) {
 
 // ---- values: R queries x NB blocks of B columns in registers while the tokens stream ----
 
+// Columns [j0, j0 + NB·B) lie in one group: one weight per query row and token for the pass.
 template <class V, int BITS, int R, int NB>
 void gk_values_block(const GearValueArgs& a, int64_t g0, int64_t j0) {
   using vec = typename V::vec;
@@ -124,20 +125,17 @@ void gk_values_block(const GearValueArgs& a, int64_t g0, int64_t j0) {
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int c = 0; c < NB * PER; ++c) acc[r][c] = V::load(a.acc + (g0 + r) * a.lda + j0 + c * V::W);
-  int64_t gcol[NB];
-  for (int b = 0; b < NB; ++b) gcol[b] = (j0 + b * B) / a.group;  // one range per block
+  const float* w0 = a.W + g0 * a.ldw + (j0 / a.group) * a.ldc;
   for (int64_t t = 0; t < cr.n; ++t) {
     vec w[R];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) w[r] = V::set1(a.P[(g0 + r) * a.ldp + t]);
+    for (int r = 0; r < R; ++r) w[r] = V::set1(w0[r * a.ldw + t]);
 #pragma GCC unroll 4
     for (int b = 0; b < NB; ++b) {
       const veci x = V::bytes(cr.codes + ((cr.e0 + t * cr.d + j0 + b * B) * BITS) / 8);
-      const int64_t i = t * a.ls + gcol[b];
-      const vec lo = V::set1(a.lo[i]), st = V::set1(a.step[i]);
 #pragma GCC unroll 4
       for (int p = 0; p < PER; ++p) {
-        const vec v = V::fmadd(V::field(x, p * BITS, (1 << BITS) - 1), st, lo);
+        const vec v = V::field(x, p * BITS, (1 << BITS) - 1);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) acc[r][b * PER + p] = V::fmadd(w[r], v, acc[r][b * PER + p]);
       }
@@ -155,11 +153,9 @@ void gk_values_columns(const GearValueArgs& a, int64_t j0, int64_t j1) {
   const GearCodeRows& cr = a.rows;
   for (int64_t g = 0; g < a.G; ++g)
     for (int64_t j = j0; j < j1; ++j) {
+      const float* w = a.W + g * a.ldw + (j / a.group) * a.ldc;
       float s = a.acc[g * a.lda + j];
-      for (int64_t t = 0; t < cr.n; ++t) {
-        const int64_t i = t * a.ls + j / a.group;
-        s += a.P[g * a.ldp + t] * (a.lo[i] + a.step[i] * gk_code_at(cr.codes, BITS, cr.e0 + t * cr.d + j));
-      }
+      for (int64_t t = 0; t < cr.n; ++t) s += w[t] * gk_code_at(cr.codes, BITS, cr.e0 + t * cr.d + j);
       a.acc[g * a.lda + j] = s;
     }
 }
@@ -167,10 +163,12 @@ void gk_values_columns(const GearValueArgs& a, int64_t j0, int64_t j1) {
 template <class V, int BITS, int R>
 void gk_values_rows(const GearValueArgs& a, int64_t g0, int64_t db) {
   constexpr int PER = 8 / BITS, B = V::W * PER;
-  // accumulators: R x NB·PER vectors, half the registers
+  // accumulators: R x NB·PER vectors, half the registers; a pass never straddles two groups
   constexpr int NB = (V::kRegs / 2) / (R * PER) > 0 ? (V::kRegs / 2) / (R * PER) : 1;
+  const bool wide = a.ldc == 0 || a.group % (NB * B) == 0;
   int64_t j = 0;
-  for (; j + NB * B <= db; j += NB * B) gk_values_block<V, BITS, R, NB>(a, g0, j);
+  if (wide)
+    for (; j + NB * B <= db; j += NB * B) gk_values_block<V, BITS, R, NB>(a, g0, j);
   for (; j < db; j += B) gk_values_block<V, BITS, R, 1>(a, g0, j);
 }
 
@@ -262,12 +260,71 @@ void gk_mul_rows(int64_t G, int64_t d, const float* x, const float* y, float* ou
   }
 }
 
-template <class V>
-void gk_gather_rows(const float* src, int64_t stride, const int32_t* rows, int64_t m, float* dst) {
-  int64_t p = 0;
+// ---- side-data layouts without gathers ----
+
+// out[c] lane l = src[l·K + c] for the W·K floats from src (K a power of two): log2 K rounds of
+// pairwise even/odd splits, a perfect-shuffle network that leaves stream c in out[c].
+template <class V, int K>
+inline void gk_deinterleave(const float* src, typename V::vec* out) {
+  using vec = typename V::vec;
+#pragma GCC unroll 16
+  for (int i = 0; i < K; ++i) out[i] = V::load(src + i * V::W);
+  for (int span = 1; span < K; span *= 2) {
+    vec next[K];
+#pragma GCC unroll 8
+    for (int i = 0; i < K / 2; ++i) V::deinterleave2(out[2 * i], out[2 * i + 1], next[i], next[K / 2 + i]);
+#pragma GCC unroll 16
+    for (int i = 0; i < K; ++i) out[i] = next[i];
+  }
+}
+
+template <class V, int K>
+void gk_transpose_k(const float* src, int64_t m, float* dst) {
+  int64_t i = 0;
   if constexpr (V::W > 1)
-    for (; p + V::W <= m; p += V::W) V::store(dst + p, V::gather(src, rows + p, static_cast<int32_t>(stride)));
-  for (; p < m; ++p) dst[p] = src[static_cast<int64_t>(rows[p]) * stride];
+    for (; i + V::W <= m; i += V::W) {
+      typename V::vec o[K];
+      gk_deinterleave<V, K>(src + i * K, o);
+#pragma GCC unroll 16
+      for (int c = 0; c < K; ++c) V::store(dst + c * m + i, o[c]);
+    }
+  for (; i < m; ++i)
+    for (int c = 0; c < K; ++c) dst[c * m + i] = src[i * K + c];
+}
+
+template <class V>
+void gk_transpose_factor(const float* src, int64_t m, int64_t r, float* dst) {
+  switch (r) {
+    case 1: std::memcpy(dst, src, static_cast<size_t>(m) * sizeof(float)); return;
+    case 2: gk_transpose_k<V, 2>(src, m, dst); return;
+    case 4: gk_transpose_k<V, 4>(src, m, dst); return;
+    case 8: gk_transpose_k<V, 8>(src, m, dst); return;
+    case 16: gk_transpose_k<V, 16>(src, m, dst); return;
+    default:
+      for (int64_t c = 0; c < r; ++c)
+        for (int64_t i = 0; i < m; ++i) dst[c * m + i] = src[i * r + c];
+  }
+}
+
+template <class V, int BITS>
+void gk_phase_row_bits(const float* src, int64_t d, float* dst) {
+  constexpr int PER = 8 / BITS, B = V::W * PER;
+  int64_t j = 0;
+  if constexpr (V::W > 1)
+    if ((d * BITS) % 8 == 0)  // gear_phase_ok
+      for (; j + B <= d; j += B) {
+        typename V::vec o[PER];
+        gk_deinterleave<V, PER>(src + j, o);
+#pragma GCC unroll 4
+        for (int p = 0; p < PER; ++p) V::store(dst + j + p * V::W, o[p]);
+      }
+  for (; j < d; ++j) dst[j] = src[j];
+}
+
+template <class V>
+void gk_phase_row(const float* src, int64_t d, int bits, float* dst) {
+  if (bits == 4) gk_phase_row_bits<V, 4>(src, d, dst);
+  else gk_phase_row_bits<V, 2>(src, d, dst);
 }
 
 template <class V>
@@ -282,6 +339,7 @@ GearKernels make_gear_kernels(const char* isa) {
   k.code_scores = gk_code_scores<V>;
   k.code_values = gk_code_values<V>;
   k.mul_rows = gk_mul_rows<V>;
-  k.gather_rows = gk_gather_rows<V>;
+  k.transpose_factor = gk_transpose_factor<V>;
+  k.phase_row = gk_phase_row<V>;
   return k;
 }

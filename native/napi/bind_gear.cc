@@ -75,8 +75,18 @@ NT_NAPI_OP(gearDecompress) {
   return {[=] { nt::kvcache::gear_decompress_run(blk, prm, out); }, {}};
 }
 
-// gearAttend(q, out, <key block>, <key params>, <value block>, <value params>, bufK, bufV,
-//            chunks, chunkTokens, bufLen, scale)
+// gearOutlierDeltas(<block>, <params>, n, d, out): out f32 [B, H, nvec·2k]
+NT_NAPI_OP(gearOutlierDeltas) {
+  const GearBlock blk = read_block(args);
+  const GearParams prm = read_params(args);
+  const int64_t n = args.i64(), d = args.i64();
+  const TensorView out = args.tensor();
+  nt::kvcache::gear_outlier_deltas_check(blk, prm, n, d, out);
+  return {[=] { nt::kvcache::gear_outlier_deltas_run(blk, prm, n, d, out); }, {}};
+}
+
+// gearAttend(q, out, <key block>, <key params>, <value block>, <value params>, keyDeltas,
+//            valueDeltas, bufK, bufV, chunks, chunkTokens, bufLen, scale)
 NT_NAPI_OP(gearAttend) {
   nt::kvcache::GearLayerView layer;
   const TensorView q = args.tensor(), out = args.tensor();
@@ -84,6 +94,8 @@ NT_NAPI_OP(gearAttend) {
   layer.kp = read_params(args);
   layer.v = read_block(args);
   layer.vp = read_params(args);
+  layer.kdelta = args.tensor();
+  layer.vdelta = args.tensor();
   layer.buf_k = args.tensor();
   layer.buf_v = args.tensor();
   layer.chunks = args.i64();

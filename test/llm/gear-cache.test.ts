@@ -124,7 +124,7 @@ describe('nt.llm.gear.Cache streams tokens into compressed chunks', () => {
     cache.dispose();
   });
 
-  test('bytes: chunks by part, buffered tokens at f32, f16 baseline of every stored token', () => {
+  test('bytes: chunks by part, buffered tokens at f32, the outlier corrections, f16 baseline of every stored token', () => {
     const cache = new nt.llm.gear.Cache({ numLayers: 2, numKvHeads: 2, headDim: 32 }, { bufferTokens: 16, rank: 4, outlierRatio: 0.25 });
     for (let l = 0; l < 2; ++l) {
       const k = randKv([1, 2, 40, 32], l);
@@ -143,7 +143,11 @@ describe('nt.llm.gear.Cache streams tokens into compressed chunks', () => {
     expect(b.compressed.total).toBe(chunks * 2 * perHead / 2);
     expect(b.buffer).toBe(2 * 2 * 2 * 8 * 32 * 4);
     expect(b.f16).toBe(2 * 40 * 2 * 2 * 32 * 2);
-    expect(b.total).toBe(b.compressed.total + b.buffer);
+    // one f32 correction per stored outlier (decode's precomputed value - (D̂ + L)), per K and V slice
+    const perK = 32 * 2 * Math.floor((0.25 * 16) / 2);
+    const perV = 16 * 2 * Math.floor((0.25 * 32) / 2);
+    expect(b.corrections).toBe((chunks / 2) * 2 * (perK + perV) * 4);
+    expect(b.total).toBe(b.compressed.total + b.buffer + b.corrections);
     cache.dispose();
   });
 

@@ -3,6 +3,7 @@
 // compressed chunks vs float64 attention over their decompressed form, and the parameter checks.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -230,6 +231,15 @@ TEST_CASE(attention_over_chunks_equals_attention_over_the_decompressed_cache) {
   L.buf_len = buf_len;
   L.buf_k = view(bk, DType::F32, {hkv, cap, d});
   L.buf_v = view(bv, DType::F32, {hkv, cap, d});
+  // the outlier corrections decode adds, as the streaming cache derives them per chunk
+  std::vector<float> kdelta(static_cast<size_t>(chunks * hkv * d * 2 * kp.outliers));
+  std::vector<float> vdelta(static_cast<size_t>(chunks * hkv * nb * 2 * vp.outliers));
+  L.kdelta = view(kdelta, DType::F32, {chunks, hkv, d * 2 * kp.outliers});
+  L.vdelta = view(vdelta, DType::F32, {chunks, hkv, nb * 2 * vp.outliers});
+  gear_outlier_deltas_check(L.k, kp, nb, d, L.kdelta);
+  gear_outlier_deltas_run(L.k, kp, nb, d, L.kdelta);
+  gear_outlier_deltas_check(L.v, vp, nb, d, L.vdelta);
+  gear_outlier_deltas_run(L.v, vp, nb, d, L.vdelta);
   const TensorView qv = view(q, DType::F32, {1, hq, sq, d}), ov = view(out, DType::F32, {1, hq, sq, d});
   gear_attend_check(L, qv, ov);
   gear_attend_run(L, qv, ov, 1.0 / std::sqrt(static_cast<double>(d)));
@@ -258,6 +268,47 @@ TEST_CASE(attention_over_chunks_equals_attention_over_the_decompressed_cache) {
       }
     }
   CHECK(worst < 1e-5);
+}
+
+TEST_CASE(outlier_corrections_reject_bad_shapes_and_corrupt_indices) {
+  GearParams vp;
+  vp.kind = GearKind::Value;
+  vp.group = 4;
+  vp.rank = 1;
+  vp.outliers = 1;
+  const int64_t B = 2, H = 1, n = 4, d = 8;
+  std::vector<float> x = randn(static_cast<size_t>(B * H * n * d), 21);
+  Parts parts(vp, B, H, n, d);
+  round_trip(x, vp, B, H, n, d, &parts);
+  std::vector<float> out(static_cast<size_t>(B * H * n * 2), -1.0f);
+  auto code_of = [&](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const nt::Error& e) {
+      return e.code();
+    }
+    return ErrorCode::Internal;
+  };
+  const TensorView wrong = view(out, DType::F32, {B, H, n});  // n·2 corrections per slice, not n
+  CHECK(code_of([&] { gear_outlier_deltas_check(parts.blk, vp, n, d, wrong); }) == ErrorCode::Shape);
+  const TensorView good = view(out, DType::F32, {B, H, n * 2});
+  gear_outlier_deltas_check(parts.blk, vp, n, d, good);
+  gear_outlier_deltas_run(parts.blk, vp, n, d, good);
+  // each correction = the stored value - (min + step·code + Q_t·P_j) there, in float64 from the parts
+  const int64_t ngr = (d + vp.group - 1) / vp.group, cb = gear_code_bytes(vp, n, d);
+  for (int64_t sl = 0; sl < B * H; ++sl)
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t m = 0; m < 2; ++m) {
+        const size_t i = static_cast<size_t>((sl * n + t) * 2 + m);
+        const int64_t j = parts.oidx[i], gi = sl * n * ngr + t * ngr + j / vp.group;
+        const int64_t e = t * d + j;
+        const int code = (parts.codes[static_cast<size_t>(sl * cb + e / 2)] >> (4 * (e % 2))) & 15;
+        const double rec = double(parts.mins[static_cast<size_t>(gi)]) + double(parts.scales[static_cast<size_t>(gi)]) * code +
+                           double(parts.q[static_cast<size_t>(sl * n + t)]) * parts.p[static_cast<size_t>(sl * d + j)];
+        CHECK_CLOSE(out[i], double(parts.ovals[i]) - rec, 1e-5 * (1 + std::fabs(rec)));
+      }
+  parts.oidx[3] = static_cast<int32_t>(d);  // one past the row
+  CHECK(code_of([&] { gear_outlier_deltas_run(parts.blk, vp, n, d, good); }) == ErrorCode::Value);
 }
 
 TEST_CASE(bad_parameters_are_coded_errors) {

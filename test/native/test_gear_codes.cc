@@ -81,32 +81,32 @@ TEST_CASE(code_scores_equal_float64_sums_over_the_codes) {
             }
 }
 
-TEST_CASE(code_values_equal_float64_sums_over_the_dequantized_codes) {
+TEST_CASE(code_values_equal_float64_sums_of_the_weighted_codes) {
   for (const GearKernels* k : tables())
     for (int bits : {2, 4})
       for (int64_t d : {16, 40, 66, 72, 128, 130})
         for (int64_t group : {0, 8, 32, 64})  // 0: one range for the slice (uniform)
           for (int64_t G : {1, 3, 4, 9}) {
             const int64_t n = 11, lanes = k->lanes, B = lanes * (8 / bits);
-            const int64_t ls = group == 0 ? 0 : (d + group - 1) / group, grp = group == 0 ? d : group;
+            const int64_t groups = group == 0 ? 1 : (d + group - 1) / group, grp = group == 0 ? d : group;
+            const int64_t ldc = group == 0 ? 0 : n + 3, ldw = groups * (n + 3);  // padded strides
             const bool phase = gear_phase_ok(k->lanes, bits, d) && (group == 0 || group % B == 0);
             std::vector<uint8_t> codes(static_cast<size_t>((n * d * bits + 7) / 8));
             std::mt19937 gen(static_cast<unsigned>(d * 17 + bits + group + G));
             for (uint8_t& c : codes) c = static_cast<uint8_t>(gen());
-            const size_t ranges = static_cast<size_t>(group == 0 ? 1 : n * ls);
-            const std::vector<float> P = randn(static_cast<size_t>(G * n), 5), lo = randn(ranges, 6), step = randn(ranges, 7);
+            const std::vector<float> W = randn(static_cast<size_t>(G * ldw), 5);
             const std::vector<float> acc0 = randn(static_cast<size_t>(G * d), 8);
             std::vector<float> acc(acc0.size());
             const auto at = [&](int64_t j) { return phase ? gear_phase_index(k->lanes, bits, d, j) : j; };
             for (int64_t g = 0; g < G; ++g)
               for (int64_t j = 0; j < d; ++j) acc[static_cast<size_t>(g * d + at(j))] = acc0[static_cast<size_t>(g * d + j)];
-            k->code_values({{codes.data(), 0, n, d, bits, phase}, G, P.data(), n, lo.data(), step.data(), ls, grp, acc.data(), d});
+            k->code_values({{codes.data(), 0, n, d, bits, phase}, G, W.data(), ldw, ldc, grp, acc.data(), d});
             for (int64_t g = 0; g < G; ++g)
               for (int64_t j = 0; j < d; ++j) {
                 double want = acc0[static_cast<size_t>(g * d + j)], mag = std::fabs(want);
                 for (int64_t t = 0; t < n; ++t) {
-                  const size_t i = static_cast<size_t>(t * ls + j / grp);
-                  const double x = double(P[static_cast<size_t>(g * n + t)]) * (double(lo[i]) + double(step[i]) * code_of(codes, bits, t * d + j));
+                  const size_t i = static_cast<size_t>(g * ldw + (j / grp) * ldc + t);
+                  const double x = double(W[i]) * code_of(codes, bits, t * d + j);
                   want += x;
                   mag += std::fabs(x);
                 }
@@ -115,18 +115,29 @@ TEST_CASE(code_values_equal_float64_sums_over_the_dequantized_codes) {
           }
 }
 
-TEST_CASE(gather_rows_reads_one_column_of_a_row_major_matrix_in_any_row_order) {
+TEST_CASE(transpose_factor_transposes_row_major_factors_of_every_width) {
   for (const GearKernels* k : tables())
-    for (int64_t m : {1, 7, 16, 33, 128})
-      for (int64_t stride : {1, 3, 4, 17}) {
-        const std::vector<float> src = randn(static_cast<size_t>(m * stride), 9);
-        std::vector<int32_t> rows(static_cast<size_t>(m));
-        for (int64_t p = 0; p < m; ++p) rows[static_cast<size_t>(p)] = static_cast<int32_t>((p * 5 + 2) % m);
-        for (int64_t c = 0; c < stride; ++c) {
-          std::vector<float> dst(static_cast<size_t>(m), -7.0f);
-          k->gather_rows(src.data() + c, stride, rows.data(), m, dst.data());
-          for (int64_t p = 0; p < m; ++p)
-            CHECK(dst[static_cast<size_t>(p)] == src[static_cast<size_t>(rows[static_cast<size_t>(p)] * stride + c)]);
+    for (int64_t m : {1, 7, 16, 33, 64, 128})
+      for (int64_t r : {1, 2, 3, 4, 5, 8, 16}) {
+        const std::vector<float> src = randn(static_cast<size_t>(m * r), 9);
+        std::vector<float> dst(static_cast<size_t>(m * r), -7.0f);
+        k->transpose_factor(src.data(), m, r, dst.data());
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t c = 0; c < r; ++c) CHECK(dst[static_cast<size_t>(c * m + i)] == src[static_cast<size_t>(i * r + c)]);
+      }
+}
+
+TEST_CASE(phase_row_places_every_column_at_its_phase_index) {
+  for (const GearKernels* k : tables())
+    for (int bits : {2, 4})
+      for (int64_t d : {16, 40, 66, 72, 128, 130}) {
+        const std::vector<float> src = randn(static_cast<size_t>(d), 5);
+        std::vector<float> dst(static_cast<size_t>(d), -7.0f);
+        k->phase_row(src.data(), d, bits, dst.data());
+        const bool phase = gear_phase_ok(k->lanes, bits, d);
+        for (int64_t j = 0; j < d; ++j) {
+          const int64_t p = phase ? gear_phase_index(k->lanes, bits, d, j) : j;
+          CHECK(dst[static_cast<size_t>(p)] == src[static_cast<size_t>(j)]);
         }
       }
 }

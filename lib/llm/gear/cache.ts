@@ -23,6 +23,8 @@ import {
   gearAttendIntoAsync,
   gearCompressInto,
   gearDecompressInto,
+  gearOutlierDeltasInto,
+  outlierVectors,
   sliceParts,
 } from './kernels';
 
@@ -62,7 +64,12 @@ export interface GearCacheBytes {
   budget: { key: GearBudget; value: GearBudget };
   /** Tokens in the f32 buffers (4 bytes per element, as held). */
   buffer: number;
-  /** compressed.total + buffer */
+  /**
+   * The outlier corrections decode reads (f32, one per stored outlier: its value minus D̂ + L
+   * there, derived when a chunk is compressed so decode never re-decodes an outlier's code).
+   */
+  corrections: number;
+  /** compressed.total + buffer + corrections */
   total: number;
   /** The same tokens held in f16 (GEAR's baseline). */
   f16: number;
@@ -129,9 +136,15 @@ export class Cache implements KVCacheLike {
       parts.push(keys);
       const values = allocParts(OP, 0, this.hkv, this.bufferTokens, this.d, this.valueParams);
       parts.push(values);
+      const keyDeltas = this.deltas(0, this.keyParams);
+      made.push(keyDeltas);
+      const valueDeltas = this.deltas(0, this.valueParams);
+      made.push(valueDeltas);
       const state: GearLayerState = {
         keys,
         values,
+        keyDeltas,
+        valueDeltas,
         keyParams: this.keyParams,
         valueParams: this.valueParams,
         chunks: 0,
@@ -146,6 +159,12 @@ export class Cache implements KVCacheLike {
       for (const p of parts) disposeParts(p);
       throw e;
     }
+  }
+
+  /** Room for the outlier corrections of `chunks` chunks of one side. */
+  private deltas(chunks: number, p: GearParams): Tensor {
+    const per = outlierVectors(p.kind, this.bufferTokens, this.d).count * 2 * p.outliersPerSide;
+    return Tensor._empty(OP, [chunks, this.hkv, per], 'f32');
   }
 
   private store(op: string, layer: unknown): LayerStore {
@@ -196,12 +215,29 @@ export class Cache implements KVCacheLike {
       disposeParts(keys);
       throw e;
     }
+    const made: Tensor[] = [];
+    try {
+      made.push(this.deltas(next, this.keyParams));
+      made.push(this.deltas(next, this.valueParams));
+    } catch (e) {
+      for (const t of made) t.dispose();
+      disposeParts(keys);
+      disposeParts(values);
+      throw e;
+    }
+    const [keyDeltas, valueDeltas] = made;
     copyParts(s.state.keys, keys, s.state.chunks);
     copyParts(s.state.values, values, s.state.chunks);
+    copyRows(s.state.keyDeltas, keyDeltas, s.state.chunks);
+    copyRows(s.state.valueDeltas, valueDeltas, s.state.chunks);
     disposeParts(s.state.keys);
     disposeParts(s.state.values);
+    s.state.keyDeltas.dispose();
+    s.state.valueDeltas.dispose();
     s.state.keys = keys;
     s.state.values = values;
+    s.state.keyDeltas = keyDeltas;
+    s.state.valueDeltas = valueDeltas;
     s.capacity = next;
   }
 
@@ -210,15 +246,18 @@ export class Cache implements KVCacheLike {
     this.grow(s);
     const c = s.state.chunks;
     const seed = this.options.seed + layer;
-    for (const [buf, all, prm] of [
-      [s.bufK4, s.state.keys, this.keyParams],
-      [s.bufV4, s.state.values, this.valueParams],
+    for (const [buf, all, prm, deltas] of [
+      [s.bufK4, s.state.keys, this.keyParams, s.state.keyDeltas],
+      [s.bufV4, s.state.values, this.valueParams, s.state.valueDeltas],
     ] as const) {
       const slot = sliceParts(all, c, c + 1);
+      const out = deltas.slice([c, c + 1]);
       try {
         gearCompressInto(buf, slot, prm, this.options.powerIters, seed, c * this.hkv);
+        gearOutlierDeltasInto(slot, prm, this.bufferTokens, this.d, out);
       } finally {
         disposeParts(slot);
+        out.dispose();
       }
     }
     s.state.chunks = c + 1;
@@ -375,6 +414,7 @@ export class Cache implements KVCacheLike {
     const zero = (): GearBudget => ({ slices: 0, slicesWithoutOutliers: 0, slicesRankClamped: 0 });
     const budget = { key: zero(), value: zero() };
     let buffer = 0;
+    let corrections = 0;
     let tokens = 0;
     for (const s of this.layers) {
       for (const [parts, prm, kind] of [
@@ -392,9 +432,10 @@ export class Cache implements KVCacheLike {
         }
       }
       buffer += 2 * this.hkv * s.state.bufLen * this.d * 4;
+      for (const t of [s.state.keyDeltas, s.state.valueDeltas]) corrections += s.state.chunks * t.shape[1] * t.shape[2] * 4;
       tokens += this.tokens(s);
     }
-    return { compressed, budget, buffer, total: compressed.total + buffer, f16: tokens * 2 * this.hkv * this.d * 2 };
+    return { compressed, budget, buffer, corrections, total: compressed.total + buffer + corrections, f16: tokens * 2 * this.hkv * this.d * 2 };
   }
 
   get isDisposed(): boolean {
@@ -407,7 +448,7 @@ export class Cache implements KVCacheLike {
     for (const s of this.layers) {
       disposeParts(s.state.keys);
       disposeParts(s.state.values);
-      for (const t of [s.bufK4, s.bufV4, s.state.bufK, s.state.bufV]) t.dispose();
+      for (const t of [s.bufK4, s.bufV4, s.state.bufK, s.state.bufV, s.state.keyDeltas, s.state.valueDeltas]) t.dispose();
     }
     this.layers.length = 0;
   }
@@ -442,5 +483,18 @@ function firstBad(t: Tensor, limit: number): 'nan' | 'range' | undefined {
     return range ? 'range' : undefined;
   } finally {
     if (c !== t) c.dispose();
+  }
+}
+
+/** dst[0:count] := src[0:count] along the first axis (same trailing shape). */
+function copyRows(src: Tensor, dst: Tensor, count: number): void {
+  if (count === 0) return;
+  const a = src.slice([0, count]);
+  const b = dst.slice([0, count]);
+  try {
+    a.astype(a.dtype, { out: b });
+  } finally {
+    a.dispose();
+    b.dispose();
   }
 }

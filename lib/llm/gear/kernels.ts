@@ -158,10 +158,21 @@ export function gearDecompressInto(parts: GearParts, p: GearParams, out: Tensor)
   native.gearDecompress(...blockArgs(parts), ...paramArgs(p), out._storage, out._metaArray);
 }
 
+/**
+ * out f32 [B, H, nvec·2k] := the outlier corrections (stored value - (D̂ + L)) of the first B slices
+ * of parts (n tokens x d channels each), what decode adds on top of the codes and the factors.
+ */
+export function gearOutlierDeltasInto(parts: GearParts, p: GearParams, n: number, d: number, out: Tensor): void {
+  native.gearOutlierDeltas(...blockArgs(parts), ...paramArgs(p), n, d, out._storage, out._metaArray);
+}
+
 /** One layer of the streaming cache, as the attention kernel reads it. */
 export interface GearLayerState {
   keys: GearParts;
   values: GearParts;
+  /** f32 [chunk capacity, hkv, nvec·2k]: gearOutlierDeltasInto of every chunk (K and V) */
+  keyDeltas: Tensor;
+  valueDeltas: Tensor;
   keyParams: GearParams;
   valueParams: GearParams;
   chunks: number;
@@ -183,6 +194,10 @@ function attendArgs(q: Tensor, out: Tensor, s: GearLayerState, scale: number) {
     ...paramArgs(s.keyParams),
     ...blockArgs(s.values),
     ...paramArgs(s.valueParams),
+    s.keyDeltas._storage,
+    s.keyDeltas._metaArray,
+    s.valueDeltas._storage,
+    s.valueDeltas._metaArray,
     s.bufK._storage,
     s.bufK._metaArray,
     s.bufV._storage,
