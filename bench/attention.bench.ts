@@ -8,13 +8,11 @@
 // GFLOP/s of causal attention = 2·2·b·h·(s²/2)·d / t (QKᵀ and PV over the lower triangle);
 // decode GB/s = bytes of K and V read / t; "vs peer" of a decode row = read time / decode time.
 import * as nt from '../lib';
-import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink } from './harness';
+import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, measuredPeakPerCore, sink } from './harness';
 import { GqaShape, gqaFeeds, gqaModel } from './peers/onnx_gqa';
 import { Ort, ort, ortError } from './peers/ort';
 
 const THREADS = [1, 2];
-// f32 FMA peak per core (see gemm.bench.ts): AVX-512 ~176 GFLOP/s, AVX2 ~95.
-const PEAK_PER_CORE: Record<string, number> = { avx512: 176, avx2: 95 };
 
 
 /** A deferred ORT GroupQueryAttention case over rotating input sets. */
@@ -198,14 +196,13 @@ export const attentionSuite: Suite = {
       const byId = new Map(results.map((r) => [r.id, r]));
       const lines: string[] = [];
       if (!ort()) lines.push(`onnxruntime-node could not load (${ortError()}): no ORT rows`);
-      const peak = PEAK_PER_CORE[isa];
+      const peak = measuredPeakPerCore().f32; // this machine's, per core, at the kernels' ISA cap
       for (const p of prefill) {
         const r = byId.get(p.id);
         const o = byId.get(p.ort);
         if (!r || r.error || r.gflops === undefined) continue;
         const parts = [`${p.id}: ${r.gflops.toFixed(1)} GFLOP/s`];
-        if (peak) parts.push(`${((r.gflops / (peak * p.threads)) * 100).toFixed(0)}% of the ${isa} FMA peak (${peak * p.threads})`);
-        parts.push(`${((r.gflops / (PEAK_PER_CORE.avx2 * p.threads)) * 100).toFixed(0)}% of the AVX2 peak`);
+        parts.push(`${((r.gflops / (peak * p.threads)) * 100).toFixed(0)}% of the measured ${isa} FMA peak (${(peak * p.threads).toFixed(0)})`);
         if (o && !o.error) parts.push(`${(o.median / r.median).toFixed(2)}× vs ORT GQA (target ≥ 1.3× at s1024-2048 32×128)`);
         lines.push(parts.join(', '));
       }

@@ -16,42 +16,13 @@
 import { spawnSync } from 'child_process';
 import { Matrix } from 'ml-matrix';
 import * as nt from '../lib';
-import { native } from '../lib/native/loader';
 import { hasNumpy, runNumpyPeer } from './peers/python';
-import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, sink, timeCalls } from './harness';
+import { BenchCase, BenchContext, CaseResult, Suite, SuiteSpec, measuredPeakPerCore, sink, timeCalls } from './harness';
 import { matmulModel } from './peers/onnx_matmul';
 import { Ort, ort, ortError } from './peers/ort';
 
 type D = 'f32' | 'f64';
 const THREADS = [1, 2];
-
-// This machine's FMA peak per core, measured at suite start with the register-only FMA loop of
-// ntensor bench (native fmaProbe, same ISA cap as the kernels): the best of 15 short (~4 ms)
-// calls at 1 thread, wall time like the rows (other processes only ever lower it). Fixed
-// numbers of one machine class were wrong elsewhere (this Zen 5 runs AVX-512 FMAs at ~1.4x the
-// Xeon they came from). f32 and f64 share the FMA units (2 f32 flops per f64 flop), so the
-// better of the two probes sets both.
-function measuredPeakPerCore(): Record<D, number> {
-  const probe = (dtype: D): number => {
-    let iterations = 1 << 14;
-    for (;;) {
-      const t0 = process.hrtime.bigint();
-      native.fmaProbe(dtype, 1, iterations);
-      if (Number(process.hrtime.bigint() - t0) / 1e9 >= 0.002 || iterations >= 2 ** 30) break;
-      iterations *= 2;
-    }
-    iterations *= 2;
-    let best = 0;
-    for (let i = 0; i < 15; ++i) {
-      const t0 = process.hrtime.bigint();
-      const { flops } = native.fmaProbe(dtype, 1, iterations);
-      best = Math.max(best, flops / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9);
-    }
-    return best;
-  };
-  const f32 = Math.max(probe('f32'), 2 * probe('f64'));
-  return { f32, f64: f32 / 2 };
-}
 
 const flops = (m: number, k: number, n: number) => 2 * m * k * n;
 

@@ -11,7 +11,7 @@ import * as path from 'path';
 import Benchmark = require('benchmark');
 import * as nt from '../lib';
 import { formatSeconds, measure, summarize } from '../lib/bench/stats';
-import { PACKAGE_ROOT } from '../lib/native/loader';
+import { PACKAGE_ROOT, native } from '../lib/native/loader';
 
 export interface BenchCase {
   /** What is measured, e.g. "add f32 16M". Rows with the same name form a group. */
@@ -309,4 +309,32 @@ export function timeCalls(fn: () => void, reps: number, warmup = 1): number[] {
     out.push(Number(process.hrtime.bigint() - t0) / 1e9);
   }
   return out;
+}
+
+// This machine's FMA peak per core, measured at suite start with the register-only FMA loop of
+// ntensor bench (native fmaProbe, same ISA cap as the kernels): the best of 15 short (~4 ms)
+// calls at 1 thread, wall time like the rows (other processes only ever lower it). Fixed
+// numbers of one machine class were wrong elsewhere (this Zen 5 runs AVX-512 FMAs at ~1.4x the
+// Xeon they came from). f32 and f64 share the FMA units (2 f32 flops per f64 flop), so the
+// better of the two probes sets both.
+export function measuredPeakPerCore(): Record<'f32' | 'f64', number> {
+  const probe = (dtype: 'f32' | 'f64'): number => {
+    let iterations = 1 << 14;
+    for (;;) {
+      const t0 = process.hrtime.bigint();
+      native.fmaProbe(dtype, 1, iterations);
+      if (Number(process.hrtime.bigint() - t0) / 1e9 >= 0.002 || iterations >= 2 ** 30) break;
+      iterations *= 2;
+    }
+    iterations *= 2;
+    let best = 0;
+    for (let i = 0; i < 15; ++i) {
+      const t0 = process.hrtime.bigint();
+      const { flops } = native.fmaProbe(dtype, 1, iterations);
+      best = Math.max(best, flops / (Number(process.hrtime.bigint() - t0) / 1e9) / 1e9);
+    }
+    return best;
+  };
+  const f32 = Math.max(probe('f32'), 2 * probe('f64'));
+  return { f32, f64: f32 / 2 };
 }
