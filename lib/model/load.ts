@@ -65,6 +65,7 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   const all = [...expectedTensors(config).keys()];
   if (config.quantization)
     for (const name of storedLinearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
+  warnUnused(op, dir, config, stored.keys(), new Set(all));
   const packed = (n: string) => /\.(qweight|qzeros|scales|g_idx)$/.test(n);
   // norms and biases are tiny and the ops take them in x's dtype (f32); matrices follow `dtype`
   const norm = (n: string) => n.endsWith('norm.weight') || n.endsWith('.bias');
@@ -79,6 +80,31 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
     groups.get(target)!.push(n);
   }
   return { dir, config, groups: [...groups].map(([d, names]) => ({ dtype: d, names })), packedNames: all.filter(packed), activations };
+}
+
+const warnedUnused = new Set<string>();
+
+/**
+ * Stored tensors the model will not read (layers past num_hidden_layers, names of another
+ * architecture): one process warning (code NT_UNUSED_TENSORS) per folder and count, as
+ * transformers warns of unused weights; a truncated model is never built silently. A stored
+ * rotary_emb.inv_freq (recomputed from the config) and a stored lm_head under tied embeddings
+ * (the embedding is used) are expected and not reported.
+ */
+function warnUnused(op: string, dir: string, c: ModelConfig, stored: Iterable<string>, used: Set<string>): void {
+  const unused = [...stored].filter((n) => !used.has(n) && !n.endsWith('rotary_emb.inv_freq') && !(c.tieWordEmbeddings && n === 'lm_head.weight'));
+  if (unused.length === 0) return;
+  const key = `${dir}\0${unused.length}`;
+  if (warnedUnused.has(key)) return;
+  warnedUnused.add(key);
+  const layers = new Set(unused.map((n) => /^model\.layers\.(\d+)\./.exec(n)?.[1]).filter((l) => l !== undefined).map(Number));
+  const beyond = [...layers].filter((l) => l >= c.numLayers).sort((a, b) => a - b);
+  const shown = unused.slice(0, 3).map((n) => `'${n}'`).join(', ');
+  process.emitWarning(
+    `[${op}] ${dir}: ${unused.length} stored tensor(s) are not used by the model (${shown}${unused.length > 3 ? ', ...' : ''})` +
+      (beyond.length ? `; the weights hold layers up to ${beyond[beyond.length - 1]} but config.json has num_hidden_layers = ${c.numLayers}` : ''),
+    { code: 'NT_UNUSED_TENSORS' },
+  );
 }
 
 /** Takes w[name] out of the record (its ownership passes to the caller). */
