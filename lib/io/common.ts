@@ -11,6 +11,7 @@ import * as nodePath from 'path';
 import { DTYPES, DType, isPacked } from '../dtype';
 import { ErrorCode, isNtError, ntError } from '../errors';
 import type { IoOps } from '../native/contract-io';
+import { Job, inline, runSync as runJobSync, step as jobStep } from '../job';
 import { native } from '../native/loader';
 
 export interface NativeCall<K extends keyof IoOps = keyof IoOps> {
@@ -269,6 +270,19 @@ function fsyncPath(p: string): void {
   }
 }
 
+/** fsyncPath on libuv's pool: a large staged file's flush does not hold the event loop. */
+async function fsyncPathAsync(p: string): Promise<void> {
+  let h: fs.promises.FileHandle | undefined;
+  try {
+    h = await fs.promises.open(p, 'r');
+    await h.sync();
+  } catch {
+    // best effort, as fsyncPath
+  } finally {
+    await h?.close();
+  }
+}
+
 /**
  * Writes several files into `dir` so that no reader ever sees a mix of old and new that
  * loads. `write(stage)` fills a private staging folder inside `dir` with the new files of
@@ -282,6 +296,21 @@ function fsyncPath(p: string): void {
  * never a mix. Files of `dir` that no unit names are left alone.
  */
 export function replaceFolderUnits<T>(op: string, dir: string, units: FolderUnit[], write: (stage: string) => T, opts: { removeUnits?: FolderUnit[]; obsolete?: string[] } = {}): T {
+  return runJobSync(replaceFolderUnitsJob(op, dir, units, (stage) => inline(() => write(stage)), opts));
+}
+
+/**
+ * replaceFolderUnits as a job: `write` is a job too, so under runAsync the staged files are
+ * written and fsynced on libuv workers and the event loop stays free (the commit's renames
+ * and removals are metadata operations and stay inline).
+ */
+export function* replaceFolderUnitsJob<T>(
+  op: string,
+  dir: string,
+  units: FolderUnit[],
+  write: (stage: string) => Job<T>,
+  opts: { removeUnits?: FolderUnit[]; obsolete?: string[] } = {},
+): Job<T> {
   fs.mkdirSync(dir, { recursive: true });
   // stale staging folders of processes that died (kill -9) during an earlier save
   for (const name of fs.readdirSync(dir)) {
@@ -292,11 +321,12 @@ export function replaceFolderUnits<T>(op: string, dir: string, units: FolderUnit
   fs.mkdirSync(stage);
   let result: T;
   try {
-    result = write(stage);
+    result = yield* write(stage);
     for (const u of units)
       for (const f of [...u.files, u.gate]) {
-        if (!fs.existsSync(nodePath.join(stage, f))) throw ntError('NT_INTERNAL', `[${op}] staged file ${f} is missing`);
-        fsyncPath(nodePath.join(stage, f));
+        const staged = nodePath.join(stage, f);
+        if (!fs.existsSync(staged)) throw ntError('NT_INTERNAL', `[${op}] staged file ${f} is missing`);
+        yield* jobStep(() => fsyncPath(staged), () => fsyncPathAsync(staged));
       }
   } catch (e) {
     fs.rmSync(stage, { recursive: true, force: true });

@@ -6,8 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ntError } from '../errors';
-import { checkInsideFolder, replaceFolderUnits, writeFileAtomic } from '../io/common';
-import { loadSafetensors, saveSafetensors } from '../io/safetensors';
+import { checkInsideFolder, replaceFolderUnitsJob, writeFileAtomic } from '../io/common';
+import { loadSafetensors, saveSafetensors, saveSafetensorsAsync } from '../io/safetensors';
+import { Job, runAsync, runSync, step } from '../job';
 import { mul } from '../ops/binary';
 import { shapeString } from '../shape';
 import { Tensor } from '../tensor';
@@ -32,7 +33,16 @@ const CONFIG = 'adapter_config.json';
 
 /** Writes a PEFT LoRA folder (created if missing); every module must share one rank. */
 export function saveLoraAdapter(dir: string, adapters: Record<string, LoraFactors>, opts: SaveAdapterOptions = {}): void {
-  const op = 'llm.saveLoraAdapter';
+  runSync(saveLoraAdapterJob('llm.saveLoraAdapter', dir, adapters, opts));
+}
+
+/** saveLoraAdapter with the weights written and fsynced on libuv workers: the event loop stays free. */
+export function saveLoraAdapterAsync(dir: string, adapters: Record<string, LoraFactors>, opts: SaveAdapterOptions = {}): Promise<void> {
+  return runAsync(saveLoraAdapterJob('llm.saveLoraAdapterAsync', dir, adapters, opts));
+}
+
+/** saveLoraAdapter as one job body for both drivers (the compression pipeline yields it). */
+export function* saveLoraAdapterJob(op: string, dir: string, adapters: Record<string, LoraFactors>, opts: SaveAdapterOptions = {}): Job<void> {
   const names = Object.keys(adapters);
   if (names.length === 0) throw ntError('NT_VALUE', `[${op}] no adapters to save`);
   let rank = -1;
@@ -68,9 +78,11 @@ export function saveLoraAdapter(dir: string, adapters: Record<string, LoraFactor
   };
   // staged and fsynced first, the config (which makes the folder loadable) renamed in last: a
   // failed or killed save never leaves new weights under an old config
-  replaceFolderUnits('llm.saveLoraAdapter', dir, [{ gate: CONFIG, files: [WEIGHTS] }], (stage) => {
-    saveSafetensors(path.join(stage, WEIGHTS), tensors, { format: 'pt', ...(opts.metadata ?? {}) });
-    writeFileAtomic('llm.saveLoraAdapter', path.join(stage, CONFIG), JSON.stringify(config, null, 2) + '\n');
+  const meta = { format: 'pt', ...(opts.metadata ?? {}) };
+  yield* replaceFolderUnitsJob(op, dir, [{ gate: CONFIG, files: [WEIGHTS] }], function* (stage) {
+    const file = path.join(stage, WEIGHTS);
+    yield* step(() => saveSafetensors(file, tensors, meta), () => saveSafetensorsAsync(file, tensors, meta));
+    writeFileAtomic(op, path.join(stage, CONFIG), JSON.stringify(config, null, 2) + '\n');
   });
 }
 

@@ -35,7 +35,7 @@ import type { LlamaModel } from '../model/model';
 import { describe } from '../ops/common';
 import { Tensor, trimHeap } from '../tensor';
 import { Job, inline, runAsync, runSync, step } from '../job';
-import { saveLoraAdapter } from './adapter';
+import { saveLoraAdapterJob } from './adapter';
 import type { LoraFactors } from './adapter';
 import {
   Chunk,
@@ -399,7 +399,7 @@ function* finalizeModel(model: LlamaModel, outDir: string, layers: { dir: string
           adapters[name] = { A: parts[key], B };
         }
       }
-      yield* timed(stages, 'write', inline(() => saveLoraAdapter(path.join(outDir, 'adapter'), adapters, { baseModel: path.resolve(outDir), metadata: meta })));
+      yield* timed(stages, 'write', saveLoraAdapterJob(OP, path.join(outDir, 'adapter'), adapters, { baseModel: path.resolve(outDir), metadata: meta }));
     } finally {
       opened.forEach((t) => t.dispose());
     }

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as nt from '../../lib';
-import { loadLoraAdapter, saveLoraAdapter } from '../../lib/llm/adapter';
+import { loadLoraAdapter, saveLoraAdapter, saveLoraAdapterAsync } from '../../lib/llm/adapter';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'nt-adapter-'));
 
@@ -41,6 +41,27 @@ describe('PEFT LoRA adapters', () => {
     }
     loaded.dispose();
     expect(nt.memory().tensors).toBe(before);
+  });
+
+  test('saveLoraAdapterAsync writes the same files as saveLoraAdapter, off the event loop, and rejects bad input with its code', async () => {
+    const [a, b] = [tmp(), tmp()];
+    // 4 modules of rank 16 over 8192 features: 8 MiB of factors, written and fsynced on workers
+    const mods: Record<string, { A: nt.Tensor; B: nt.Tensor }> = {};
+    for (let l = 0; l < 4; ++l) mods[`model.layers.${l}.mlp.down_proj`] = { A: nt.randn([16, 8192], { seed: 10 + l }), B: nt.randn([8192, 16], { seed: 20 + l }) };
+    saveLoraAdapter(a, mods, { baseModel: 'm', metadata: { method: 'eora' } });
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const pending = saveLoraAdapterAsync(b, mods, { baseModel: 'm', metadata: { method: 'eora' } });
+    expect(turned).toBe(false); // nothing ran yet: the call itself returned at once
+    await pending;
+    expect(turned).toBe(true);
+    for (const f of ['adapter_model.safetensors', 'adapter_config.json'])
+      expect(fs.readFileSync(path.join(b, f)).equals(fs.readFileSync(path.join(a, f)))).toBe(true);
+    expect(fs.readdirSync(b).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']); // no staging folder left
+    const bad = { x: { A: nt.randn([2, 3], { seed: 1 }), B: nt.randn([3, 4], { seed: 2 }) } };
+    await expect(saveLoraAdapterAsync(tmp(), bad)).rejects.toMatchObject({ code: 'NT_SHAPE' });
+    await expect(saveLoraAdapterAsync(tmp(), {})).rejects.toMatchObject({ code: 'NT_VALUE' });
+    for (const f of Object.values({ ...mods, ...bad })) (f.A.dispose(), f.B.dispose());
   });
 
   test('a foreign adapter with lora_alpha ≠ r has alpha / r folded into B', () => {
