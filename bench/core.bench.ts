@@ -187,9 +187,26 @@ export const coreSuite: Suite = {
       }
     }
 
+    // reductions of a 4096 x 4096 f32 matrix (64 MiB, past the LLC) over its rows (axis 1,
+    // contiguous runs) and over its columns (axis 0, runs 16 KiB apart): the column walk against
+    // the row walk measured in the same run
+    {
+      const n = 4096;
+      const m = keep(randomF32(n * n, 301).reshape([n, n]));
+      const out0 = keep(nt.zeros([n]));
+      const out1 = keep(nt.zeros([n]));
+      for (const op of ['sum', 'max'] as const)
+        for (const threads of [1, 2]) {
+          const name = `${op} of a ${n}x${n} f32 matrix`;
+          const rowId = `${name} | axis 1 (rows) | ${threads}t`;
+          cases.push({ name, impl: 'axis 1 (rows)', id: rowId, threads, bytes: 4 * n * n, memoryBound: true, fn: () => nt[op](m, { axis: 1, out: out1 }) });
+          cases.push({ name, impl: 'axis 0 (columns)', peer: rowId, threads, bytes: 4 * n * n, memoryBound: true, fn: () => nt[op](m, { axis: 0, out: out0 }) });
+        }
+    }
+
     return {
       name: 'core',
-      title: 'Core: N-API call overhead, elementwise add, f16 -> f32',
+      title: 'Core: N-API call overhead, elementwise add, f16 -> f32, reductions by rows and by columns',
       cases,
       summary: (results: CaseResult[]) => summarize(results, ctx),
       dispose: () => owned.forEach((t) => t.dispose()),

@@ -24,6 +24,11 @@ using UnaryF64 = void (*)(const double* x, double* out, int64_t n);
 using ReduceF32 = double (*)(const float* x, int64_t n);
 using ReduceF64 = double (*)(const double* x, int64_t n);
 // Index of the first maximum; the first NaN when there is one; 0 when n = 0.
+// Reductions over a strided axis: acc[j] += f(x[j]) in f64 for j < m (one row of a block of
+// outputs; f = x, x² or |x|), or acc[j] = max/min(acc[j], x[j] or |x[j]|) with NaN sticking.
+// Each output's rows are taken in order, as the portable loop does.
+using ColumnAccF32 = void (*)(const float* x, int64_t m, double* acc);
+using ColumnAccF64 = void (*)(const double* x, int64_t m, double* acc);
 using ArgReduceF32 = int64_t (*)(const float* x, int64_t n);
 using ArgReduceF64 = int64_t (*)(const double* x, int64_t n);
 // out[i] = (x[i] * s) * w[i] (the rmsnorm scaling step, rounded in this order as HF does).
@@ -98,6 +103,18 @@ using RotationSweepsF64 = void (*)(double* X, int64_t ld, int64_t c0, int64_t c1
   X(ReduceF64, min_f64)               \
   X(ReduceF64, amax_f64)              \
   X(ArgReduceF64, argmax_f64)         \
+  X(ColumnAccF32, col_sum_f32)        \
+  X(ColumnAccF32, col_sumsq_f32)      \
+  X(ColumnAccF32, col_asum_f32)       \
+  X(ColumnAccF64, col_sum_f64)        \
+  X(ColumnAccF64, col_sumsq_f64)      \
+  X(ColumnAccF64, col_asum_f64)       \
+  X(ColumnAccF32, col_max_f32)        \
+  X(ColumnAccF32, col_min_f32)        \
+  X(ColumnAccF32, col_amax_f32)       \
+  X(ColumnAccF64, col_max_f64)        \
+  X(ColumnAccF64, col_min_f64)        \
+  X(ColumnAccF64, col_amax_f64)       \
   X(UnaryF32, softmax_f32)            \
   X(UnaryF64, softmax_f64)            \
   X(ScaleMulF32, scale_mul_f32)       \

@@ -435,6 +435,76 @@ double sum_like_f64(const double* x, int64_t n) {
   return s;
 }
 
+// Column accumulation: 8 outputs per step, each still one f64 add per row (no reassociation).
+template <int Kind>
+inline __m256d col_term(__m256d v) {
+  if (Kind == 1) return _mm256_mul_pd(v, v);
+  if (Kind == 2) return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v);
+  return v;
+}
+
+template <int Kind>
+void col_acc_f32(const float* x, int64_t m, double* acc) {
+  int64_t j = 0;
+  for (; j + 8 <= m; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    const __m256d lo = col_term<Kind>(_mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    const __m256d hi = col_term<Kind>(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), lo));
+    _mm256_storeu_pd(acc + j + 4, _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), hi));
+  }
+  for (; j < m; ++j) {
+    const double v = x[j];
+    acc[j] += Kind == 0 ? v : Kind == 1 ? v * v : std::fabs(v);
+  }
+}
+
+template <int Kind>
+void col_acc_f64(const double* x, int64_t m, double* acc) {
+  int64_t j = 0;
+  for (; j + 4 <= m; j += 4)
+    _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), col_term<Kind>(_mm256_loadu_pd(x + j))));
+  for (; j < m; ++j) {
+    const double v = x[j];
+    acc[j] += Kind == 0 ? v : Kind == 1 ? v * v : std::fabs(v);
+  }
+}
+
+// Kind: 0 max, 1 min, 2 max of magnitudes; NaN sticks: taken when t is NaN, and an acc that
+// is NaN compares false either way, so it stays.
+template <int Kind>
+inline __m256d col_ext(__m256d t, __m256d a) {
+  if (Kind == 2) t = _mm256_andnot_pd(_mm256_set1_pd(-0.0), t);
+  const __m256d better = Kind == 1 ? _mm256_cmp_pd(t, a, _CMP_LT_OQ) : _mm256_cmp_pd(t, a, _CMP_GT_OQ);
+  return _mm256_blendv_pd(a, t, _mm256_or_pd(better, _mm256_cmp_pd(t, t, _CMP_UNORD_Q)));
+}
+
+template <int Kind>
+void col_ext_f32(const float* x, int64_t m, double* acc) {
+  int64_t j = 0;
+  for (; j + 8 <= m; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    _mm256_storeu_pd(acc + j, col_ext<Kind>(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_loadu_pd(acc + j)));
+    _mm256_storeu_pd(acc + j + 4, col_ext<Kind>(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), _mm256_loadu_pd(acc + j + 4)));
+  }
+  for (; j < m; ++j) {
+    const double t = Kind == 2 ? std::fabs(static_cast<double>(x[j])) : static_cast<double>(x[j]);
+    const bool take = Kind == 1 ? t < acc[j] : t > acc[j];
+    acc[j] = (take || t != t) ? t : acc[j];
+  }
+}
+
+template <int Kind>
+void col_ext_f64(const double* x, int64_t m, double* acc) {
+  int64_t j = 0;
+  for (; j + 4 <= m; j += 4) _mm256_storeu_pd(acc + j, col_ext<Kind>(_mm256_loadu_pd(x + j), _mm256_loadu_pd(acc + j)));
+  for (; j < m; ++j) {
+    const double t = Kind == 2 ? std::fabs(x[j]) : x[j];
+    const bool take = Kind == 1 ? t < acc[j] : t > acc[j];
+    acc[j] = (take || t != t) ? t : acc[j];
+  }
+}
+
 double sum_f32_avx2(const float* x, int64_t n) { return sum_like_f32<0>(x, n); }
 double sumsq_f32_avx2(const float* x, int64_t n) { return sum_like_f32<1>(x, n); }
 double asum_f32_avx2(const float* x, int64_t n) { return sum_like_f32<2>(x, n); }
@@ -633,6 +703,18 @@ void fill_avx2(KernelTable& t) {
   t.min_f32 = min_f32_avx2;
   t.amax_f32 = amax_f32_avx2;
   t.argmax_f32 = argmax_f32_avx2;
+  t.col_sum_f32 = col_acc_f32<0>;
+  t.col_sumsq_f32 = col_acc_f32<1>;
+  t.col_asum_f32 = col_acc_f32<2>;
+  t.col_sum_f64 = col_acc_f64<0>;
+  t.col_sumsq_f64 = col_acc_f64<1>;
+  t.col_asum_f64 = col_acc_f64<2>;
+  t.col_max_f32 = col_ext_f32<0>;
+  t.col_min_f32 = col_ext_f32<1>;
+  t.col_amax_f32 = col_ext_f32<2>;
+  t.col_max_f64 = col_ext_f64<0>;
+  t.col_min_f64 = col_ext_f64<1>;
+  t.col_amax_f64 = col_ext_f64<2>;
   t.sum_f64 = sum_f64_avx2;
   t.sumsq_f64 = sumsq_f64_avx2;
   t.asum_f64 = asum_f64_avx2;

@@ -86,6 +86,23 @@ double asum_scalar(const T* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) s += std::fabs(static_cast<double>(x[i]));
   return s;
 }
+// Kind: 0 sum, 1 sum of squares, 2 sum of magnitudes (the column walk of reduce.cc).
+template <int Kind, typename T>
+void col_acc_scalar(const T* x, int64_t m, double* acc) {
+  for (int64_t j = 0; j < m; ++j) {
+    const double v = static_cast<double>(x[j]);
+    acc[j] += Kind == 0 ? v : Kind == 1 ? v * v : std::fabs(v);
+  }
+}
+// Kind: 0 max, 1 min, 2 max of magnitudes; a NaN sticks (neither comparison replaces it).
+template <int Kind, typename T>
+void col_ext_scalar(const T* x, int64_t m, double* acc) {
+  for (int64_t j = 0; j < m; ++j) {
+    const double t = Kind == 2 ? std::fabs(static_cast<double>(x[j])) : static_cast<double>(x[j]);
+    const bool take = Kind == 1 ? t < acc[j] : t > acc[j];
+    acc[j] = (take || t != t) ? t : acc[j];
+  }
+}
 template <typename T>
 double max_scalar(const T* x, int64_t n) {
   double m = -std::numeric_limits<double>::infinity();
@@ -178,6 +195,18 @@ void fill_scalar(KernelTable& t) {
   t.min_f32 = min_scalar<float>;
   t.amax_f32 = amax_scalar<float>;
   t.argmax_f32 = argmax_scalar<float>;
+  t.col_sum_f32 = col_acc_scalar<0, float>;
+  t.col_sumsq_f32 = col_acc_scalar<1, float>;
+  t.col_asum_f32 = col_acc_scalar<2, float>;
+  t.col_sum_f64 = col_acc_scalar<0, double>;
+  t.col_sumsq_f64 = col_acc_scalar<1, double>;
+  t.col_asum_f64 = col_acc_scalar<2, double>;
+  t.col_max_f32 = col_ext_scalar<0, float>;
+  t.col_min_f32 = col_ext_scalar<1, float>;
+  t.col_amax_f32 = col_ext_scalar<2, float>;
+  t.col_max_f64 = col_ext_scalar<0, double>;
+  t.col_min_f64 = col_ext_scalar<1, double>;
+  t.col_amax_f64 = col_ext_scalar<2, double>;
   t.sum_f64 = sum_scalar<double>;
   t.sumsq_f64 = sumsq_scalar<double>;
   t.asum_f64 = asum_scalar<double>;

@@ -257,6 +257,21 @@ void reduce_rows(ReduceKind kind, const TensorView& x, const TensorView& out, co
 }
 
 // ---- reduced axis with another stride: accumulate blocks of outputs ------------------
+
+// The dispatched row-into-block accumulator: kind 0 sum, 1 sum of squares, 2 magnitudes, 3 max,
+// 4 min, 5 max of magnitudes (NaN sticks).
+template <typename T>
+auto col_acc(int kind) {
+  const KernelTable& k = kernels();
+  if constexpr (sizeof(T) == 8) {
+    const ColumnAccF64 f[] = {k.col_sum_f64, k.col_sumsq_f64, k.col_asum_f64, k.col_max_f64, k.col_min_f64, k.col_amax_f64};
+    return f[kind];
+  } else {
+    const ColumnAccF32 f[] = {k.col_sum_f32, k.col_sumsq_f32, k.col_asum_f32, k.col_max_f32, k.col_min_f32, k.col_amax_f32};
+    return f[kind];
+  }
+}
+
 template <typename T>
 void column_block(Prim p, const TensorView& x, int64_t xoff, int64_t sxi, int64_t m, int64_t k, int64_t sk,
                   double* acc, int64_t* idx) {
@@ -265,28 +280,24 @@ void column_block(Prim p, const TensorView& x, int64_t xoff, int64_t sxi, int64_
     idx[j] = 0;
   }
   alignas(64) T buf[kColumns];
+  // the rows' runs lie sk elements apart (often a page or more): each row's run is fetched a
+  // few rows ahead, as the hardware prefetchers do not follow such strides
+  constexpr int64_t kAhead = 8;
+  const int kind = p == Prim::Sum ? 0 : p == Prim::SumSq ? 1 : p == Prim::ASum ? 2 : p == Prim::Max ? 3 : p == Prim::Min ? 4 : 5;
+  const auto accumulate = col_acc<T>(kind);  // unused for ArgMax
+  const int64_t run_bytes = (m - 1) * sxi * static_cast<int64_t>(dtype_bits(x.dtype) / 8) + 1;
   for (int64_t r = 0; r < k; ++r) {
+    if (r + kAhead < k) {
+      const char* next = elem_ptr(x, xoff + (r + kAhead) * sk);
+      for (int64_t b = 0; b < run_bytes; b += 64) __builtin_prefetch(next + b);
+    }
     const char* row = elem_ptr(x, xoff + r * sk);
     const T* v = buf;
     if (sxi == 1 && x.dtype == (sizeof(T) == 8 ? DType::F64 : DType::F32)) v = reinterpret_cast<const T*>(row);
     else load_run<T>(row, x.dtype, sxi, m, buf);
     switch (p) {
-      case Prim::Sum: for (int64_t j = 0; j < m; ++j) acc[j] += static_cast<double>(v[j]); break;
-      case Prim::SumSq: for (int64_t j = 0; j < m; ++j) acc[j] += static_cast<double>(v[j]) * static_cast<double>(v[j]); break;
-      case Prim::ASum: for (int64_t j = 0; j < m; ++j) acc[j] += std::fabs(static_cast<double>(v[j])); break;
-      // NaN sticks: once acc is NaN, neither comparison can replace it. Written as selects
-      // (no branches) so the loops vectorise.
-      case Prim::Max:
-        for (int64_t j = 0; j < m; ++j) { const double t = v[j]; acc[j] = (t > acc[j] || t != t) ? t : acc[j]; }
-        break;
-      case Prim::Min:
-        for (int64_t j = 0; j < m; ++j) { const double t = v[j]; acc[j] = (t < acc[j] || t != t) ? t : acc[j]; }
-        break;
-      case Prim::AMax:
-        for (int64_t j = 0; j < m; ++j) {
-          const double t = std::fabs(static_cast<double>(v[j]));
-          acc[j] = (t > acc[j] || t != t) ? t : acc[j];
-        }
+      case Prim::Sum: case Prim::SumSq: case Prim::ASum: case Prim::Max: case Prim::Min: case Prim::AMax:
+        accumulate(v, m, acc);
         break;
       case Prim::ArgMax:
         for (int64_t j = 0; j < m; ++j) {

@@ -228,6 +228,49 @@ TEST_CASE(reduction_slots_match_scalar) {
   }
 }
 
+TEST_CASE(column_accumulation_slots_match_scalar_row_by_row) {
+  // acc[j] op= x[j] for one row of a block of outputs (reductions over a strided axis): each
+  // output's rows taken in order, so sums agree with the portable loop to the last bit (x² may
+  // fuse into one rounding) and max/min/amax exactly, NaN sticking in acc and taken from x
+  const nt::KernelTable ref = nt::kernels_for("scalar");
+  std::vector<std::string> names;
+  using F32 = nt::ColumnAccF32;
+  using F64 = nt::ColumnAccF64;
+  for (const nt::KernelTable& k : simd_tables(&names))
+    for (int64_t m : {1, 3, 4, 7, 8, 13, 256})
+      for (int slot = 0; slot < 6; ++slot) {
+        const F32 f32[] = {k.col_sum_f32, k.col_sumsq_f32, k.col_asum_f32, k.col_max_f32, k.col_min_f32, k.col_amax_f32};
+        const F32 r32[] = {ref.col_sum_f32, ref.col_sumsq_f32, ref.col_asum_f32, ref.col_max_f32, ref.col_min_f32, ref.col_amax_f32};
+        const F64 f64[] = {k.col_sum_f64, k.col_sumsq_f64, k.col_asum_f64, k.col_max_f64, k.col_min_f64, k.col_amax_f64};
+        const F64 r64[] = {ref.col_sum_f64, ref.col_sumsq_f64, ref.col_asum_f64, ref.col_max_f64, ref.col_min_f64, ref.col_amax_f64};
+        std::vector<double> a32(static_cast<size_t>(m)), b32(a32.size()), a64(a32.size()), b64(a32.size());
+        const auto init = random_f32(m, 90 + slot, -3, 3, false);
+        for (int64_t j = 0; j < m; ++j) a32[j] = b32[j] = a64[j] = b64[j] = init[j];
+        if (m > 2) a32[1] = b32[1] = a64[1] = b64[1] = kNaNF;  // a NaN already in the accumulator
+        for (int row = 0; row < 5; ++row) {
+          auto x = random_f32(m, 100 + 7 * row + slot, -5, 5, false);
+          if (row == 2 && m > 3) x[m - 1] = kNaNF;  // a NaN arriving (in the tail for m = 13)
+          if (row == 3) x[0] = -kInfF;
+          const std::vector<double> xd(x.begin(), x.end());
+          f32[slot](x.data(), m, a32.data());
+          r32[slot](x.data(), m, b32.data());
+          f64[slot](xd.data(), m, a64.data());
+          r64[slot](xd.data(), m, b64.data());
+        }
+        for (int64_t j = 0; j < m; ++j) {
+          if (slot == 1) {
+            CHECK(std::isnan(a32[j]) == std::isnan(b32[j]) && std::isinf(a32[j]) == std::isinf(b32[j]));
+            if (std::isfinite(b32[j])) CHECK_CLOSE(a32[j], b32[j], 1e-13 * (1 + std::fabs(b32[j])));
+            if (std::isfinite(b64[j])) CHECK_CLOSE(a64[j], b64[j], 1e-13 * (1 + std::fabs(b64[j])));
+          } else {
+            CHECK(same_value(a32[j], b32[j]));
+            CHECK(same_value(a64[j], b64[j]));
+          }
+        }
+        if (m > 3) CHECK(std::isnan(a32[1]) && std::isnan(a32[m - 1]) && std::isnan(a64[m - 1]));
+      }
+}
+
 TEST_CASE(f32_sum_of_a_million_elements_is_f64_accurate) {
   std::vector<std::string> names;
   auto x = random_f32(1000003, 9, 0, 1, false);
