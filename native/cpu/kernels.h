@@ -29,6 +29,10 @@ using ReduceF64 = double (*)(const double* x, int64_t n);
 // Each output's rows are taken in order, as the portable loop does.
 using ColumnAccF32 = void (*)(const float* x, int64_t m, double* acc);
 using ColumnAccF64 = void (*)(const double* x, int64_t m, double* acc);
+// argmax over a strided axis, row r of a block: x[j] replaces (acc[j], idx[j]) when larger, or
+// when NaN and acc[j] is not (the first NaN wins; ties keep the earlier row).
+using ColumnArgF32 = void (*)(const float* x, int64_t m, int64_t r, double* acc, int64_t* idx);
+using ColumnArgF64 = void (*)(const double* x, int64_t m, int64_t r, double* acc, int64_t* idx);
 using ArgReduceF32 = int64_t (*)(const float* x, int64_t n);
 using ArgReduceF64 = int64_t (*)(const double* x, int64_t n);
 // out[i] = (x[i] * s) * w[i] (the rmsnorm scaling step, rounded in this order as HF does).
@@ -115,6 +119,8 @@ using RotationSweepsF64 = void (*)(double* X, int64_t ld, int64_t c0, int64_t c1
   X(ColumnAccF64, col_max_f64)        \
   X(ColumnAccF64, col_min_f64)        \
   X(ColumnAccF64, col_amax_f64)       \
+  X(ColumnArgF32, col_argmax_f32)     \
+  X(ColumnArgF64, col_argmax_f64)     \
   X(UnaryF32, softmax_f32)            \
   X(UnaryF64, softmax_f64)            \
   X(ScaleMulF32, scale_mul_f32)       \

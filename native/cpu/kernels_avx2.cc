@@ -505,6 +505,33 @@ void col_ext_f64(const double* x, int64_t m, double* acc) {
   }
 }
 
+// 4 outputs' (acc, idx) per step: taken where t > acc, or t is NaN and acc is not.
+inline void col_arg_step(__m256d t, int64_t r, double* acc, int64_t* idx) {
+  const __m256d a = _mm256_loadu_pd(acc);
+  const __m256d take = _mm256_or_pd(_mm256_cmp_pd(t, a, _CMP_GT_OQ),
+                                    _mm256_and_pd(_mm256_cmp_pd(t, t, _CMP_UNORD_Q), _mm256_cmp_pd(a, a, _CMP_ORD_Q)));
+  _mm256_storeu_pd(acc, _mm256_blendv_pd(a, t, take));
+  const __m256d i = _mm256_castsi256_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)));
+  const __m256d row = _mm256_castsi256_pd(_mm256_set1_epi64x(r));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx), _mm256_castpd_si256(_mm256_blendv_pd(i, row, take)));
+}
+
+template <typename T>
+void col_argmax_avx2(const T* x, int64_t m, int64_t r, double* acc, int64_t* idx) {
+  int64_t j = 0;
+  for (; j + 4 <= m; j += 4) {
+    const __m256d t = sizeof(T) == 4 ? _mm256_cvtps_pd(_mm_loadu_ps(reinterpret_cast<const float*>(x + j)))
+                                     : _mm256_loadu_pd(reinterpret_cast<const double*>(x + j));
+    col_arg_step(t, r, acc + j, idx + j);
+  }
+  for (; j < m; ++j) {
+    const double t = static_cast<double>(x[j]);
+    const bool take = t > acc[j] || (t != t && acc[j] == acc[j]);
+    acc[j] = take ? t : acc[j];
+    idx[j] = take ? r : idx[j];
+  }
+}
+
 double sum_f32_avx2(const float* x, int64_t n) { return sum_like_f32<0>(x, n); }
 double sumsq_f32_avx2(const float* x, int64_t n) { return sum_like_f32<1>(x, n); }
 double asum_f32_avx2(const float* x, int64_t n) { return sum_like_f32<2>(x, n); }
@@ -715,6 +742,8 @@ void fill_avx2(KernelTable& t) {
   t.col_max_f64 = col_ext_f64<0>;
   t.col_min_f64 = col_ext_f64<1>;
   t.col_amax_f64 = col_ext_f64<2>;
+  t.col_argmax_f32 = col_argmax_avx2<float>;
+  t.col_argmax_f64 = col_argmax_avx2<double>;
   t.sum_f64 = sum_f64_avx2;
   t.sumsq_f64 = sumsq_f64_avx2;
   t.asum_f64 = asum_f64_avx2;

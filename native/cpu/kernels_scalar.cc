@@ -104,6 +104,15 @@ void col_ext_scalar(const T* x, int64_t m, double* acc) {
   }
 }
 template <typename T>
+void col_argmax_scalar(const T* x, int64_t m, int64_t r, double* acc, int64_t* idx) {
+  for (int64_t j = 0; j < m; ++j) {
+    const double t = static_cast<double>(x[j]);
+    const bool take = t > acc[j] || (t != t && acc[j] == acc[j]);
+    acc[j] = take ? t : acc[j];
+    idx[j] = take ? r : idx[j];
+  }
+}
+template <typename T>
 double max_scalar(const T* x, int64_t n) {
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t i = 0; i < n; ++i) {
@@ -207,6 +216,8 @@ void fill_scalar(KernelTable& t) {
   t.col_max_f64 = col_ext_scalar<0, double>;
   t.col_min_f64 = col_ext_scalar<1, double>;
   t.col_amax_f64 = col_ext_scalar<2, double>;
+  t.col_argmax_f32 = col_argmax_scalar<float>;
+  t.col_argmax_f64 = col_argmax_scalar<double>;
   t.sum_f64 = sum_scalar<double>;
   t.sumsq_f64 = sumsq_scalar<double>;
   t.asum_f64 = asum_scalar<double>;

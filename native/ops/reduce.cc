@@ -273,6 +273,12 @@ auto col_acc(int kind) {
 }
 
 template <typename T>
+auto col_arg() {
+  if constexpr (sizeof(T) == 8) return kernels().col_argmax_f64;
+  else return kernels().col_argmax_f32;
+}
+
+template <typename T>
 void column_block(Prim p, const TensorView& x, int64_t xoff, int64_t sxi, int64_t m, int64_t k, int64_t sk,
                   double* acc, int64_t* idx) {
   for (int64_t j = 0; j < m; ++j) {
@@ -285,6 +291,7 @@ void column_block(Prim p, const TensorView& x, int64_t xoff, int64_t sxi, int64_
   constexpr int64_t kAhead = 8;
   const int kind = p == Prim::Sum ? 0 : p == Prim::SumSq ? 1 : p == Prim::ASum ? 2 : p == Prim::Max ? 3 : p == Prim::Min ? 4 : 5;
   const auto accumulate = col_acc<T>(kind);  // unused for ArgMax
+  const auto argmax = col_arg<T>();
   const int64_t run_bytes = (m - 1) * sxi * static_cast<int64_t>(dtype_bits(x.dtype) / 8) + 1;
   for (int64_t r = 0; r < k; ++r) {
     if (r + kAhead < k) {
@@ -300,12 +307,7 @@ void column_block(Prim p, const TensorView& x, int64_t xoff, int64_t sxi, int64_
         accumulate(v, m, acc);
         break;
       case Prim::ArgMax:
-        for (int64_t j = 0; j < m; ++j) {
-          const double t = v[j];
-          const bool take = t > acc[j] || (t != t && acc[j] == acc[j]);
-          acc[j] = take ? t : acc[j];
-          idx[j] = take ? r : idx[j];
-        }
+        argmax(v, m, r, acc, idx);
         break;
     }
   }

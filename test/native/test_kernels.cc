@@ -271,6 +271,34 @@ TEST_CASE(column_accumulation_slots_match_scalar_row_by_row) {
       }
 }
 
+TEST_CASE(column_argmax_slots_match_scalar_row_by_row) {
+  const nt::KernelTable ref = nt::kernels_for("scalar");
+  std::vector<std::string> names;
+  for (const nt::KernelTable& k : simd_tables(&names))
+    for (int64_t m : {1, 3, 4, 7, 8, 13, 256}) {
+      std::vector<double> a32(static_cast<size_t>(m), -INFINITY), b32 = a32, a64 = a32, b64 = a32;
+      std::vector<int64_t> i32(a32.size(), 0), j32 = i32, i64 = i32, j64 = i32;
+      for (int64_t r = 0; r < 6; ++r) {
+        auto x = random_f32(m, 300 + static_cast<uint32_t>(r), -5, 5, false);
+        if (r == 1) x[0] = 9;                           // a maximum ...
+        if (r == 4) x[0] = 9;                           // ... tied later: the earlier row stays
+        if (r == 2 && m > 3) x[m - 1] = kNaNF;          // the first NaN wins (in the tail for m = 13)
+        if (r == 5 && m > 3) x[m - 1] = kNaNF;          // a later NaN does not replace it
+        const std::vector<double> xd(x.begin(), x.end());
+        k.col_argmax_f32(x.data(), m, r, a32.data(), i32.data());
+        ref.col_argmax_f32(x.data(), m, r, b32.data(), j32.data());
+        k.col_argmax_f64(xd.data(), m, r, a64.data(), i64.data());
+        ref.col_argmax_f64(xd.data(), m, r, b64.data(), j64.data());
+      }
+      for (int64_t j = 0; j < m; ++j) {
+        CHECK(same_value(a32[j], b32[j]) && i32[j] == j32[j]);
+        CHECK(same_value(a64[j], b64[j]) && i64[j] == j64[j]);
+      }
+      CHECK(i32[0] == 1 && a32[0] == 9);
+      if (m > 3) CHECK(i32[m - 1] == 2 && std::isnan(a32[m - 1]));
+    }
+}
+
 TEST_CASE(f32_sum_of_a_million_elements_is_f64_accurate) {
   std::vector<std::string> names;
   auto x = random_f32(1000003, 9, 0, 1, false);
