@@ -2,9 +2,11 @@
 //
 // Decode (few query rows per kv head): scores straight from the packed codes. Per chunk and kv
 // head, for the G query rows sharing it: S = (q ⊙ Δ)·codesᵀ + q·min (scale and zero folded as
-// the int4 GEMV does) + (q·P)·Qᵀ (the low-rank term, folded into the same pass) + the exact
-// outlier corrections; online softmax (running max); then acc = acc·corr + (p·Q)·Pᵀ + p·V̂ with
-// V̂ dequantized in registers, + the value outlier corrections. The f32 buffer of the newest
+// the int4 GEMV does) + (q·P)·Qᵀ (the low-rank term, folded into the same pass) + the outlier
+// corrections (stored value - (D̂ + L), derived once per chunk by gear_outlier_deltas); online
+// softmax (running max); then acc = acc·corr + (p·Q)·Pᵀ + Σ_t (p_t·Δ_t)·code_t + Σ_t p_t·min_t
+// (the value ranges folded into the probabilities, codes converted in registers) + the value
+// outlier corrections. The f32 buffer of the newest
 // tokens follows as plain rows. The chunks are split across tasks (split-K, a fixed split that
 // depends on the shapes only) and the partial (max, sum, acc) merged by log-sum-exp, so one
 // query uses every thread and the result does not depend on the thread count.
