@@ -210,17 +210,31 @@ let tempCounter = 0;
  * complete new one. NT_IO on failure, with the temporary file removed.
  */
 export function writeFileAtomic(op: string, file: string, data: string | Buffer): void {
-  const temp = `${file}.tmp-${process.pid}-js${tempCounter++}`;
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  writeFileAtomicParts(op, file, (emit) => emit(bytes));
+}
+
+/**
+ * writeFileAtomic for a file produced in parts: `produce` calls `emit` with each consecutive
+ * piece, so a large file (a GGUF model) never has to exist in memory at once. A throw from
+ * `produce` leaves the target as it was (the temp file is removed) and is rethrown as is.
+ */
+export function writeFileAtomicParts(op: string, file: string, produce: (emit: (bytes: Buffer) => void) => void): void {
+  const temp = `${file}.tmp-${process.pid}-js${tempCounter++}`;
   let fd = -1;
   try {
     injectFault('open', file);
     fd = fs.openSync(temp, 'wx');
-    let done = 0;
-    for (let k = 0; done < bytes.length || k === 0; ++k) {
-      injectFault('write', file, k);
-      if (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
-    }
+    let k = 0;
+    const emit = (bytes: Buffer) => {
+      let done = 0;
+      do {
+        injectFault('write', file, k++);
+        if (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+      } while (done < bytes.length);
+    };
+    produce(emit);
+    if (k === 0) injectFault('write', file, k++); // an empty file still passes the write fault point
     injectFault('fsync', file);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
@@ -230,7 +244,7 @@ export function writeFileAtomic(op: string, file: string, data: string | Buffer)
   } catch (e) {
     if (fd >= 0) fs.closeSync(fd);
     fs.rmSync(temp, { force: true });
-    if (isNtError(e)) throw e; // a rule of NTENSOR_FAULT that does not parse
+    if (isNtError(e)) throw e; // a rule of NTENSOR_FAULT that does not parse, or the producer's own error
     throw ntError('NT_IO', `[${op}] ${file}: writing failed: ${(e as Error).message}`);
   }
 }

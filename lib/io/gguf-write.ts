@@ -19,15 +19,16 @@
 //                   f16 scales are copied bit for bit; f32 scales are rounded to f16 (nearest
 //                   even), which changes no code, only d (the dequantized value becomes
 //                   f16(scale)·(q − zero)); a scale past the f16 range is NT_VALUE.
-// The file is assembled in memory and written atomically (lib/io/common.ts writeFileAtomic: temp
-// file in the same folder, fsync, rename; NTENSOR_FAULT applies): the target is the old file or
-// the complete new one. Memory: the whole file once, plus one converted tensor at a time.
+// Every entry is checked and sized first (no data converted), the header written, then each
+// tensor converted and streamed out in turn, atomically (lib/io/common.ts writeFileAtomicParts:
+// temp file in the same folder, fsync, rename; NTENSOR_FAULT applies): the target is the old
+// file or the complete new one. Memory: one converted tensor at a time, never the whole file.
 import { ntError } from '../errors';
 import { tensor as tensorFrom } from '../creation';
 import { isFloat } from '../dtype';
 import type { QTensor } from '../quant/qtensor';
 import { Tensor } from '../tensor';
-import { checkPath, writeFileAtomic } from './common';
+import { checkPath, writeFileAtomicParts } from './common';
 
 export type GgufScalarType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float32' | 'float64' | 'bool' | 'string';
 export type GgufScalar = number | bigint | boolean | string;
@@ -244,8 +245,8 @@ export function quantizeQ8_0(name: string, x: Float32Array): Buffer {
   return out;
 }
 
-/** A QTensor's codes and scales as Q4_0 / Q8_0 blocks (see the header); refuses other grids. */
-function qtensorBlocks(name: string, type: GgufTensorType, q: QTensor, scalesRounded: string[]): Buffer {
+/** Refuses a QTensor whose grid has no Q4_0 / Q8_0 form (see the header). */
+function checkQTensor(name: string, type: GgufTensorType, q: QTensor): void {
   q._check(OP, `tensor '${name}'`);
   const [rows, cols] = q.shape;
   const want = type === 'Q4_0' ? 4 : type === 'Q8_0' ? 8 : 0;
@@ -266,6 +267,12 @@ function qtensorBlocks(name: string, type: GgufTensorType, q: QTensor, scalesRou
   } finally {
     zeros.dispose();
   }
+}
+
+/** A QTensor's codes and scales as Q4_0 / Q8_0 blocks (checkQTensor passed). */
+function qtensorBlocks(name: string, type: GgufTensorType, q: QTensor, scalesRounded: string[]): Buffer {
+  const [rows, cols] = q.shape;
+  const want = type === 'Q4_0' ? 4 : 8;
   const groups = cols / QK;
   let dBits: Uint16Array;
   if (q.scales.dtype === 'f16') {
@@ -307,37 +314,60 @@ function qtensorBlocks(name: string, type: GgufTensorType, q: QTensor, scalesRou
   }
 }
 
-/** The data bytes of one entry, and its ne (shape innermost first). */
-function tensorBytes(e: GgufTensorEntry, scalesRounded: string[]): { data: Buffer; ne: number[] } {
+/** One checked entry: its ne (shape innermost first) and the size of its data. */
+interface PlannedTensor {
+  entry: GgufTensorEntry;
+  ne: number[];
+  bytes: number;
+}
+
+/** Checks an entry and sizes its data without converting anything. */
+function planTensor(e: GgufTensorEntry): PlannedTensor {
   const { name, type } = e;
   if (!(type in GGML_TYPE))
     throw ntError('NT_UNSUPPORTED', `[${OP}] tensor '${name}': type ${String(type)} is not written (F32, F16, BF16, Q8_0, Q4_0)`);
   if (isQTensor(e.tensor)) {
-    const q = e.tensor;
-    return { data: qtensorBlocks(name, type, q, scalesRounded), ne: [q.shape[1], q.shape[0]] };
+    checkQTensor(name, type, e.tensor);
+    const [rows, cols] = e.tensor.shape;
+    return { entry: e, ne: [cols, rows], bytes: rows * (cols / QK) * BLOCK_BYTES[type as 'Q4_0' | 'Q8_0'] };
   }
   if (!(e.tensor instanceof Tensor)) throw ntError('NT_VALUE', `[${OP}] tensor '${name}' is neither a Tensor nor a QTensor`);
   const t = e.tensor._check(OP, `tensor '${name}'`);
   if (!isFloat(t.dtype)) throw ntError('NT_DTYPE', `[${OP}] tensor '${name}': GGUF ${type} is written from a float tensor, got ${t.dtype}`);
   if (t.ndim < 1 || t.ndim > MAX_DIMS) throw ntError('NT_SHAPE', `[${OP}] tensor '${name}': GGUF tensors have 1 to ${MAX_DIMS} dimensions, got [${t.shape}]`);
   const ne = [...t.shape].reverse();
-  if (type === 'F16' || type === 'BF16') {
-    const c = t.astype(type === 'F16' ? 'f16' : 'bf16');
-    try {
-      const d = c.data as Uint16Array;
-      return { data: Buffer.from(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength)), ne };
-    } finally {
-      c.dispose();
+  const n = t.size;
+  if (type === 'F32') return { entry: e, ne, bytes: 4 * n };
+  if (type === 'F16' || type === 'BF16') return { entry: e, ne, bytes: 2 * n };
+  if (ne[0] % QK !== 0) throw ntError('NT_SHAPE', `[${OP}] tensor '${name}': ${type} needs rows of a multiple of 32 elements, got [${t.shape}]`);
+  return { entry: e, ne, bytes: (n / QK) * BLOCK_BYTES[type as 'Q4_0' | 'Q8_0'] };
+}
+
+/** The data bytes of a planned entry (converted or quantized now). */
+function tensorData(p: PlannedTensor, scalesRounded: string[]): Buffer {
+  const { name, type } = p.entry;
+  const data = ((): Buffer => {
+    if (isQTensor(p.entry.tensor)) return qtensorBlocks(name, type, p.entry.tensor, scalesRounded);
+    const t = p.entry.tensor as Tensor;
+    if (type === 'F16' || type === 'BF16') {
+      const c = t.astype(type === 'F16' ? 'f16' : 'bf16');
+      try {
+        const d = c.data as Uint16Array;
+        return Buffer.from(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
+      } finally {
+        c.dispose();
+      }
     }
-  }
-  const v = f32Values(t);
-  try {
-    if (type === 'F32') return { data: Buffer.from(v.data.buffer.slice(v.data.byteOffset, v.data.byteOffset + v.data.byteLength)), ne };
-    if (ne[0] % QK !== 0) throw ntError('NT_SHAPE', `[${OP}] tensor '${name}': ${type} needs rows of a multiple of 32 elements, got [${t.shape}]`);
-    return { data: type === 'Q4_0' ? quantizeQ4_0(name, v.data) : quantizeQ8_0(name, v.data), ne };
-  } finally {
-    v.free();
-  }
+    const v = f32Values(t);
+    try {
+      if (type === 'F32') return Buffer.from(v.data.buffer.slice(v.data.byteOffset, v.data.byteOffset + v.data.byteLength));
+      return type === 'Q4_0' ? quantizeQ4_0(name, v.data) : quantizeQ8_0(name, v.data);
+    } finally {
+      v.free();
+    }
+  })();
+  if (data.length !== p.bytes) throw ntError('NT_INTERNAL', `[${OP}] tensor '${name}': ${data.length} data bytes, ${p.bytes} planned`);
+  return data;
 }
 
 /** The alignment general.alignment asks for (a uint32 multiple of 8), or 32. */
@@ -370,8 +400,8 @@ export function saveGguf(path: string, metadata: Record<string, GgufValue>, tens
     writeValue(head, k, metadata[k]);
   }
   const seen = new Set<string>();
-  const data = new Bytes();
-  const scalesRounded: string[] = [];
+  const planned: PlannedTensor[] = [];
+  let offset = 0;
   for (const e of tensors as GgufTensorEntry[]) {
     if (e === null || typeof e !== 'object' || typeof e.name !== 'string' || e.name === '')
       throw ntError('NT_VALUE', `[${OP}] every tensor entry needs a non-empty name`);
@@ -379,19 +409,34 @@ export function saveGguf(path: string, metadata: Record<string, GgufValue>, tens
       throw ntError('NT_VALUE', `[${OP}] tensor name '${e.name}' is longer than ${MAX_NAME_BYTES} bytes (ggml's limit)`);
     if (seen.has(e.name)) throw ntError('NT_VALUE', `[${OP}] tensor '${e.name}' is listed twice`);
     seen.add(e.name);
-    const { data: bytes, ne } = tensorBytes(e, scalesRounded);
-    data.pad(alignment);
+    const plan = planTensor(e);
+    planned.push(plan);
+    offset = alignUp(offset, alignment);
     head.str(e.name);
-    head.u32(ne.length);
-    for (const n of ne) head.u64(n);
+    head.u32(plan.ne.length);
+    for (const n of plan.ne) head.u64(n);
     head.u32(GGML_TYPE[e.type]);
-    head.u64(data.length);
-    data.push(bytes);
+    head.u64(offset);
+    offset += plan.bytes;
   }
   head.pad(alignment);
   // gguf-py pads the last tensor to the alignment too; ggml reads either
-  data.pad(alignment);
-  const file = Buffer.concat([...head.parts, ...data.parts]);
-  writeFileAtomic(OP, p, file);
-  return { bytes: file.length, tensors: tensors.length, scalesRounded };
+  const dataBytes = alignUp(offset, alignment);
+  const scalesRounded: string[] = [];
+  writeFileAtomicParts(OP, p, (emit) => {
+    emit(Buffer.concat(head.parts));
+    let at = 0;
+    for (const t of planned) {
+      const start = alignUp(at, alignment);
+      if (start > at) emit(Buffer.alloc(start - at));
+      emit(tensorData(t, scalesRounded));
+      at = start + t.bytes;
+    }
+    if (dataBytes > at) emit(Buffer.alloc(dataBytes - at));
+  });
+  return { bytes: head.length + dataBytes, tensors: tensors.length, scalesRounded };
+}
+
+function alignUp(n: number, alignment: number): number {
+  return Math.ceil(n / alignment) * alignment;
 }

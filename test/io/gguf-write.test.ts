@@ -366,6 +366,41 @@ describe('crash safety', () => {
   });
 });
 
+describe('streaming: the file is written one tensor at a time', () => {
+  const entries = (third: Tensor): GgufTensorEntry[] => [
+    { name: 'a', type: 'F16', tensor: nt.tensor(Float32Array.from({ length: 96 }, (_, i) => i / 7), { shape: [3, 32] }) },
+    { name: 'b', type: 'Q8_0', tensor: nt.tensor(Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)), { shape: [2, 32] }) },
+    { name: 'c', type: 'Q4_0', tensor: third },
+  ];
+
+  test('a tensor that fails while streaming (NaN in the third) or a write failing after the header: NT_VALUE / NT_IO, the old file intact, no temp file', () => {
+    const file = path.join(dir, 'm.gguf');
+    fs.writeFileSync(file, 'old');
+    const bad = nt.full([1, 32], NaN);
+    const es = entries(bad);
+    try {
+      // the header and the first two tensors are out when the third refuses
+      expect(() => saveGguf(file, {}, es)).toThrow(expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/element 0 is NaN/) }));
+      expect(fs.readFileSync(file, 'utf8')).toBe('old');
+      expect(fs.readdirSync(dir)).toEqual(['m.gguf']);
+      process.env.NTENSOR_FAULT = 'write:EIO:after=2';
+      es[2] = { name: 'c', type: 'Q4_0', tensor: nt.ones([1, 32]) };
+      expect(() => saveGguf(file, {}, es)).toThrow(expect.objectContaining({ code: 'NT_IO' }));
+      expect(fs.readFileSync(file, 'utf8')).toBe('old');
+      expect(fs.readdirSync(dir)).toEqual(['m.gguf']);
+      delete process.env.NTENSOR_FAULT;
+      const r = saveGguf(file, {}, es);
+      expect(r.bytes).toBe(fs.statSync(file).size);
+      const g = parseGguf(file);
+      expect(Array.from(tensorValues(g, 'c'))).toEqual(Array(32).fill(1));
+    } finally {
+      delete process.env.NTENSOR_FAULT;
+      bad.dispose();
+      for (const e of es) (e.tensor as Tensor).dispose();
+    }
+  });
+});
+
 describe('refusals, each with a code', () => {
   const f = () => nt.tensor(Float32Array.from({ length: 64 }, (_, i) => i - 30), { shape: [2, 32] });
 
