@@ -11,8 +11,9 @@
 //   biases         blk.N.attn_{q,k,v}.bias of qwen2 (and of a llama with attention_bias), f32
 //   weights        see nt.io.readGguf: F32/F16/BF16 mapped (dtype 'auto'), Q4_0/Q8_0 decoder linears
 //                  and output as QuantLinears over the file's own codes and scales, Q4_1 and
-//                  K-quants dequantized; token_embd is gathered densely, so a quantized one is
-//                  dequantized (f32, or `dtype`)
+//                  K-quants dequantized; a Q4_0/Q8_0 token_embd stays quantized (its rows
+//                  dequantized as the forward gathers them; tied, the head is a QuantLinear over
+//                  a second copy of the same codes), other types load densely (f32, or `dtype`)
 //   config         llama.* metadata -> an HF-style config object -> parseConfig, so every field of
 //                  ModelConfig gets its usual default and check
 //   rope_freqs     llama 3's per-frequency factors (a tensor, not metadata) divide the inverse
@@ -224,8 +225,10 @@ export function loadGguf(path: string, opts?: LoadOptions): LlamaModel {
   const prebuilt = new Map<string, LinearLike>();
   let inv: Tensor | undefined;
   let head: LinearLike | undefined;
+  let embed: Tensor | QTensor | undefined;
   try {
-    w['model.embed_tokens.weight'] = loadWeight(g, 'token_embd.weight', dtype, true) as Tensor;
+    embed = loadWeight(g, 'token_embd.weight', dtype, false);
+    if (embed instanceof Tensor) w['model.embed_tokens.weight'] = embed;
     w['model.norm.weight'] = f32Vector(g, 'output_norm.weight', c.hiddenSize);
     const permuted = PERMUTED.has(c.modelType);
     const qOrder = permuted ? unpermuteRowOrder(q, c.numHeads) : null;
@@ -263,11 +266,16 @@ export function loadGguf(path: string, opts?: LoadOptions): LlamaModel {
         }
       }
     }
-    let lmHead = w['model.embed_tokens.weight'];
+    // the head: the output weight (a QuantLinear when quantized), or tied to the table, which
+    // when quantized is a QuantLinear over the same codes (its own copy: the gather and the
+    // linear each own their QTensor)
+    let lmHead: Tensor | undefined = embed instanceof Tensor ? embed : undefined;
     if (g.has('output.weight')) {
       const o = loadWeight(g, 'output.weight', dtype, false);
       if (o instanceof QTensor) head = new QuantLinear(o, { activations });
       else lmHead = o;
+    } else if (embed instanceof QTensor) {
+      head = new QuantLinear(loadWeight(g, 'token_embd.weight', dtype, false) as QTensor, { activations });
     }
     let freqs = ropeFrequencies(c, ropeInverseFrequencies(c.headDim, c.ropeTheta));
     if (g.has('rope_freqs.weight')) {
@@ -277,16 +285,15 @@ export function loadGguf(path: string, opts?: LoadOptions): LlamaModel {
       f.dispose();
     }
     inv = Tensor._wrap(freqs, 'f32', [c.headDim / 2]);
-    const model = new LlamaModel(c, path, w['model.embed_tokens.weight'], w['model.norm.weight'], lmHead, inv, w, prebuilt);
-    if (head) {
-      model.setLinear('lm_head', head).dispose(); // the tied view placed by the constructor
-      head = undefined;
-    }
+    const model = new LlamaModel(c, path, embed, w['model.norm.weight'], head ?? lmHead!, inv, w, prebuilt);
+    head = undefined;
+    embed = undefined;
     return model;
   } catch (e) {
     for (const t of Object.values(w)) t.dispose();
     for (const lin of prebuilt.values()) lin.dispose();
     head?.dispose();
+    if (embed instanceof QTensor) embed.dispose(); // a dense one is in w
     inv?.dispose();
     const err = e as { code?: string; message?: string };
     if (typeof err?.code === 'string' && err.code.startsWith('NT_')) throw ntError(err.code as never, `[${OP}] ${String(err.message).replace(/^\[[^\]]*\]\s*/, '')}`);

@@ -26,7 +26,7 @@ import type { QuantMatmulPath } from '../quant/matmul';
 import type { GroupSizeOption } from '../quant/options';
 import { quantize } from '../quant/quantize';
 import { gatherRows as gatherQuantRows, gatherRowsAsync as gatherQuantRowsAsync } from '../quant/gather';
-import type { QTensor } from '../quant/qtensor';
+import { QTensor } from '../quant/qtensor';
 
 export interface ModelHooks {
   /** Called with the input of every decoder linear, once per linear per forward (x valid only during the call). */
@@ -170,12 +170,20 @@ export class LlamaModel {
   private disposed = false;
 
   /** @internal Use nt.model.load. Takes ownership of the tensors. */
+  /** The dense embedding table; null when the loader passed a quantized one (qEmbed). */
+  private readonly embed: Tensor | null;
+
+  /**
+   * embedTable: a dense table, or a QTensor gathered row by row (a GGUF's Q4_0/Q8_0 token_embd,
+   * kept at its own size). lmHead: a weight (the table itself when tied: a view of it) or a
+   * built linear (e.g. a QuantLinear over a quantized tied table).
+   */
   constructor(
     readonly config: ModelConfig,
     readonly dir: string,
-    private readonly embed: Tensor,
+    embedTable: Tensor | QTensor,
     private readonly finalNorm: Tensor,
-    lmHead: Tensor,
+    lmHead: Tensor | LinearLike,
     private readonly invFreq: Tensor,
     weights: Record<string, Tensor>,
     /** Linears built by the loader (e.g. QuantLinear from a GPTQ folder); the rest are dense weights. */
@@ -190,8 +198,12 @@ export class LlamaModel {
       });
       for (const s of LINEAR_SUFFIXES) this.linearMap.set(p + s, prebuilt.get(p + s) ?? new DenseLinear(weights[`${p + s}.weight`]));
     }
+    const embed = embedTable instanceof QTensor ? null : embedTable;
+    this.embed = embed;
+    if (embedTable instanceof QTensor) this.qEmbed = embedTable;
     // a tied head views the embedding table: replacing (and disposing) it leaves the table intact
-    this.head = new DenseLinear(lmHead === embed ? embed._view(embed.shape, embed.strides, embed.offset) : lmHead);
+    if (!(lmHead instanceof Tensor)) this.head = lmHead;
+    else this.head = new DenseLinear(embed && lmHead === embed ? embed._view(embed.shape, embed.strides, embed.offset) : lmHead);
     this.baseInvFreq = Float32Array.from(invFreq.data as Float32Array);
     this.attentionFactor = ropeAttentionFactor(config);
   }
@@ -481,8 +493,8 @@ export class LlamaModel {
       for (const s of segments) s.invFreq = this.invFreqFor(s.offset + s.n);
       const q = this.qEmbed; // quantizeEmbeddings: rows dequantized straight into the f32 stream
       yield* step(
-        () => (q ? gatherQuantRows(q, tokens, { out: x }) : gatherRows(this.embed, tokens, { out: x })),
-        () => (q ? gatherQuantRowsAsync(q, tokens, { out: x }) : gatherRowsAsync(this.embed, tokens, { out: x })),
+        () => (q ? gatherQuantRows(q, tokens, { out: x }) : gatherRows(this.embed!, tokens, { out: x })),
+        () => (q ? gatherQuantRowsAsync(q, tokens, { out: x }) : gatherRowsAsync(this.embed!, tokens, { out: x })),
       );
       for (let l = 0; l < layers; ++l) yield* this.layer(l, x, segments, opts);
       if (layers === L) {
@@ -933,7 +945,7 @@ export class LlamaModel {
   /** Bytes the embedding table is stored in: its QTensor's after quantizeEmbeddings, else the dense table's. */
   get embeddingBytes(): number {
     this.check('embeddingBytes');
-    return this.qEmbed ? this.qEmbed.bytes : this.embed.data.byteLength;
+    return this.qEmbed ? this.qEmbed.bytes : this.embed!.data.byteLength;
   }
 
   /**
@@ -955,11 +967,11 @@ export class LlamaModel {
     const tableBytes = this.embeddingBytes;
     // rtn reads any float dtype and strided/mapped view and computes in f32: the codes are
     // those of the f32 widening, without a full-size f32 copy of the table
-    const q = quantize(this.embed, { bits, groupSize, symmetric: true });
+    const q = quantize(this.embed!, { bits, groupSize, symmetric: true });
     this.qEmbed = q;
     // the counters change only on dispose: their drop is what this table alone held
     const before = memory().bytes;
-    this.embed.dispose();
+    this.embed!.dispose();
     const releasedBytes = before - memory().bytes;
     return { tableBytes, quantizedBytes: q.bytes, releasedBytes, bytesSaved: releasedBytes - q.bytes, tableKept: releasedBytes === 0 };
   }
@@ -971,7 +983,7 @@ export class LlamaModel {
     for (const lin of this.linearMap.values()) lin.dispose();
     this.head.dispose();
     for (const n of this.norms) for (const t of [n.input, n.post, n.q, n.k]) t?.dispose();
-    for (const t of [this.embed, this.finalNorm, this.invFreq]) t.dispose();
+    for (const t of [this.embed, this.finalNorm, this.invFreq]) t?.dispose();
     this.qEmbed?.dispose();
   }
 

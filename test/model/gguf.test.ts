@@ -84,6 +84,11 @@ describe('nt.model.load of llama.cpp GGUFs', () => {
       expect([lin.q.bits, lin.q.groupSize, lin.q.scales.dtype]).toEqual([bits, 32, 'f16']);
     }
     expect(m.getLinear('lm_head')).toBeInstanceOf(QuantLinear); // output.weight is Q8_0 in both
+    // token_embd stays at its own size (the file's codes, rows dequantized as they are gathered):
+    // vocab x hidden / 32 groups of 32 codes + an f16 scale + a zero-point byte (the QTensor
+    // form), not 4 bytes per element
+    const blocks = (m.config.vocabSize * m.config.hiddenSize) / 32;
+    expect(m.embeddingBytes).toBe(blocks * ((32 * bits) / 8 + 2 + 1));
     expect(maxAbsDiff(logitsOf(m), exp[`logits_${type}`].data as Float32Array)).toBeLessThan(TOL.float64);
     m.dispose();
     const a = await loadAsync(path.join(FIX, `tiny-llama-${type}.gguf`), { activations: 'int8' });
@@ -98,6 +103,9 @@ describe('nt.model.load of llama.cpp GGUFs', () => {
     const tids = Array.from(e.ids.data as Int32Array);
     const g = load(path.join(FIX, 'tiny-llama-tied-q8_0.gguf'));
     expect(g.config.tieWordEmbeddings).toBe(true);
+    // the Q8_0 table stays quantized; the tied head runs the same codes through the int8 kernel
+    expect(g.embeddingBytes).toBe(((g.config.vocabSize * g.config.hiddenSize) / 32) * 35);
+    expect(g.getLinear('lm_head')).toBeInstanceOf(QuantLinear);
     const h = load(path.join(FIX, 'tiny-llama-tied-hf'));
     const y = g.forward(tids);
     const yh = h.forward(tids);
