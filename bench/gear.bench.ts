@@ -42,6 +42,11 @@ export const gearSuite: Suite = {
 
     // (b) decode attention
     const seqs = ctx.full ? [4096, 8192, 16384] : [8192, 16384];
+    // one more case per length: the three caches called in turn, round by round (who goes first
+    // rotates), each call timed: ratios from one time window (the cases above run seconds to
+    // minutes apart, and on a core shared with other work the compute-bound GEAR kernel and the
+    // bandwidth-bound f32 one drift differently); the summary reports their medians
+    const paired: { seq: number; names: string[]; times: number[][] }[] = [];
     const config = { numLayers: 1, numKvHeads: HKV, headDim: D };
     for (const seq of seqs) {
       const k = randomF32(HKV * seq * D, 11 + seq).reshape([1, HKV, seq, D]);
@@ -53,6 +58,26 @@ export const gearSuite: Suite = {
       k.dispose();
       v.dispose();
       const qs = Array.from({ length: 4 }, (_, i) => keep(randomF32(HQ * D, 100 + i).reshape([1, HQ, 1, D])));
+      {
+        const caches: [string, { attend(l: number, q: nt.Tensor): nt.Tensor }][] = [['f32 cache', f32], ['GEAR 4-bit r4 s2%', gear], ['KIVI 4-bit', kivi]];
+        const pair = { seq, names: caches.map(([n]) => n), times: caches.map(() => [] as number[]) };
+        paired.push(pair);
+        let round = 0;
+        cases.push({
+          name: `decode attention, seq ${seq}, ${HQ}q/${HKV}kv x ${D}`,
+          impl: 'f32 / GEAR / KIVI interleaved (one call each per round)',
+          threads: 2,
+          fn: () => {
+            for (let k = 0; k < caches.length; ++k) {
+              const j = (k + round) % caches.length;
+              const t0 = process.hrtime.bigint();
+              caches[j][1].attend(0, qs[round & 3]).dispose();
+              pair.times[j].push(Number(process.hrtime.bigint() - t0) / 1e9);
+            }
+            ++round;
+          },
+        });
+      }
       const f32Bytes = 2 * HKV * seq * D * 4;
       const name = `decode attention, seq ${seq}, ${HQ}q/${HKV}kv x ${D}`;
       let i = 0;
@@ -123,6 +148,11 @@ export const gearSuite: Suite = {
       cases,
       summary: (results: CaseResult[]) => {
         const lines: string[] = [];
+        for (const p of paired) {
+          const med = p.times.map((t) => t.slice(5).sort((x, y) => x - y)[(t.length - 5) >> 1]);
+          const parts = p.names.map((name, k) => `${name} ${formatTime(med[k])}${k > 0 ? ` (${(med[0] / med[k]).toFixed(2)}x the f32 cache's speed)` : ''}`);
+          lines.push(`decode seq ${p.seq}, interleaved (${p.times[0].length - 5} rounds, each call timed, 2 threads, medians): ${parts.join(', ')}`);
+        }
         for (const r of results) {
           if (r.ratio === undefined) continue;
           if (r.name.startsWith('decode') && r.impl.startsWith('GEAR')) {
