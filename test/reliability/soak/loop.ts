@@ -120,7 +120,12 @@ export interface SoakReport {
   memoryAfter: NT.MemoryCounters;
 }
 
-/** Runs the loop, sampling RSS (after a GC when --expose-gc) every `every` iterations. */
+/**
+ * Runs the loop, sampling RSS every `every` iterations after a GC (with --expose-gc) and
+ * nt.trimHeap(): free heap pages go back to the OS first, so a sample counts live memory, not
+ * the allocator's high-water mark (without the trim, the pool threads' arenas grew by ~25 MB at
+ * whichever compressModel first peaked in a new arena and stayed flat after: a step, not a leak).
+ */
 export async function soak(nt: Nt, iterations: number, dir: string, every = 100): Promise<SoakReport> {
   const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
   const warmup = Math.max(every, Math.floor(iterations / 10));
@@ -133,6 +138,7 @@ export async function soak(nt: Nt, iterations: number, dir: string, every = 100)
     await iteration(nt, i, dir);
     if ((i + 1) % every === 0 || i + 1 === warmup) {
       gc();
+      nt.trimHeap();
       const m = process.memoryUsage();
       rss.push(m.rss / 2 ** 20);
       if (i + 1 === warmup) {
@@ -142,6 +148,7 @@ export async function soak(nt: Nt, iterations: number, dir: string, every = 100)
     }
   }
   gc();
+  nt.trimHeap();
   const end = process.memoryUsage();
   return {
     iterations,
