@@ -6,6 +6,7 @@
 #include <functional>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -241,6 +242,17 @@ TEST_CASE(attention_over_chunks_equals_attention_over_the_decompressed_cache) {
   gear_outlier_deltas_check(L.v, vp, nb, d, L.vdelta);
   gear_outlier_deltas_run(L.v, vp, nb, d, L.vdelta);
   const TensorView qv = view(q, DType::F32, {1, hq, sq, d}), ov = view(out, DType::F32, {1, hq, sq, d});
+  {  // corrections sized for another outlier budget: a coded error naming the expected shape
+    GearLayerView bad = L;
+    bad.vdelta = view(vdelta, DType::F32, {chunks, hkv, nb});
+    bool shape_error = false;
+    try {
+      gear_attend_check(bad, qv, ov);
+    } catch (const nt::Error& e) {
+      shape_error = e.code() == ErrorCode::Shape && std::string(e.what()).find("value outlier corrections") != std::string::npos;
+    }
+    CHECK(shape_error);
+  }
   gear_attend_check(L, qv, ov);
   gear_attend_run(L, qv, ov, 1.0 / std::sqrt(static_cast<double>(d)));
   // dense K/V of head h, token t: chunk c = t / nb (stacked [chunks, hkv, nb, d]) or the buffer
