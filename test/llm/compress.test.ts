@@ -7,7 +7,7 @@ import * as nt from '../../lib';
 import * as eoraModule from '../../lib/llm/eora';
 import * as dequantizeModule from '../../lib/quant/dequantize';
 import * as quantizeModule from '../../lib/quant/quantize';
-import { DenseLinear, LoraLinear, QuantLinear } from '../../lib/model/linear';
+import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../../lib/model/linear';
 import { FIXTURE_F16, errorOf, maxAbsDiff } from '../model/helpers';
 
 const text = fs.readFileSync(path.join(FIXTURE_F16, 'heldout.txt'));
@@ -212,6 +212,9 @@ describe('llm.compressModel', () => {
         : mode === 'layer-sequential'
           ? layers.map((l) => blocks.flat().map((g) => `model.layers.${l}.${g}`))
           : [model.linears()];
+    // later forward passes run through a compressed linear's effective f32 weight Wc + BA (the
+    // pipeline's stand-in); the int4 + adapter layers replace those once every group is done
+    const compressed = new Map<string, LinearLike>();
     for (const names of groups) {
       const calib = nt.llm.calibrate(model, ids, { window, modules: names });
       for (const name of names) {
@@ -220,11 +223,14 @@ describe('llm.compressModel', () => {
         const q = nt.quant.quantize(W, { bits: 4, groupSize: 128 });
         const Wc = nt.quant.dequantize(q);
         const c = nt.llm.compensate(W, Wc, { method: 'eora', rank, covariance: cov });
-        model.setLinear(name, new LoraLinear(new QuantLinear(q), c.A, c.B)).dispose();
-        [cov, W, Wc].forEach((t) => t.dispose());
+        const BA = nt.matmul(c.B, c.A);
+        model.setLinear(name, new DenseLinear(nt.add(Wc, BA))).dispose();
+        compressed.set(name, new LoraLinear(new QuantLinear(q), c.A, c.B));
+        [cov, W, Wc, BA].forEach((t) => t.dispose());
       }
       calib.dispose();
     }
+    compressed.forEach((linear, name) => model.setLinear(name, linear).dispose());
   }
 
   test('one pass equals true-sequential recalibration by whole forward passes: same logits, each layer run once (stopping before each projection), the model embedded once', () => {
