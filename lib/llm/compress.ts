@@ -605,9 +605,11 @@ function* sequentialLayer(model: LlamaModel, p: Plan, l: number, chunks: readonl
       acc?.dispose();
     }
     // the projection's input, computed with the block's compressed first linears; needed again
-    // once the projection is compressed, so held (in memory, or spilled to ctx.spillDir)
+    // once the projection is compressed, so held: in memory, or spilled to ctx.spillDir for the
+    // mlp block (rows × intermediate; the attention block's rows × hidden stays below the peak the
+    // mlp block's down_proj statistics reach, so spilling it would only cost I/O)
     const inners: Tensor[] = [];
-    const spill = ctx.spillDir === undefined ? null : new SpillFile(ctx.spillDir);
+    const spill = ctx.spillDir === undefined || block === 'attention' ? null : new SpillFile(ctx.spillDir);
     try {
       let pacc: CovarianceAccumulator | null = null;
       try {

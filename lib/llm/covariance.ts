@@ -10,7 +10,7 @@
 import { ntError } from '../errors';
 import { checkOptions, describe } from '../ops/common';
 import { div, divAsync, mul, sqrt } from '../ops';
-import { accumulateCovariance, accumulateCovarianceAsync, type CovarianceState } from '../quant/calibration';
+import { accumulateCovariance, accumulateCovarianceAsync, symmetrizeCovariance, symmetrizeCovarianceAsync, type CovarianceState } from '../quant/calibration';
 import { Tensor } from '../tensor';
 
 const OP = 'llm.covariance';
@@ -28,6 +28,8 @@ export class CovarianceAccumulator {
   readonly dim: number;
   private state: CovarianceState;
   private tokens = 0;
+  /** Whether gram's upper triangle is up to date with its lower one. */
+  private symmetric = true;
   private disposed = false;
   private inFlight = 0;
   private tail: Promise<unknown> = Promise.resolve();
@@ -43,7 +45,8 @@ export class CovarianceAccumulator {
       for (const t of made) t.dispose();
       throw e;
     }
-    this.state = { sumSq: made[0], sumAbs: made[1], gram: made[2] ?? null };
+    // updates fill the lower triangle; it is mirrored once, when XᵀX is read
+    this.state = { sumSq: made[0], sumAbs: made[1], gram: made[2] ?? null, lowerOnly: true };
   }
 
   /** Tokens (rows of x) accumulated so far. */
@@ -71,6 +74,7 @@ export class CovarianceAccumulator {
    */
   update(x: Tensor): this {
     this.check(`${OP}.update`);
+    this.symmetric = false;
     this.tokens += accumulateCovariance(x, this.state, `${OP}.update`);
     return this;
   }
@@ -83,6 +87,7 @@ export class CovarianceAccumulator {
     const run = async (): Promise<this> => {
       try {
         if (this.disposed) throw ntError('NT_DISPOSED', `[${op}] the covariance accumulator was disposed`);
+        this.symmetric = false;
         this.tokens += await accumulateCovarianceAsync(x, this.state, op);
         return this;
       } finally {
@@ -98,7 +103,22 @@ export class CovarianceAccumulator {
     this.check(op);
     if (this.state.gram === null) throw ntError('NT_VALUE', `[${op}] this accumulator was created with { gram: false }`);
     if (this.tokens === 0) throw ntError('NT_VALUE', `[${op}] no tokens accumulated yet`);
+    if (!this.symmetric) symmetrizeCovariance(this.state, op);
+    this.symmetric = true;
     return this.state.gram;
+  }
+
+  /** gram(op) with the mirror on a worker thread, queued behind pending updates like one. */
+  private async gramAsync(op: string): Promise<Tensor> {
+    const run = async (): Promise<void> => {
+      if (this.disposed || this.state.gram === null || this.tokens === 0 || this.symmetric) return;
+      await symmetrizeCovarianceAsync(this.state, op);
+      this.symmetric = true;
+    };
+    const job = this.tail.then(run, run);
+    this.tail = job.catch(() => undefined);
+    await job;
+    return this.gram(op);
   }
 
   /** C = XᵀX / n, f64 [dim, dim], exactly symmetric (a new tensor). */
@@ -108,8 +128,7 @@ export class CovarianceAccumulator {
 
   /** mean() with the dim² division on a worker thread (awaits any pending updateAsync first). */
   async meanAsync(): Promise<Tensor> {
-    await this.tail;
-    return divAsync(this.gram(`${OP}.meanAsync`), this.tokens);
+    return divAsync(await this.gramAsync(`${OP}.meanAsync`), this.tokens);
   }
 
   /** H = 2XᵀX / n, f32 [dim, dim] (a new tensor): the Hessian GPTQ and SparseGPT take. */
@@ -124,8 +143,7 @@ export class CovarianceAccumulator {
 
   /** hessian() with the division on a worker thread (the f64 → f32 copy stays on this one). */
   async hessianAsync(): Promise<Tensor> {
-    await this.tail;
-    const m = await divAsync(this.gram(`${OP}.hessianAsync`), this.tokens / 2);
+    const m = await divAsync(await this.gramAsync(`${OP}.hessianAsync`), this.tokens / 2);
     try {
       return m.astype('f32');
     } finally {

@@ -48,7 +48,10 @@ export interface GptqOps {
     blockSize: number,
     onProgress?: NativeProgress,
   ): void;
-  /** gram (f64 [dim, dim] or null) += XᵀX, sumSq/sumAbs (f64 [dim]) += Σ x², Σ |x| for x [..., dim]. */
+  /**
+   * gram (f64 [dim, dim] or null) += XᵀX, sumSq/sumAbs (f64 [dim]) += Σ x², Σ |x| for x [..., dim];
+   * without `symmetrize` only gram's lower triangle (an empty x with it: only the mirror).
+   */
   covarianceUpdate(
     x: Storage,
     xm: Meta,
@@ -58,6 +61,7 @@ export interface GptqOps {
     sqm: Meta,
     sumAbs: Storage,
     abm: Meta,
+    symmetrize: boolean,
   ): void;
 }
 

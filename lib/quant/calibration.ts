@@ -20,6 +20,11 @@ export interface CovarianceState {
   sumSq: Tensor;
   /** f64 [dim], contiguous. */
   sumAbs: Tensor;
+  /**
+   * true: updates add into gram's lower triangle only and leave the upper one stale, saving a
+   * dim² pass per update; symmetrizeCovariance completes gram before it is read. Default false.
+   */
+  lowerOnly?: boolean;
 }
 
 function checkState(op: string, s: CovarianceState): number {
@@ -56,7 +61,32 @@ function args(x: Tensor, s: CovarianceState) {
     s.gram ? s.gram._storage : null, s.gram ? s.gram._metaArray : null,
     s.sumSq._storage, s.sumSq._metaArray,
     s.sumAbs._storage, s.sumAbs._metaArray,
+    s.lowerOnly !== true,
   ] as const;
+}
+
+/** An empty update: the native call then only mirrors gram's lower triangle into the upper one. */
+const noRows = (op: string, s: CovarianceState) => Tensor._empty(op, [0, checkState(op, s)], 'f32');
+
+/** Completes gram's upper triangle from the lower one (a state updated with lowerOnly). */
+export function symmetrizeCovariance(state: CovarianceState, op = OP): void {
+  const x = noRows(op, state);
+  try {
+    native.covarianceUpdate(...args(x, { ...state, lowerOnly: false }));
+  } finally {
+    x.dispose();
+  }
+}
+
+/** symmetrizeCovariance on a worker thread. */
+export async function symmetrizeCovarianceAsync(state: CovarianceState, op = OP): Promise<void> {
+  const x = noRows(op, state);
+  try {
+    await native.covarianceUpdateAsync(...args(x, { ...state, lowerOnly: false }));
+  } finally {
+    keep([state]);
+    x.dispose();
+  }
 }
 
 /** Adds x's second moments to the state in place; returns the number of tokens (rows) added. */

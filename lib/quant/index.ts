@@ -18,5 +18,5 @@ export { gptq, gptqAsync } from './gptq';
 export type { GptqOptions, ProgressCallback } from './gptq';
 export { sparseGpt24, sparseGpt24Async } from './sparsegpt';
 export type { SparseGpt24Options } from './sparsegpt';
-export { accumulateCovariance, accumulateCovarianceAsync } from './calibration';
+export { accumulateCovariance, accumulateCovarianceAsync, symmetrizeCovariance, symmetrizeCovarianceAsync } from './calibration';
 export type { CovarianceState } from './calibration';

@@ -52,12 +52,13 @@ NT_NAPI_OP(sparseGpt24) {
   return {[=] { nt::quant::sparsegpt_run(w, h, out, damp, block, progress_fn(progress)); }, {}};
 }
 
-// covarianceUpdate(x, gram | null, sumSq, sumAbs)
+// covarianceUpdate(x, gram | null, sumSq, sumAbs, symmetrize)
 NT_NAPI_OP(covarianceUpdate) {
   const TensorView x = args.tensor();
   TensorView gram;
   const bool has_gram = args.optional_tensor(&gram);
   const TensorView sq = args.tensor(), ab = args.tensor();
+  const bool symmetrize = args.boolean();
   nt::quant::covariance_check(x, has_gram ? &gram : nullptr, sq, ab);
-  return {[=] { nt::quant::covariance_run(x, has_gram ? &gram : nullptr, sq, ab); }, {}};
+  return {[=] { nt::quant::covariance_run(x, has_gram ? &gram : nullptr, sq, ab, symmetrize); }, {}};
 }

@@ -9,7 +9,8 @@
 // speed of the f64 one (twice the SIMD lanes) and this is the hot loop of calibration. f64
 // input keeps its precision with the f64 GEMM.
 // Only the lower triangle is formed (panels of kPanel columns, rows from the panel down), then
-// mirrored (tiled, in parallel), so the result is exactly symmetric.
+// mirrored (tiled, in parallel), so the result is exactly symmetric; an owner that reads gram
+// rarely (nt.llm.covariance) skips the mirror per update and asks for it once.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -25,11 +26,13 @@ namespace nt::quant {
 namespace {
 
 constexpr const char* kOp = "llm.covariance.update";
-// 1024 tokens per f32 block and 512-column panels: at dim 5632 a 2048-row update took 341 ms
-// with 256 / 256 (eight passes of f64 adds over the d²/2 sums per update and narrow GEMMs), 250
-// ms now; a full f32 XᵀX SGEMM takes ~310 ms (AMD EPYC Zen 5, 2 threads). Typical rounding per
-// block stays ~√1024·2⁻²⁴ ≈ 2e-6 of Σ|x_ti x_tj|, within the tests' f64-reference bounds.
-constexpr int64_t kRowBlock = 1024;
+// 2048 tokens per f32 block (the pipeline's chunk: one block per update) and 512-column panels.
+// At dim 5632 a 2048-row update took 341 ms with 256 / 256 blocks and panels, 265-284 ms with
+// 1024 / 512 and a mirror per update, 215 ms now that the rows are read in place, the column sums
+// are split over the team and the accumulator mirrors once when read (2048: 48-51 -> 37 ms; AMD
+// EPYC Zen 5, 2 threads, same run). Typical rounding per block stays ~√2048·2⁻²⁴ ≈ 3e-6 of
+// Σ|x_ti x_tj|, within the tests' f64-reference bounds.
+constexpr int64_t kRowBlock = 2048;
 constexpr int64_t kPanel = 512;
 
 // Leading-index walk over the rows (all axes but the last) of a strided view.
@@ -86,31 +89,47 @@ void gemm_t(int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const
   gemm_f64(true, false, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
 
+// sq[j] += Σ_i x_ij², ab[j] += Σ_i |x_ij| over the nb rows of a (row stride ld), in f64; columns
+// split over the team (each output summed by one thread, rows in order).
+template <typename T>
+void column_moments(const T* a, int64_t nb, int64_t dim, int64_t ld, double* sq, double* ab) {
+  parallel_for(dim, 256, [&](int64_t j0, int64_t j1) {
+    for (int64_t i = 0; i < nb; ++i) {
+      const T* row = a + i * ld;
+      for (int64_t j = j0; j < j1; ++j) {
+        const double v = row[j];
+        sq[j] += v * v;
+        ab[j] += std::fabs(v);
+      }
+    }
+  });
+}
+
 template <typename T>
 void accumulate(const TensorView& x, int64_t rows, int64_t dim, double* gram, double* sq, double* ab) {
   const RowWalk walk{x};
   const int64_t rb = std::min(kRowBlock, rows);
-  Scratch<T> a(static_cast<size_t>(rb * dim));
+  // rows of a contiguous input of the GEMM's type are used where they are; others are copied
+  const bool in_place = x.is_contiguous() && (std::is_same_v<T, float> ? x.dtype == DType::F32 : x.dtype == DType::F64);
+  Scratch<T> a(in_place ? 0 : static_cast<size_t>(rb * dim));
   const int64_t pw = std::min(kPanel, dim);
   Scratch<T> tile(gram ? static_cast<size_t>(dim * pw) : 0);
   std::vector<double> td;
   std::vector<float> tf;
   for (int64_t r0 = 0; r0 < rows; r0 += rb) {
     const int64_t nb = std::min(rb, rows - r0);
-    for (int64_t i = 0; i < nb; ++i) {
-      T* row = a.get() + i * dim;
-      load_row<T>(x, walk.row_offset(r0 + i), dim, row, td, tf);
-      for (int64_t j = 0; j < dim; ++j) {
-        const double v = row[j];
-        sq[j] += v * v;
-        ab[j] += std::fabs(v);
-      }
+    const T* block = a.get();
+    if (in_place) {
+      block = x.ptr<T>() + r0 * dim;
+    } else {
+      for (int64_t i = 0; i < nb; ++i) load_row<T>(x, walk.row_offset(r0 + i), dim, a.get() + i * dim, td, tf);
     }
+    column_moments(block, nb, dim, dim, sq, ab);
     if (!gram) continue;
     for (int64_t j0 = 0; j0 < dim; j0 += pw) {
       const int64_t w = std::min(pw, dim - j0), m = dim - j0;
       // tile[i, c] = Σ_t a[t, j0 + i] a[t, j0 + c]: rows j0.. of columns j0..j0+w of XᵀX
-      gemm_t(m, w, nb, a.get() + j0, dim, a.get() + j0, dim, tile.get(), w);
+      gemm_t(m, w, nb, block + j0, dim, block + j0, dim, tile.get(), w);
       parallel_for(m, std::max<int64_t>(1, 4096 / w), [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
           double* g = gram + (j0 + i) * dim + j0;
@@ -161,9 +180,14 @@ void covariance_check(const TensorView& x, const TensorView* gram, const TensorV
   if (gram) check_state(*gram, "gram", 2);
 }
 
-void covariance_run(const TensorView& x, const TensorView* gram, const TensorView& sum_sq, const TensorView& sum_abs) {
+void covariance_run(const TensorView& x, const TensorView* gram, const TensorView& sum_sq, const TensorView& sum_abs,
+                    bool symmetrize) {
   const int64_t dim = x.shape[x.ndim - 1];
-  if (x.numel() == 0) return;
+  double* g = gram ? gram->ptr<double>() : nullptr;
+  if (x.numel() == 0) {
+    if (g && symmetrize) mirror_lower(g, dim);
+    return;
+  }
   const int64_t rows = x.numel() / dim;
   const RowWalk walk{x};
   // Refuse NaN/Inf before touching the sums, so a failed update leaves them unchanged.
@@ -175,10 +199,9 @@ void covariance_run(const TensorView& x, const TensorView* gram, const TensorVie
   const auto first_bad = std::find(bad.begin(), bad.end(), uint8_t(1));
   NT_CHECK(first_bad == bad.end(), Value, "[", kOp, "] x contains NaN or Inf (token row ", first_bad - bad.begin(), ")");
 
-  double* g = gram ? gram->ptr<double>() : nullptr;
   if (x.dtype == DType::F64) accumulate<double>(x, rows, dim, g, sum_sq.ptr<double>(), sum_abs.ptr<double>());
   else accumulate<float>(x, rows, dim, g, sum_sq.ptr<double>(), sum_abs.ptr<double>());
-  if (g) mirror_lower(g, dim);
+  if (g && symmetrize) mirror_lower(g, dim);
 }
 
 }  // namespace nt::quant

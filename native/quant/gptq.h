@@ -40,9 +40,13 @@ void sparsegpt_run(const TensorView& w, const TensorView& hessian, const TensorV
 // Streaming second moments of activations x [..., dim] (any float dtype and strides; rows are
 // tokens): gram += XᵀX (f64 [dim, dim], contiguous, both triangles), sum_sq[j] += Σ x_tj²,
 // sum_abs[j] += Σ |x_tj| (f64 [dim], contiguous). gram may be absent (nullptr) when only the
-// column statistics are kept. NaN/Inf in x: NT_VALUE before anything is written.
+// column statistics are kept. NaN/Inf in x: NT_VALUE before anything is written. Without
+// `symmetrize` only gram's lower triangle is updated (an accumulator that symmetrizes once, when
+// it is read, saves a dim² pass per update); an empty x with `symmetrize` only completes the upper
+// triangle from the lower.
 void covariance_check(const TensorView& x, const TensorView* gram, const TensorView& sum_sq,
                       const TensorView& sum_abs);
-void covariance_run(const TensorView& x, const TensorView* gram, const TensorView& sum_sq, const TensorView& sum_abs);
+void covariance_run(const TensorView& x, const TensorView* gram, const TensorView& sum_sq, const TensorView& sum_abs,
+                    bool symmetrize);
 
 }  // namespace nt::quant

@@ -254,4 +254,61 @@ describe('nt.llm.covariance', () => {
       await expect(acc.updateAsync(nt.zeros([1, 2]))).rejects.toMatchObject({ code: 'NT_DISPOSED' });
     });
   });
+
+  describe('nt.quant.accumulateCovariance with lowerOnly', () => {
+    // 2100 rows: two f32 blocks of the native update; 515 columns: two column panels
+    const [n, dim] = [2100, 515];
+    const state = (lowerOnly: boolean, init = 7) => ({ gram: nt.full([dim, dim], init, 'f64'), sumSq: nt.zeros([dim], 'f64'), sumAbs: nt.zeros([dim], 'f64'), lowerOnly });
+    const dispose = (s: ReturnType<typeof state>) => [s.gram, s.sumSq, s.sumAbs].forEach((t) => t.dispose());
+
+    it('fills only the lower triangle; symmetrizeCovariance then equals symmetric updates bit for bit (contiguous, strided and bf16 rows)', async () => {
+      const x = nt.randn([n, dim], { seed: 11 });
+      const columns = nt.randn([dim, 300], { seed: 12 });
+      const strided = columns.transpose(); // [300, dim] rows read through strides
+      const half = x.astype('bf16');
+      const full = state(false);
+      const lower = state(true);
+      for (const t of [x, strided, half]) {
+        nt.quant.accumulateCovariance(t, full);
+        await nt.quant.accumulateCovarianceAsync(t, lower);
+      }
+      const [g, l] = [values(full.gram), values(lower.gram)];
+      let [lowerDiffers, upperTouched] = [0, 0];
+      for (let i = 0; i < dim; ++i)
+        for (let j = 0; j < dim; ++j) {
+          if (j <= i) lowerDiffers += l[i * dim + j] === g[i * dim + j] ? 0 : 1;
+          else upperTouched += l[i * dim + j] === 7 ? 0 : 1;
+        }
+      expect([lowerDiffers, upperTouched]).toEqual([0, 0]);
+      expect(values(lower.sumSq)).toEqual(values(full.sumSq));
+      nt.quant.symmetrizeCovariance(lower);
+      expect(values(lower.gram)).toEqual(g);
+      // the async form, on a fresh lower-only state
+      const other = state(true);
+      nt.quant.accumulateCovariance(x, other);
+      await nt.quant.symmetrizeCovarianceAsync(other);
+      const ref = state(false, 0);
+      nt.quant.accumulateCovariance(x, ref);
+      const got = values(ref.gram);
+      expect(values(other.gram)).toEqual(got.map((v) => v + 7));
+      // against float64 sums over the rows of x, for rows of gram across both panels and the diagonal
+      const xs = values(x);
+      const rows = [0, 1, 255, 511, 512, 513, 514];
+      const want = rows.flatMap((i) => Array.from({ length: dim }, (_, j) => {
+        let acc = 0;
+        for (let t = 0; t < n; ++t) acc += xs[t * dim + i] * xs[t * dim + j];
+        return acc;
+      }));
+      expect(relErr(rows.flatMap((i) => Array.from(got.slice(i * dim, (i + 1) * dim))), want)).toBeLessThan(TOL.covF32);
+      [full, lower, other, ref].forEach(dispose);
+      [x, strided, columns, half].forEach((t) => t.dispose());
+    });
+
+    it('symmetrizeCovariance refuses a malformed state', () => {
+      const s = state(true);
+      expect(() => nt.quant.symmetrizeCovariance({ ...s, gram: nt.zeros([dim, dim]) })).toThrow(expect.objectContaining({ code: 'NT_DTYPE' }));
+      expect(() => nt.quant.symmetrizeCovariance({ ...s, sumSq: nt.zeros([3], 'f64') })).toThrow(expect.objectContaining({ code: 'NT_SHAPE' }));
+      dispose(s);
+    });
+  });
 });

@@ -145,7 +145,7 @@ TEST_CASE(covariance_update_reads_strided_views_and_refuses_nan_untouched) {
   av = sv;
   av.data = ab.data();
   covariance_check(xv, &gv, sv, av);
-  covariance_run(xv, &gv, sv, av);
+  covariance_run(xv, &gv, sv, av, true);
   double worst = 0;
   for (int64_t i = 0; i < dim; ++i) {
     double s2 = 0, s1 = 0;
@@ -167,7 +167,7 @@ TEST_CASE(covariance_update_reads_strided_views_and_refuses_nan_untouched) {
   xt[3 * n + 250] = NAN;
   bool threw = false;
   try {
-    covariance_run(xv, &gv, sv, av);
+    covariance_run(xv, &gv, sv, av, true);
   } catch (const Error& e) {
     threw = e.code() == ErrorCode::Value;
   }
