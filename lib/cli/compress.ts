@@ -33,6 +33,7 @@ interface CompressCliOptions {
   shardIndex?: string;
   resume?: boolean;
   errors?: boolean;
+  quantizeHead?: boolean;
   json?: boolean;
 }
 
@@ -143,6 +144,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
     .option('--shard-index <i>', 'which of --shards this process compresses (default: from the job array)')
     .option('--resume', 'continue a run killed in --out (same model, options and calibration) from its last finished layer')
     .option('--errors', "measure each linear's activation error (two f64 products per linear: slow at real size)")
+    .option('--quantize-head', "store lm_head quantized too (round-to-nearest with --bits/--group; default: the source dtype); with --shards, give it to every shard")
     .option('--json', 'print the report as JSON')
     .action((o: CompressCliOptions) => {
       try {
@@ -191,6 +193,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
           ...(layers ? { layers } : {}),
           resume: o.resume === true,
           measureErrors: o.errors === true,
+          quantizeHead: o.quantizeHead === true,
           onProgress: (done, _t, l, p) => {
             bar.tick(done - ticked, `${l.name.replace(/^model\./, '')} (layer ${p.layer + 1}/${p.layers}${Number.isFinite(p.etaSeconds) ? `, ~${p.etaSeconds.toFixed(0)}s left by layer time` : ''})`);
             ticked = done;
@@ -199,7 +202,7 @@ export function registerCompress(program: Command, ctx: CliContext): void {
         bar.done();
         const report = result.report;
         if (o.json) {
-          ctx.out(JSON.stringify({ model: dir, out, kind: result.kind, layerRange: result.layers, resumedLayers: result.resumedLayers, ...report }, null, 2) + '\n');
+          ctx.out(JSON.stringify({ model: dir, out, kind: result.kind, layerRange: result.layers, resumedLayers: result.resumedLayers, head: result.head, ...report }, null, 2) + '\n');
           return;
         }
         ctx.out(layerTable(report, ctx));
@@ -223,6 +226,9 @@ export function registerCompress(program: Command, ctx: CliContext): void {
                 ],
                 ...(opts.method === 'eora' ? [['EoRA dropped directions', `${dropped} in all, at most ${(100 * maxDroppedEnergy).toPrecision(2)}% of a layer's activation energy`] as [string, string]] : []),
                 ['linear bytes', `${formatBytes(report.bytesBefore)} f32 → ${formatBytes(report.bytesAfter)} (${((100 * report.bytesAfter) / report.bytesBefore).toFixed(1)}%)`],
+                ...(result.head && result.head.sourceBytes > 0
+                  ? [['lm_head', result.head.quantized ? `int${opts.bits} rtn g${opts.groupSize}: ${formatBytes(result.head.sourceBytes)} → ${formatBytes(result.head.bytes)}` : `source dtype, ${formatBytes(result.head.bytes)} (--quantize-head to quantize it)`] as [string, string]]
+                  : []),
                 ['time', `${report.seconds.toFixed(1)} s (${stageLine})`],
                 ['wrote', result.kind === 'shard' ? `${out} (shard: merge with \`ntensor merge --out DIR SHARD_DIR...\`)` : `${out}${report.layers.some((l) => l.adapterBytes > 0) ? `, ${path.join(out, 'adapter')}` : ''}`],
               ],

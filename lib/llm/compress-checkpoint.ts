@@ -2,7 +2,8 @@
 // disk, resumable after a kill, and shardable over processes (ALGORITHMS.md §1-2 for the math;
 // lib/llm/compress.ts for one layer's work).
 //
-//   OUT/model-00001-of-000NN.safetensors   embeddings, final norm, lm_head (source dtype)
+//   OUT/model-00001-of-000NN.safetensors   embeddings, final norm, lm_head (source dtype, or
+//                                          int4 GPTQ tensors with quantizeHead)
 //   OUT/model-000kk-of-000NN.safetensors   decoder layer kk−2: its compressed linears + norms
 //   OUT/model.safetensors.index.json       transformers' shard index
 //   OUT/adapter/                           the PEFT LoRA folder (EoRA / svd / act-s factors)
@@ -33,6 +34,9 @@ import { load as loadModel } from '../model/load';
 import { ReleasedLinear } from '../model/linear';
 import type { LlamaModel } from '../model/model';
 import { describe } from '../ops/common';
+import { toGptq, toGptqAsync } from '../quant/gptq-format';
+import type { GroupSizeOption } from '../quant/options';
+import { quantize, quantizeAsync } from '../quant/quantize';
 import { Tensor, trimHeap } from '../tensor';
 import { Job, inline, runAsync, runSync, step } from '../job';
 import { saveLoraAdapterJob } from './adapter';
@@ -70,6 +74,13 @@ export interface CompressCheckpointOptions extends CompressOptions {
   resume?: boolean;
   /** Extra strings for the safetensors headers. */
   metadata?: Record<string, string>;
+  /**
+   * Store lm_head quantized too (default false: in the source dtype): round-to-nearest with the
+   * run's bits, group size and symmetry (GPTQ's Hessian of the head would need the stream through
+   * the final norm, which no layer uses), as GPTQ tensors under quantization_config.lm_head = true
+   * (GPTQModel's key; nt.model.load reads it). Needs quantization (`bits`) and an untied head.
+   */
+  quantizeHead?: boolean;
 }
 
 export interface CompressCheckpointResult {
@@ -81,6 +92,8 @@ export interface CompressCheckpointResult {
   layers: [number, number];
   /** Layers found finished on disk and not recomputed. */
   resumedLayers: number;
+  /** How lm_head was written (model folders; null for a shard): its stored bytes, and the source's. */
+  head: { quantized: boolean; bytes: number; sourceBytes: number } | null;
 }
 
 const OP = 'llm.compressCheckpoint';
@@ -101,7 +114,7 @@ const layerShard = (l: number, L: number) => shardFile(l + 2, L);
 interface RunIdentity {
   format: string;
   source: { dir: string; fingerprint: string };
-  options: CompressionReport['options'] & { calibrationWindow: number };
+  options: CompressionReport['options'] & { calibrationWindow: number; quantizeHead: boolean };
   calibration: { tokens: number; sha256: string };
   mode: CompressMode;
   numLayers: number;
@@ -141,12 +154,12 @@ function sourceFingerprint(dir: string): string {
   return h.digest('hex');
 }
 
-function identityOf(model: LlamaModel, p: Plan, mode: CompressMode, layers: [number, number]): RunIdentity {
+function identityOf(model: LlamaModel, p: Plan, mode: CompressMode, layers: [number, number], quantizeHead: boolean): RunIdentity {
   const ids = p.calibration;
   return {
     format: RUN_FORMAT,
     source: { dir: path.resolve(model.dir), fingerprint: sourceFingerprint(model.dir) },
-    options: { ...reportOptions(p), calibrationWindow: p.window },
+    options: { ...reportOptions(p), calibrationWindow: p.window, quantizeHead },
     calibration: { tokens: ids.length, sha256: crypto.createHash('sha256').update(Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex') },
     mode,
     numLayers: model.config.numLayers,
@@ -364,20 +377,62 @@ function readRecords(op: string, dir: string, range: [number, number], L: number
   return out;
 }
 
+/** How lm_head is quantized (quantizeHead): the run's grid, round-to-nearest. */
+interface HeadQuant {
+  bits: number;
+  groupSize: GroupSizeOption;
+  symmetric: boolean;
+}
+
+const headQuantOf = (o: { bits: number | null; groupSize: GroupSizeOption; symmetric: boolean }): HeadQuant => ({ bits: o.bits!, groupSize: o.groupSize, symmetric: o.symmetric });
+
+/** lm_head's GPTQ tensors (int4, round-to-nearest) from the source's stored head (owned by the caller). */
+function* quantizedHead(model: LlamaModel, hq: HeadQuant, stages: StageSeconds): Job<Record<string, Tensor>> {
+  // round-to-nearest reads the mapped 16-bit head as its f32 widening: no f32 copy
+  const w = loadSafetensors(model.dir, { names: ['lm_head.weight'] })['lm_head.weight'];
+  try {
+    const o = { bits: hq.bits as 4, groupSize: hq.groupSize, symmetric: hq.symmetric };
+    const q = yield* timed(stages, 'quantize', step(() => quantize(w, o), () => quantizeAsync(w, o)));
+    try {
+      const g = yield* timed(stages, 'quantize', step(() => toGptq(q), () => toGptqAsync(q)));
+      return { 'lm_head.qweight': g.qweight, 'lm_head.qzeros': g.qzeros, 'lm_head.scales': g.scales, 'lm_head.g_idx': g.g_idx };
+    } finally {
+      q.dispose();
+    }
+  } finally {
+    w.dispose();
+  }
+}
+
 /**
  * Writes the model folder from finished layers: shard 1 (embeddings, norm, head from the
- * source's mapped views, in its dtype), the index, the adapter, config.json last.
+ * source's mapped views, in its dtype; lm_head as int4 GPTQ tensors with `headQuant`), the
+ * index, the adapter, config.json last. Returns how the head was written.
  */
-function* finalizeModel(model: LlamaModel, outDir: string, layers: { dir: string; record: LayerRecordJson }[], meta: Record<string, string>, stages: StageSeconds): Job<void> {
+function* finalizeModel(
+  model: LlamaModel,
+  outDir: string,
+  layers: { dir: string; record: LayerRecordJson }[],
+  meta: Record<string, string>,
+  stages: StageSeconds,
+  headQuant: HeadQuant | null,
+): Job<NonNullable<CompressCheckpointResult['head']>> {
   const L = model.config.numLayers;
   const formats = layers.flatMap((x) => x.record.formats);
   const f0 = formats[0];
   const odd = formats.find((f) => f.groupSize !== f0.groupSize || f.symmetric !== f0.symmetric);
   if (odd) throw ntError('NT_UNSUPPORTED', `[${OP}] every linear must share one group size and symmetry in a GPTQ folder`);
   const { rest } = sourceNames(model);
-  const head = loadSafetensors(model.dir, { names: rest });
+  const sourceHead = model.config.tieWordEmbeddings ? null : safetensorsBytesOf(model, 'lm_head.weight');
+  const head = loadSafetensors(model.dir, { names: headQuant ? rest.filter((n) => n !== 'lm_head.weight') : rest });
   const headFile = shardFile(1, L);
+  let headBytes = sourceHead ?? 0;
   try {
+    if (headQuant) {
+      const q = yield* quantizedHead(model, headQuant, stages);
+      Object.assign(head, q);
+      headBytes = dataBytes(q);
+    }
     yield* timed(stages, 'write', step(() => saveSafetensors(path.join(outDir, headFile), head, meta), () => saveSafetensorsAsync(path.join(outDir, headFile), head, meta)));
     const shards = [{ file: headFile, names: Object.keys(head), bytes: dataBytes(head) }, ...layers.map((x) => ({ file: x.record.file, names: x.record.tensors, bytes: x.record.bytes }))];
     writeFileAtomic(OP, path.join(outDir, INDEX_FILE), shardIndexJson(shards));
@@ -404,18 +459,30 @@ function* finalizeModel(model: LlamaModel, outDir: string, layers: { dir: string
       opened.forEach((t) => t.dispose());
     }
   }
-  writeFileAtomic(OP, path.join(outDir, 'config.json'), JSON.stringify(compressedConfig(model.dir, formats), null, 2) + '\n');
+  writeFileAtomic(OP, path.join(outDir, 'config.json'), JSON.stringify(compressedConfig(model.dir, formats, { lmHead: headQuant !== null }), null, 2) + '\n');
+  return { quantized: headQuant !== null, bytes: headBytes, sourceBytes: sourceHead ?? 0 };
+}
+
+/** The stored bytes of one of the source's tensors (from its header: nothing is read). */
+function safetensorsBytesOf(model: LlamaModel, name: string): number {
+  const indexFile = path.join(model.dir, INDEX_FILE);
+  const file = fs.existsSync(indexFile) ? path.join(model.dir, (readJson(OP, indexFile) as { weight_map: Record<string, string> }).weight_map[name]) : path.join(model.dir, 'model.safetensors');
+  const t = safetensorsInfo(file).tensors.find((x) => x.name === name);
+  if (!t) throw ntError('NT_IO', `[${OP}] ${file}: tensor '${name}' is missing`);
+  return t.byteLength;
 }
 
 function* compressCheckpointSteps(srcDir: string, outDir: string, opts: CompressCheckpointOptions): Job<CompressCheckpointResult> {
   const started = Date.now();
   if (typeof outDir !== 'string' || outDir.length === 0) throw ntError('NT_VALUE', `[${OP}] outDir must be a folder path, got ${describe(outDir)}`);
   if (opts === null || typeof opts !== 'object') throw ntError('NT_VALUE', `[${OP}] options must be an object, got ${describe(opts)}`);
-  const { mode: modeOpt, layers: layersOpt, resume: resumeOpt, metadata: metaOpt, ...compressOpts } = opts;
+  const { mode: modeOpt, layers: layersOpt, resume: resumeOpt, metadata: metaOpt, quantizeHead: headOpt, ...compressOpts } = opts;
   const mode = modeOpt ?? (layersOpt !== undefined ? 'parallel' : 'layer-sequential');
   if (mode !== 'sequential' && mode !== 'layer-sequential' && mode !== 'parallel')
     throw ntError('NT_VALUE', `[${OP}] mode must be 'sequential', 'layer-sequential' or 'parallel', got ${describe(modeOpt)}`);
   if (resumeOpt !== undefined && typeof resumeOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] resume must be a boolean, got ${describe(resumeOpt)}`);
+  if (headOpt !== undefined && typeof headOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] quantizeHead must be a boolean, got ${describe(headOpt)}`);
+  const quantizeHead = headOpt === true;
   const model = yield* inline(() => loadModel(srcDir, { dtype: 'auto' }));
   let chunks: Chunk[] = [];
   try {
@@ -425,8 +492,11 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
     if (layersOpt !== undefined && mode !== 'parallel')
       throw ntError('NT_VALUE', `[${OP}] a layer range needs mode 'parallel': in ${mode} mode each layer's inputs come from the compressed layers before it`);
     const p = plan(model, { ...compressOpts, mode });
+    if (quantizeHead && p.bits === null) throw ntError('NT_VALUE', `[${OP}] quantizeHead quantizes lm_head with the run's bits: set bits (this run only prunes or adapts)`);
+    if (quantizeHead && model.config.tieWordEmbeddings)
+      throw ntError('NT_UNSUPPORTED', `[${OP}] quantizeHead: ${model.dir} ties lm_head to the embeddings (tie_word_embeddings), so its head is the embedding table; it stays in the source dtype`);
     const kind = layersOpt === undefined ? 'model' : 'shard';
-    const identity = identityOf(model, p, mode, range);
+    const identity = identityOf(model, p, mode, range, quantizeHead);
     const meta = { format: 'pt', producer: 'ntensor', method: String(p.method), rank: String(p.rank), calibration_tokens: String(p.calibration.length), ...(metaOpt ?? {}) };
     const stages = emptyStages();
 
@@ -497,8 +567,9 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
     fs.rmSync(path.join(outDir, WORK, STREAM_FILE), { force: true });
 
     const records = readRecords(OP, outDir, range, L);
+    let head: CompressCheckpointResult['head'] = null;
     if (kind === 'model') {
-      yield* finalizeModel(model, outDir, records.map((record) => ({ dir: outDir, record })), meta, stages);
+      head = yield* finalizeModel(model, outDir, records.map((record) => ({ dir: outDir, record })), meta, stages, quantizeHead ? headQuantOf(p) : null);
       fs.rmSync(path.join(outDir, WORK), { recursive: true, force: true });
     } else {
       writeFileAtomic(OP, path.join(outDir, SHARD_FILE), JSON.stringify({ format: RUN_FORMAT, layers: range, files: records.map((r) => r.file) }, null, 2) + '\n');
@@ -514,7 +585,7 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
       stages: closeStages(stages, seconds),
       options: reportOptions(p),
     };
-    return { report, outDir, kind, layers: range, resumedLayers };
+    return { report, outDir, kind, layers: range, resumedLayers, head };
   } finally {
     chunks.forEach((c) => c.x.dispose());
     model.dispose();
@@ -594,7 +665,7 @@ export function mergeCompressedShards(shardDirs: readonly string[], outDir: stri
     const stages = emptyStages();
     const o = first.options;
     const meta = { format: 'pt', producer: 'ntensor', method: String(o.method), rank: String(o.rank), calibration_tokens: String(first.calibration.tokens) };
-    runSync(finalizeModel(model, outDir, layers, meta, stages));
+    const head = runSync(finalizeModel(model, outDir, layers, meta, stages, o.quantizeHead ? headQuantOf(o) : null));
     fs.rmSync(path.join(outDir, WORK), { recursive: true, force: true });
     const reports = layers.flatMap((x) => x.record.reports);
     const seconds = (Date.now() - started) / 1000;
@@ -612,6 +683,7 @@ export function mergeCompressedShards(shardDirs: readonly string[], outDir: stri
       kind: 'model',
       layers: [0, L],
       resumedLayers: 0,
+      head,
     };
   } finally {
     model.dispose();

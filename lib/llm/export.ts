@@ -180,7 +180,7 @@ export function storedLinearWeightNames(model: LlamaModel): Set<string> {
 }
 
 /** The source config.json with the GPTQ quantization_config of `formats` (none: dense or pruned only). */
-export function compressedConfig(sourceDir: string, formats: readonly QuantFormat[]): Record<string, unknown> {
+export function compressedConfig(sourceDir: string, formats: readonly QuantFormat[], opts: { lmHead?: boolean } = {}): Record<string, unknown> {
   const config = JSON.parse(fs.readFileSync(path.join(sourceDir, 'config.json'), 'utf8'));
   delete config.quantization_config;
   if (formats.length > 0)
@@ -191,6 +191,8 @@ export function compressedConfig(sourceDir: string, formats: readonly QuantForma
       sym: formats[0].symmetric,
       desc_act: formats.some((f) => f.actOrder),
       checkpoint_format: 'gptq',
+      // GPTQModel's key: lm_head is stored as GPTQ tensors too
+      ...(opts.lmHead ? { lm_head: true } : {}),
     };
   return config;
 }

@@ -78,6 +78,8 @@ export interface GptqQuantization {
   descAct: boolean;
   /** 'gptq' stores zero − 1 in qzeros (AutoGPTQ v1), 'gptq_v2' the zero itself. */
   checkpointFormat: 'gptq' | 'gptq_v2';
+  /** lm_head is stored quantized too (quantization_config.lm_head, GPTQModel's key); default false. */
+  lmHead: boolean;
 }
 
 function parseQuantization(op: string, file: string, raw: unknown): GptqQuantization | null {
@@ -94,7 +96,9 @@ function parseQuantization(op: string, file: string, raw: unknown): GptqQuantiza
   const format = q.checkpoint_format ?? 'gptq';
   if (format !== 'gptq' && format !== 'gptq_v2')
     fail('NT_UNSUPPORTED', op, file, `quantization_config.checkpoint_format ${JSON.stringify(format)} is not supported ('gptq', 'gptq_v2')`);
-  return { bits, groupSize, sym: q.sym !== false, descAct: q.desc_act === true, checkpointFormat: format };
+  if (q.lm_head !== undefined && typeof q.lm_head !== 'boolean') fail('NT_IO', op, file, `quantization_config.lm_head must be a boolean, got ${JSON.stringify(q.lm_head)}`);
+  const lmHead = q.lm_head === true;
+  return { bits, groupSize, sym: q.sym !== false, descAct: q.desc_act === true, checkpointFormat: format, lmHead };
 }
 
 /**

@@ -12,7 +12,7 @@ import { ModelConfig, readConfig, ropeFrequencies } from './config';
 import { DenseLinear, LinearLike, QuantLinear } from './linear';
 import { LlamaModel } from './model';
 import { isGgufPath, loadGguf } from './load-gguf';
-import { biasedLinearSuffixes, checkWeights, expectedTensors, fusedLinears, linearShapes, storedLinearShapes, storedTensors } from './weights';
+import { biasedLinearSuffixes, checkWeights, expectedTensors, fusedLinears, gptqLinearShapes, headQuantized, linearShapes, storedTensors } from './weights';
 
 /** In-memory dtype of the weight matrices (linears, embeddings, lm_head). */
 export type WeightDType = 'auto' | 'f32' | 'bf16' | 'f16';
@@ -64,7 +64,7 @@ function plan(op: string, dir: unknown, opts: unknown): LoadPlan {
   checkWeights(op, dir, config, stored);
   const all = [...expectedTensors(config).keys()];
   if (config.quantization)
-    for (const name of storedLinearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
+    for (const name of gptqLinearShapes(config).keys()) if (stored.has(`${name}.g_idx`)) all.push(`${name}.g_idx`);
   warnUnused(op, dir, config, stored.keys(), new Set(all));
   const packed = (n: string) => /\.(qweight|qzeros|scales|g_idx)$/.test(n);
   // norms and biases are tiny and the ops take them in x's dtype (f32); matrices follow `dtype`
@@ -158,7 +158,8 @@ function prebuiltLinears(c: ModelConfig, w: Record<string, Tensor>, packed: Reco
         fused.dispose(); // the views hold the storage
       }
     }
-    for (const name of linearShapes(c).keys()) {
+    const names = [...linearShapes(c).keys(), ...(headQuantized(c) ? ['lm_head'] : [])];
+    for (const name of names) {
       const b = biasName(name);
       if (!q) {
         if (b) {
@@ -199,15 +200,20 @@ function prebuiltLinears(c: ModelConfig, w: Record<string, Tensor>, packed: Reco
 function assemble(op: string, p: LoadPlan, w: Record<string, Tensor>, packed: Record<string, Tensor>): LlamaModel {
   let inv: Tensor | undefined;
   let prebuilt = new Map<string, LinearLike>();
+  let head: LinearLike | undefined;
   try {
     const c = p.config;
     prebuilt = prebuiltLinears(c, w, packed, p.activations);
     inv = Tensor._wrap(ropeFrequencies(c, ropeInverseFrequencies(c.headDim, c.ropeTheta)), 'f32', [c.headDim / 2]);
     const embed = w['model.embed_tokens.weight'];
-    return new LlamaModel(c, p.dir, embed, w['model.norm.weight'], c.tieWordEmbeddings ? embed : w['lm_head.weight'], inv, w, prebuilt);
+    // a quantized head (quantization_config.lm_head) was built with the decoder's GPTQ linears
+    head = prebuilt.get('lm_head');
+    prebuilt.delete('lm_head');
+    return new LlamaModel(c, p.dir, embed, w['model.norm.weight'], c.tieWordEmbeddings ? embed : (head ?? w['lm_head.weight']), inv, w, prebuilt);
   } catch (e) {
     for (const t of Object.values(w)) t.dispose();
     for (const lin of prebuilt.values()) lin.dispose();
+    head?.dispose();
     inv?.dispose();
     throw ntError((e as { code?: never }).code ?? 'NT_INTERNAL', `[${op}] ${(e as Error).message.replace(/^\[[^\]]*\]\s*/, '')}`);
   }

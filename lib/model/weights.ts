@@ -181,7 +181,22 @@ export function expectedTensors(cfg: ModelConfig): Map<string, number[]> {
     if (biased.has(name.replace(/^model\.layers\.\d+\./, ''))) m.set(`${name}.bias`, [out]);
   }
   m.set('model.norm.weight', [H]);
-  if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, H]);
+  if (headQuantized(cfg)) {
+    const parts = gptqTensorShapes(cfg.quantization!, V, H);
+    for (const part of ['qweight', 'qzeros', 'scales'] as const) m.set(`lm_head.${part}`, parts[part]);
+  } else if (!cfg.tieWordEmbeddings) m.set('lm_head.weight', [V, H]);
+  return m;
+}
+
+/** Whether a GPTQ folder stores lm_head quantized (quantization_config.lm_head, an untied head). */
+export function headQuantized(cfg: ModelConfig): boolean {
+  return cfg.quantization?.lmHead === true && !cfg.tieWordEmbeddings;
+}
+
+/** The linears a GPTQ folder stores as GPTQ tensors: the decoder's, and lm_head when headQuantized. */
+export function gptqLinearShapes(cfg: ModelConfig): Map<string, [number, number]> {
+  const m = storedLinearShapes(cfg);
+  if (headQuantized(cfg)) m.set('lm_head', [cfg.vocabSize, cfg.hiddenSize]);
   return m;
 }
 
@@ -200,6 +215,8 @@ export function checkWeights(op: string, dir: string, cfg: ModelConfig, stored: 
     const m = /^model\.layers\.(\d+)\./.exec(name);
     if (m) storedLayers = Math.max(storedLayers, Number(m[1]) + 1);
   }
+  if (cfg.quantization?.lmHead && cfg.tieWordEmbeddings)
+    throw ntError('NT_UNSUPPORTED', `[${op}] ${nodePath.join(dir, 'config.json')}: quantization_config.lm_head is set but the embeddings are tied (tie_word_embeddings): a quantized head would have to be the embedding table`);
   if (cfg.quantization)
     for (const f of fusedLinears(cfg))
       for (const { rows } of f.parts)
@@ -219,7 +236,7 @@ export function checkWeights(op: string, dir: string, cfg: ModelConfig, stored: 
   }
   if (cfg.quantization) {
     // g_idx is optional (absent: plain groups), but when present it must fit
-    for (const [name, [, inFeatures]] of storedLinearShapes(cfg)) {
+    for (const [name, [, inFeatures]] of gptqLinearShapes(cfg)) {
       const g = stored.get(`${name}.g_idx`);
       if (g && (g.shape.length !== 1 || g.shape[0] !== inFeatures || g.fileDtype !== 'I32'))
         throw ntError('NT_SHAPE', `[${op}] ${g.file}: tensor '${name}.g_idx' must be I32 [${inFeatures}], got ${g.fileDtype} [${g.shape.join(', ')}]`);

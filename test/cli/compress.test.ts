@@ -35,6 +35,16 @@ describe('ntensor compress', () => {
     expect(quick.code).toBe(0);
     expect(quick.stdout).toMatch(/mean activation error\s+not measured \(--errors\)/);
     expect(quick.stdout).toMatch(/EoRA dropped directions\s+\d+ in all/);
+    expect(quick.stdout).toMatch(/lm_head\s+source dtype, \S+ \S+ \(--quantize-head to quantize it\)/);
+    // --quantize-head: the head as int4 too, and the folder loads
+    const headOut = path.join(tmp, 'head');
+    const headq = await cli(['compress', '--text', HELDOUT, '--calib-tokens', '512', '--method', 'none', '--quantize-head', '--out', headOut]);
+    expect(headq.code).toBe(0);
+    expect(headq.stdout).toMatch(/lm_head\s+int4 rtn g128: \S+ \S+ → \S+ \S+/);
+    expect(JSON.parse(fs.readFileSync(path.join(headOut, 'config.json'), 'utf8')).quantization_config.lm_head).toBe(true);
+    const headModel = nt.model.load(headOut);
+    expect(headModel.getLinear('lm_head')).toBeInstanceOf(nt.model.QuantLinear);
+    headModel.dispose();
     const withAdapter = await cli(['ppl', '--model', out, '--adapter', path.join(out, 'adapter'), '--text', HELDOUT, '--limit', '257', '--window', '256', '--json']);
     const without = await cli(['ppl', '--model', out, '--text', HELDOUT, '--limit', '257', '--window', '256', '--json']);
     expect(withAdapter.code).toBe(0);
@@ -65,6 +75,7 @@ describe('ntensor compress', () => {
       [['compress', '--text', HELDOUT, '--out', tmp, '--shards', '2', '--shard-index', '2'], /--shard-index must be an integer in 0\.\.1 \(--shards 2\), got '2'/],
       [['compress', '--text', HELDOUT, '--out', tmp, '--shards', '5', '--shard-index', '0'], /--shards 5 is more than the model's 4 layers/],
       [['compress', '--text', HELDOUT, '--out', tmp, '--mode', 'both'], /--mode must be one of sequential, layer-sequential, parallel/],
+      [['compress', '--text', HELDOUT, '--out', tmp, '--bits', 'none', '--sparsity', '2:4', '--quantize-head'], /quantizeHead quantizes lm_head with the run's bits.*\(NT_VALUE\)/],
       [['merge', tmp], /--out DIR is required/],
       [['merge', '--out', path.join(tmp, 'm'), tmp], /is not a finished shard \(no shard\.json.*\(NT_IO\)/],
     ];

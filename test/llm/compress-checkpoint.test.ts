@@ -11,6 +11,8 @@ import { compressModel } from '../../lib/llm/compress';
 import { compressCheckpoint, compressCheckpointAsync, mergeCompressedShards } from '../../lib/llm/compress-checkpoint';
 import { applyAdapter } from '../../lib/llm/export';
 import { load } from '../../lib/model';
+import { QuantLinear } from '../../lib/model/linear';
+import { quantize } from '../../lib/quant/quantize';
 import { PACKAGE_ROOT } from '../../lib/native/loader';
 import { memory } from '../../lib/tensor';
 import { errorOf, values } from '../model/helpers';
@@ -202,6 +204,76 @@ describe('compressCheckpoint', () => {
       expect({ code: e.code, message: e.message }).toEqual({ code, message: expect.stringMatching(re) });
     }
     expect(fs.readdirSync(out)).toEqual(['keep.txt']);
+  });
+
+  test('quantizeHead: lm_head as int4 GPTQ tensors under quantization_config.lm_head; the folder reloads to the in-memory model with the same head quantization, bit for bit; shards merge to the same bytes', () => {
+    const src = writeTiny(path.join(tmp, 'head-src'), { max_position_embeddings: 64, vocab_size: 80 }, { dtype: 'bf16', seed: 13 }).dir;
+    const opts = { bits: 4 as const, groupSize: 32 as const, quantizer: 'gptq' as const, method: 'eora' as const, rank: 2, calibration: ids, calibrationWindow: 32, mode: 'parallel' as const };
+    // reference: the in-memory pipeline, then lm_head replaced by the RTN quantization of the stored head
+    const inMemory = load(src);
+    compressModel(inMemory, opts);
+    const stored = loadSafetensors(src, { names: ['lm_head.weight'] })['lm_head.weight'];
+    inMemory.setLinear('lm_head', new QuantLinear(quantize(stored, { bits: 4, groupSize: 32, symmetric: false }))).dispose();
+    stored.dispose();
+    const l = inMemory.forward(probe);
+    const expected = values(l);
+    l.dispose();
+    inMemory.dispose();
+
+    const out = path.join(tmp, 'head-out');
+    const r = compressCheckpoint(src, out, { ...opts, quantizeHead: true });
+    const [V, H, G] = [80, 16, 1]; // one group: the 32-column group spans the 16 columns
+    expect(r.head).toEqual({ quantized: true, sourceBytes: V * H * 2, bytes: expect.any(Number) });
+    // qweight [H/8, V] + qzeros [G, V/8] i32, scales [G, V] f16, g_idx [H] i32
+    expect(r.head!.bytes).toBe(((H / 8) * V + G * (V / 8)) * 4 + G * V * 2 + H * 4);
+    expect(logits(out)).toEqual(expected);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(cfg.quantization_config).toMatchObject({ quant_method: 'gptq', bits: 4, group_size: 32, lm_head: true });
+    const index = JSON.parse(fs.readFileSync(path.join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(Object.keys(index.weight_map).filter((n) => n.startsWith('lm_head.')).sort()).toEqual(['lm_head.g_idx', 'lm_head.qweight', 'lm_head.qzeros', 'lm_head.scales']);
+    // two shards merged into the same folder path (the adapter config names it): the single run's bytes
+    const shards = [[0, 1], [1, 2]].map(([a, b]) => {
+      const dir = path.join(tmp, `head-shard-${a}`);
+      compressCheckpoint(src, dir, { ...opts, quantizeHead: true, layers: [a, b] as [number, number] });
+      return dir;
+    });
+    fs.renameSync(out, path.join(tmp, 'head-single'));
+    const merged = mergeCompressedShards(shards, out);
+    expect(merged.head).toEqual(r.head);
+    expectSameTree(path.join(tmp, 'head-single'), out);
+    // without the option the head stays in the source dtype; resuming a shard run with it is refused
+    const plain = compressCheckpoint(src, path.join(tmp, 'head-plain'), opts);
+    expect(plain.head).toEqual({ quantized: false, bytes: V * H * 2, sourceBytes: V * H * 2 });
+    compressCheckpoint(src, path.join(tmp, 'head-plain-shard'), { ...opts, layers: [0, 2] });
+    const e = errorOf(() => compressCheckpoint(src, path.join(tmp, 'head-plain-shard'), { ...opts, layers: [0, 2], quantizeHead: true, resume: true }));
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_VALUE', message: expect.stringMatching(/differs in options\.quantizeHead \(false vs true\)/) });
+  });
+
+  test('quantizeHead refusals: not a boolean, nothing quantized, tied embeddings; a folder claiming a quantized tied head is refused on load', () => {
+    const untied = writeTiny(path.join(tmp, 'head-bad-src'), { max_position_embeddings: 64 }, { seed: 14 }).dir;
+    const tied = writeTiny(path.join(tmp, 'head-tied-src'), { max_position_embeddings: 64, tie_word_embeddings: true }, { seed: 15 }).dir;
+    const opts = { groupSize: 32 as const, rank: 2, calibration: ids };
+    const out = path.join(tmp, 'head-bad-out');
+    const cases: [() => unknown, string, RegExp][] = [
+      [() => compressCheckpoint(untied, out, { ...opts, quantizeHead: 1 as never }), 'NT_VALUE', /quantizeHead must be a boolean/],
+      [() => compressCheckpoint(untied, out, { ...opts, bits: null, sparsity: '2:4', quantizeHead: true }), 'NT_VALUE', /quantizeHead quantizes lm_head with the run's bits/],
+      [() => compressCheckpoint(tied, out, { ...opts, quantizeHead: true }), 'NT_UNSUPPORTED', /ties lm_head to the embeddings/],
+    ];
+    for (const [fn, code, re] of cases) {
+      const e = errorOf(fn);
+      expect({ code: e.code, message: e.message }).toEqual({ code, message: expect.stringMatching(re) });
+    }
+    expect(fs.existsSync(out)).toBe(false);
+    // a GPTQ folder of the tied model that claims lm_head quantized
+    const folder = path.join(tmp, 'head-tied-out');
+    compressCheckpoint(tied, folder, { ...opts, method: 'none' });
+    const cfgFile = path.join(folder, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, quantization_config: { ...cfg.quantization_config, lm_head: true } }));
+    const e = errorOf(() => load(folder));
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/lm_head is set but the embeddings are tied/) });
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, quantization_config: { ...cfg.quantization_config, lm_head: 'yes' } }));
+    expect(errorOf(() => load(folder)).code).toBe('NT_IO');
   });
 
   test('resume refuses a run with other options, and a resumed finished run rewrites the same folder', () => {
