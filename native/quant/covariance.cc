@@ -26,13 +26,14 @@ namespace nt::quant {
 namespace {
 
 constexpr const char* kOp = "llm.covariance.update";
-// 2048 tokens per f32 block (the pipeline's chunk: one block per update) and 512-column panels.
-// At dim 5632 a 2048-row update took 341 ms with 256 / 256 blocks and panels, 265-284 ms with
-// 1024 / 512 and a mirror per update, 215 ms now that the rows are read in place, the column sums
-// are split over the team and the accumulator mirrors once when read (2048: 48-51 -> 37 ms; AMD
-// EPYC Zen 5, 2 threads, same run). Typical rounding per block stays ~√2048·2⁻²⁴ ≈ 3e-6 of
-// Σ|x_ti x_tj|, within the tests' f64-reference bounds.
-constexpr int64_t kRowBlock = 2048;
+// 1024 tokens per f32 block and 512-column panels. At dim 5632 a 2048-row update took 341 ms with
+// 256 / 256 blocks and panels; 265-284 ms with 1024 / 512 and a mirror per update; 215 ms with
+// the rows read in place, the column sums split over the team, the accumulator mirroring once
+// when read and 2048-row blocks (2048: 48-51 -> 37 ms; AMD EPYC Zen 5, 2 threads, same run).
+// Blocks stay at 1024 rows: 2048 changed XᵀX's rounding enough to flip SparseGPT 2:4 mask
+// choices, moving the demo's 2:4 row by +0.2% perplexity. Typical rounding per block stays
+// ~√1024·2⁻²⁴ ≈ 2e-6 of Σ|x_ti x_tj|, within the tests' f64-reference bounds.
+constexpr int64_t kRowBlock = 1024;
 constexpr int64_t kPanel = 512;
 
 // Leading-index walk over the rows (all axes but the last) of a strided view.

@@ -212,8 +212,9 @@ describe('llm.compressModel', () => {
         : mode === 'layer-sequential'
           ? layers.map((l) => blocks.flat().map((g) => `model.layers.${l}.${g}`))
           : [model.linears()];
-    // later forward passes run through a compressed linear's effective f32 weight Wc + BA (the
-    // pipeline's stand-in); the int4 + adapter layers replace those once every group is done
+    // sequential mode: later forward passes run through a compressed linear's effective f32
+    // weight Wc + BA (the pipeline's stand-in); the int4 + adapter layers replace those once
+    // every group is done. The other modes run the compressed layers themselves.
     const compressed = new Map<string, LinearLike>();
     for (const names of groups) {
       const calib = nt.llm.calibrate(model, ids, { window, modules: names });
@@ -223,10 +224,14 @@ describe('llm.compressModel', () => {
         const q = nt.quant.quantize(W, { bits: 4, groupSize: 128 });
         const Wc = nt.quant.dequantize(q);
         const c = nt.llm.compensate(W, Wc, { method: 'eora', rank, covariance: cov });
-        const BA = nt.matmul(c.B, c.A);
-        model.setLinear(name, new DenseLinear(nt.add(Wc, BA))).dispose();
-        compressed.set(name, new LoraLinear(new QuantLinear(q), c.A, c.B));
-        [cov, W, Wc, BA].forEach((t) => t.dispose());
+        const linear = new LoraLinear(new QuantLinear(q), c.A, c.B);
+        if (mode === 'sequential') {
+          const BA = nt.matmul(c.B, c.A);
+          model.setLinear(name, new DenseLinear(nt.add(Wc, BA))).dispose();
+          compressed.set(name, linear);
+          BA.dispose();
+        } else model.setLinear(name, linear).dispose();
+        [cov, W, Wc].forEach((t) => t.dispose());
       }
       calib.dispose();
     }
