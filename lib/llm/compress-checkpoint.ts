@@ -386,21 +386,16 @@ interface HeadQuant {
 
 const headQuantOf = (o: { bits: number | null; groupSize: GroupSizeOption; symmetric: boolean }): HeadQuant => ({ bits: o.bits!, groupSize: o.groupSize, symmetric: o.symmetric });
 
-/** lm_head's GPTQ tensors (int4, round-to-nearest) from the source's stored head (owned by the caller). */
-function* quantizedHead(model: LlamaModel, hq: HeadQuant, stages: StageSeconds): Job<Record<string, Tensor>> {
+/** lm_head's GPTQ tensors (int4, round-to-nearest) from its stored weight w (owned by the caller). */
+function* quantizedHead(w: Tensor, hq: HeadQuant, stages: StageSeconds): Job<Record<string, Tensor>> {
   // round-to-nearest reads the mapped 16-bit head as its f32 widening: no f32 copy
-  const w = loadSafetensors(model.dir, { names: ['lm_head.weight'] })['lm_head.weight'];
+  const o = { bits: hq.bits as 4, groupSize: hq.groupSize, symmetric: hq.symmetric };
+  const q = yield* timed(stages, 'quantize', step(() => quantize(w, o), () => quantizeAsync(w, o)));
   try {
-    const o = { bits: hq.bits as 4, groupSize: hq.groupSize, symmetric: hq.symmetric };
-    const q = yield* timed(stages, 'quantize', step(() => quantize(w, o), () => quantizeAsync(w, o)));
-    try {
-      const g = yield* timed(stages, 'quantize', step(() => toGptq(q), () => toGptqAsync(q)));
-      return { 'lm_head.qweight': g.qweight, 'lm_head.qzeros': g.qzeros, 'lm_head.scales': g.scales, 'lm_head.g_idx': g.g_idx };
-    } finally {
-      q.dispose();
-    }
+    const g = yield* timed(stages, 'quantize', step(() => toGptq(q), () => toGptqAsync(q)));
+    return { 'lm_head.qweight': g.qweight, 'lm_head.qzeros': g.qzeros, 'lm_head.scales': g.scales, 'lm_head.g_idx': g.g_idx };
   } finally {
-    w.dispose();
+    q.dispose();
   }
 }
 
@@ -423,15 +418,21 @@ function* finalizeModel(
   const odd = formats.find((f) => f.groupSize !== f0.groupSize || f.symmetric !== f0.symmetric);
   if (odd) throw ntError('NT_UNSUPPORTED', `[${OP}] every linear must share one group size and symmetry in a GPTQ folder`);
   const { rest } = sourceNames(model);
-  const sourceHead = model.config.tieWordEmbeddings ? null : safetensorsBytesOf(model, 'lm_head.weight');
-  const head = loadSafetensors(model.dir, { names: headQuant ? rest.filter((n) => n !== 'lm_head.weight') : rest });
+  // mapped views: the stored head's bytes come from its view, nothing is read
+  const head = loadSafetensors(model.dir, { names: rest });
   const headFile = shardFile(1, L);
-  let headBytes = sourceHead ?? 0;
+  const sourceHead = head['lm_head.weight']?.data.byteLength ?? 0;
+  let headBytes = sourceHead;
   try {
     if (headQuant) {
-      const q = yield* quantizedHead(model, headQuant, stages);
-      Object.assign(head, q);
-      headBytes = dataBytes(q);
+      const w = head['lm_head.weight'];
+      delete head['lm_head.weight'];
+      try {
+        Object.assign(head, yield* quantizedHead(w, headQuant, stages));
+      } finally {
+        w.dispose();
+      }
+      headBytes = ['qweight', 'qzeros', 'scales', 'g_idx'].reduce((s, k) => s + head[`lm_head.${k}`].data.byteLength, 0);
     }
     yield* timed(stages, 'write', step(() => saveSafetensors(path.join(outDir, headFile), head, meta), () => saveSafetensorsAsync(path.join(outDir, headFile), head, meta)));
     const shards = [{ file: headFile, names: Object.keys(head), bytes: dataBytes(head) }, ...layers.map((x) => ({ file: x.record.file, names: x.record.tensors, bytes: x.record.bytes }))];
@@ -460,16 +461,7 @@ function* finalizeModel(
     }
   }
   writeFileAtomic(OP, path.join(outDir, 'config.json'), JSON.stringify(compressedConfig(model.dir, formats, { lmHead: headQuant !== null }), null, 2) + '\n');
-  return { quantized: headQuant !== null, bytes: headBytes, sourceBytes: sourceHead ?? 0 };
-}
-
-/** The stored bytes of one of the source's tensors (from its header: nothing is read). */
-function safetensorsBytesOf(model: LlamaModel, name: string): number {
-  const indexFile = path.join(model.dir, INDEX_FILE);
-  const file = fs.existsSync(indexFile) ? path.join(model.dir, (readJson(OP, indexFile) as { weight_map: Record<string, string> }).weight_map[name]) : path.join(model.dir, 'model.safetensors');
-  const t = safetensorsInfo(file).tensors.find((x) => x.name === name);
-  if (!t) throw ntError('NT_IO', `[${OP}] ${file}: tensor '${name}' is missing`);
-  return t.byteLength;
+  return { quantized: headQuant !== null, bytes: headBytes, sourceBytes: sourceHead };
 }
 
 function* compressCheckpointSteps(srcDir: string, outDir: string, opts: CompressCheckpointOptions): Job<CompressCheckpointResult> {
