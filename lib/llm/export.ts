@@ -38,6 +38,8 @@ export interface SavedCompressed {
   adapterDir: string | null;
   quantizedLinears: number;
   adapters: number;
+  /** How lm_head was written: tied to the embeddings (nothing stored), dense, or int4 GPTQ tensors (quantization_config.lm_head). */
+  head: 'tied' | 'dense' | 'int4';
 }
 
 const OP = 'llm.saveCompressed';
@@ -174,9 +176,42 @@ export function storedLinears(model: LlamaModel, names: readonly string[], temps
   return { tensors, adapters, formats };
 }
 
-/** Names of the stored (checkpoint) tensors that hold decoder linears: the compressed output replaces them. */
+const baseOf = (lin: LinearLike): LinearLike => (lin instanceof LoraLinear ? lin.base : lin);
+
+/** The tensors a linear named n may be stored as: dense, or GPTQ's four. */
+const linearTensorNames = (n: string): string[] => ['weight', 'qweight', 'qzeros', 'scales', 'g_idx'].map((k) => `${n}.${k}`);
+
+/**
+ * Names of the stored (checkpoint) tensors that hold decoder linears, dense or GPTQ (a folder
+ * saved before): the compressed output replaces them, so a source's stale form never rides along.
+ */
 export function storedLinearWeightNames(model: LlamaModel): Set<string> {
-  return new Set([...model.linears(), ...fusedLinears(model.config).map((f) => f.stored)].map((n) => `${n}.weight`));
+  return new Set([...model.linears(), ...fusedLinears(model.config).map((f) => f.stored)].flatMap(linearTensorNames));
+}
+
+/**
+ * lm_head as the model runs it: nothing when tied (config.json ties it to the embeddings), the
+ * dense weight, or GPTQ tensors (quantized: true) in the folder's one format. A head the folder
+ * cannot hold (tied but replaced, int8, another grid, with an adapter) is refused, never
+ * silently written as the source's.
+ */
+function storedHead(model: LlamaModel, formats: QuantFormat[], temps: Tensor[]): { tensors: Record<string, Tensor>; quantized: boolean } {
+  const head = model.getLinear('lm_head');
+  const hint = 'save before replacing the head (model.quantizeHead quantizes it again after loading)';
+  if (model.config.tieWordEmbeddings) {
+    if (head instanceof DenseLinear) return { tensors: {}, quantized: false };
+    throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is tied to the embeddings (config.json), and a tied head cannot be stored as a ${head.constructor.name}: ${hint}`);
+  }
+  if (head instanceof DenseLinear) return { tensors: { 'lm_head.weight': head.weight }, quantized: false };
+  if (head instanceof LoraLinear) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head carries a low-rank adapter; the PEFT folder holds the decoder linears' adapters only`);
+  if (!(head instanceof QuantLinear)) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head: cannot save a ${head.constructor.name}`);
+  if (formats.length === 0) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized but no decoder linear is: a GPTQ folder quantizes the decoder first; ${hint}`);
+  if (head.q.bits !== 4) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized to ${head.q.bits} bits, and the GPTQ folder format holds 4-bit weights: ${hint}`);
+  const q = head.q, groupSize = q.groupSize === q.shape[1] ? -1 : q.groupSize, ref = formats[0];
+  const grid = (g: number, sym: boolean) => `group size ${g}${sym ? ', symmetric' : ''}`;
+  if (groupSize !== ref.groupSize || q.symmetric !== ref.symmetric)
+    throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized with ${grid(groupSize, q.symmetric)}, the decoder with ${grid(ref.groupSize, ref.symmetric)}: a GPTQ folder has one quantization_config; ${hint}`);
+  return { tensors: storedLinears(model, ['lm_head'], temps).tensors, quantized: true };
 }
 
 /** The source config.json with the GPTQ quantization_config of `formats` (none: dense or pruned only). */
@@ -210,9 +245,16 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
   const temps: Tensor[] = [];
   try {
     const { tensors, adapters, formats } = storedLinears(model, model.linears(), temps);
-    // everything that is not a decoder linear comes unchanged from the source checkpoint
-    // (Phi-3's fused matrices were just written from their compressed parts)
+    // the loader reads every decoder linear of a GPTQ folder as int4 (quantization_config)
+    const dense = formats.length > 0 ? model.linears().find((n) => !(baseOf(model.getLinear(n)) instanceof QuantLinear)) : undefined;
+    if (dense !== undefined)
+      throw ntError('NT_UNSUPPORTED', `[${OP}] ${dense} is dense while ${formats.length} decoder linears are int4: a GPTQ folder stores every decoder linear as int4`);
+    const head = storedHead(model, formats, temps);
+    Object.assign(tensors, head.tensors);
+    // everything that is not a linear comes unchanged from the source checkpoint (Phi-3's fused
+    // matrices were just written from their compressed parts, lm_head from the model's)
     const linearNames = storedLinearWeightNames(model);
+    for (const n of linearTensorNames('lm_head')) linearNames.add(n);
     // mapped views in the checkpoint's own dtype: embeddings and lm_head keep it (a bf16 model's
     // stay bf16), and nothing is widened or read that is not written
     const source = loadSafetensors(model.dir);
@@ -223,7 +265,7 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
         temps.push(t);
       }
     }
-    const config = compressedConfig(model.dir, formats);
+    const config = compressedConfig(model.dir, formats, { lmHead: head.quantized });
     const shards = shardTensors(tensors, opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
     const weightsFile = path.join(outDir, shards.length === 1 ? 'model.safetensors' : INDEX_FILE);
     const hasAdapter = Object.keys(adapters).length > 0;
@@ -240,7 +282,8 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
       if (hasAdapter) saveLoraAdapter(path.join(stage, 'adapter'), adapters, { baseModel: outDir, metadata: opts.metadata });
     }, { removeUnits: hasAdapter ? [] : [adapterUnit], obsolete: obsoleteWeights(outDir, files) });
     const adapterDir = hasAdapter ? path.join(outDir, 'adapter') : null;
-    return { weightsFile, adapterDir, quantizedLinears: formats.length, adapters: Object.keys(adapters).length };
+    const headKind = head.quantized ? 'int4' : model.config.tieWordEmbeddings ? 'tied' : 'dense';
+    return { weightsFile, adapterDir, quantizedLinears: formats.length, adapters: Object.keys(adapters).length, head: headKind };
   } finally {
     temps.forEach((t) => t.dispose());
   }
