@@ -30,6 +30,7 @@ import * as path from 'path';
 import type { Command } from 'commander';
 import type { GgufTensorEntry, GgufTensorType, GgufValue, GgufWriteReport } from '../io/gguf-write';
 import type { ModelConfig } from '../model/config';
+import type { LinearLike } from '../model/linear';
 import type { QTensor } from '../quant/qtensor';
 import type { Tensor } from '../tensor';
 import type { CliContext } from './context';
@@ -302,45 +303,50 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
     entries.push({ name: 'token_embd.weight', type: outer, tensor: plain['model.embed_tokens.weight'] });
     let quantizedLinears = 0;
     const fallbacks: string[] = [];
+    /** A linear as the model runs it: its own codes (Q4_0/Q8_0, no requantization) or its dense weight at `dense`. */
+    const emitLinear = (module: string, name: string, lin: LinearLike, order: Int32Array | null, dense: GgufTensorType) => {
+      const blocksFit = lin.inFeatures % 32 === 0;
+      if (lin instanceof nt.model.QuantLinear && !blocksFit) {
+        // no 32-block type holds the row: write the QTensor's exact values instead
+        const dq = nt.quant.dequantize(lin.q);
+        temps.push(dq);
+        const w = order ? permuteRows(nt, dq, order) : dq;
+        if (order) temps.push(w);
+        entries.push({ name, type: 'F32', tensor: w });
+        fallbacks.push(`${name} (${lin.inFeatures} columns) F32, dequantized`);
+      } else if (lin instanceof nt.model.QuantLinear) {
+        const q = order ? permuteQRows(nt, lin.q, order) : lin.q;
+        if (order) temps.push(q);
+        entries.push({ name, type: q.bits === 8 ? 'Q8_0' : 'Q4_0', tensor: q });
+        ++quantizedLinears;
+      } else if (lin instanceof nt.model.DenseLinear) {
+        const w = order ? permuteRows(nt, lin.weight, order) : lin.weight;
+        if (order) temps.push(w);
+        // as llama-quantize does (tensor_type_fallback): a row that 32-blocks do not divide stays F16
+        const type = (dense === 'Q4_0' || dense === 'Q8_0') && !blocksFit ? 'F16' : dense;
+        if (type !== dense) fallbacks.push(`${name} (${lin.inFeatures} columns) F16`);
+        entries.push({ name, type, tensor: w });
+      } else throw code('NT_UNSUPPORTED', `${module}: cannot export a ${(lin as object).constructor.name}`);
+    };
     for (let l = 0; l < config.numLayers; ++l) {
       const p = `model.layers.${l}.`;
       entries.push({ name: `blk.${l}.attn_norm.weight`, type: 'F32', tensor: plain[`${p}input_layernorm.weight`] });
       for (const [hf, gg] of Object.entries(LINEAR_NAMES)) {
         if (gg === 'ffn_gate') entries.push({ name: `blk.${l}.ffn_norm.weight`, type: 'F32', tensor: plain[`${p}post_attention_layernorm.weight`] });
-        const lin = model.getLinear(p + hf);
-        const order = orderOf(hf);
-        const name = `blk.${l}.${gg}.weight`;
-        const blocksFit = lin.inFeatures % 32 === 0;
-        if (lin instanceof nt.model.QuantLinear && !blocksFit) {
-          // no 32-block type holds the row: write the QTensor's exact values instead
-          const dq = nt.quant.dequantize(lin.q);
-          temps.push(dq);
-          const w = order ? permuteRows(nt, dq, order) : dq;
-          if (order) temps.push(w);
-          entries.push({ name, type: 'F32', tensor: w });
-          fallbacks.push(`${name} (${lin.inFeatures} columns) F32, dequantized`);
-        } else if (lin instanceof nt.model.QuantLinear) {
-          const q = order ? permuteQRows(nt, lin.q, order) : lin.q;
-          if (order) temps.push(q);
-          entries.push({ name, type: q.bits === 8 ? 'Q8_0' : 'Q4_0', tensor: q });
-          ++quantizedLinears;
-        } else if (lin instanceof nt.model.DenseLinear) {
-          const w = order ? permuteRows(nt, lin.weight, order) : lin.weight;
-          if (order) temps.push(w);
-          // as llama-quantize does (tensor_type_fallback): a row that 32-blocks do not divide stays F16
-          const type = (T === 'Q4_0' || T === 'Q8_0') && !blocksFit ? 'F16' : T;
-          if (type !== T) fallbacks.push(`${name} (${lin.inFeatures} columns) F16`);
-          entries.push({ name, type, tensor: w });
-        } else throw code('NT_UNSUPPORTED', `${p + hf}: cannot export a ${(lin as object).constructor.name}`);
+        emitLinear(p + hf, `blk.${l}.${gg}.weight`, model.getLinear(p + hf), orderOf(hf), T);
       }
     }
     entries.push({ name: 'output_norm.weight', type: 'F32', tensor: plain['model.norm.weight'] });
-    if (hasHead) entries.push({ name: 'output.weight', type: outer, tensor: plain['lm_head.weight'] });
-    else notes.push('tied embeddings: no output.weight (llama.cpp reuses token_embd)');
+    // the head as the model runs it: a quantized one (a --quantize-head folder stores no
+    // lm_head.weight) is written from its codes, never left out as if tied
+    const head = model.getLinear('lm_head');
+    if (config.tieWordEmbeddings) notes.push('tied embeddings: no output.weight (llama.cpp reuses token_embd)');
+    else if (head instanceof nt.model.DenseLinear && hasHead) entries.push({ name: 'output.weight', type: outer, tensor: plain['lm_head.weight'] });
+    else emitLinear('lm_head', 'output.weight', head, null, outer);
     if (quantizedLinears > 0 && T !== 'Q4_0' && T !== 'Q8_0')
       notes.push(`${quantizedLinears} quantized linears written as Q4_0/Q8_0 codes + scales (no requantization); --type ${o.type} applies to the dense tensors`);
     if (fallbacks.length > 0) notes.push(`rows not a multiple of 32 (no Q4_0/Q8_0 block fits): ${fallbacks.length} tensors, ${fallbacks[0]}${fallbacks.length > 1 ? ', …' : ''}`);
-    if (T === 'Q4_0' || T === 'Q8_0') notes.push(`token_embd and output stay ${outer}; norms F32`);
+    if (T === 'Q4_0' || T === 'Q8_0') notes.push(`token_embd${head instanceof nt.model.DenseLinear && !config.tieWordEmbeddings ? ' and output stay' : ' stays'} ${outer}; norms F32`);
 
     const types: Record<string, number> = {};
     for (const e of entries) types[e.type] = (types[e.type] ?? 0) + 1;

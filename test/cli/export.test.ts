@@ -259,6 +259,39 @@ describe('ntensor export of the fixture', () => {
     }
   });
 
+  test('a folder with an int4 head (--quantize-head): output.weight as Q4_0 from the head\'s own codes, and the GGUF reloads to the folder\'s logits (never read as tied)', async () => {
+    const calib = path.join(dir, 'calib.txt');
+    fs.writeFileSync(calib, fs.readFileSync(HELDOUT).subarray(60000, 60512));
+    const comp = path.join(dir, 'qhead');
+    const c = await cli(['compress', '--model', FIX, '--bits', '4', '--group', '32', '--symmetric', '--method', 'none', '--quantize-head', '--text', calib, '--out', comp]);
+    expect(c.stderr).not.toMatch(/NT_/);
+    expect(c.code).toBe(0);
+    const out = path.join(dir, 'qhead.gguf');
+    const r = await cli(['export', '--gguf', out, '--compressed', comp, '--json']);
+    expect(r.stderr).toBe('');
+    const report = JSON.parse(r.stdout);
+    expect(report.notes.join('\n')).not.toMatch(/tied embeddings/);
+    expect(report.types).toMatchObject({ Q4_0: 25 });
+    const folder = nt.model.load(comp);
+    const fromGguf = nt.model.load(out);
+    try {
+      const head = folder.getLinear('lm_head') as nt.model.QuantLinear;
+      const back = fromGguf.getLinear('lm_head') as nt.model.QuantLinear;
+      expect(back).toBeInstanceOf(nt.model.QuantLinear);
+      expect(f64(back.q.codes)).toEqual(f64(head.q.codes));
+      expect(f64(back.q.scales)).toEqual(f64(head.q.scales));
+      const ids = Int32Array.from(fs.readFileSync(HELDOUT).subarray(0, 96));
+      const a = folder.forward(ids);
+      const b = fromGguf.forward(ids);
+      expect(maxAbsDiff(a.data as Float32Array, b.data as Float32Array)).toBeLessThanOrEqual(1e-3);
+      a.dispose();
+      b.dispose();
+    } finally {
+      folder.dispose();
+      fromGguf.dispose();
+    }
+  });
+
   test('an asymmetric compressed folder: NT_UNSUPPORTED saying Q4_0 is symmetric with groups of 32; nothing written', async () => {
     const calibration = Int32Array.from(fs.readFileSync(HELDOUT).subarray(60000, 60256));
     const model = nt.model.load(FIX, { dtype: 'f32' });
