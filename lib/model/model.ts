@@ -931,7 +931,7 @@ export class LlamaModel {
     if (options === null || typeof options !== 'object') throw ntError('NT_VALUE', '[model.quantizeHead] options must be an object');
     const { bits = 8, groupSize = 128, activations = 'f32' } = options;
     if (bits !== 4 && bits !== 8) throw ntError('NT_VALUE', `[model.quantizeHead] bits must be 4 or 8, got ${String(bits)}`);
-    if (!(this.head instanceof DenseLinear)) throw ntError('NT_VALUE', `[model.quantizeHead] lm_head is already replaced (${this.head.constructor.name})`);
+    if (!(this.head instanceof DenseLinear)) throw ntError('NT_VALUE', `[model.quantizeHead] lm_head is already replaced (${this.head.constructor.name}${this.head instanceof QuantLinear ? ': quantized before, or stored quantized in the model folder' : ''}); it quantizes a dense head`);
     // the quantizer reads 16-bit (or mapped) weights directly: no f32 copy of the head
     const q = quantize(this.head.weight, { bits, groupSize, symmetric: true });
     const lin = new QuantLinear(q, { activations });

@@ -111,7 +111,7 @@ describe('lm_head as a linear', () => {
     expect(path8.activations).toBe('f32');
     const q8 = logitsOf(m);
     expect(relMaxDiff(q8, dense)).toBeLessThan(1e-2);
-    expect(() => m.quantizeHead()).toThrow(expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/already replaced \(QuantLinear\)/) }));
+    expect(() => m.quantizeHead()).toThrow(expect.objectContaining({ code: 'NT_VALUE', message: expect.stringMatching(/already replaced \(QuantLinear: quantized before, or stored quantized in the model folder\); it quantizes a dense head/) }));
     m.dispose();
     const m4 = load(FIXTURE_F16, { dtype: 'bf16' });
     m4.quantizeHead({ bits: 4, groupSize: 32 });
