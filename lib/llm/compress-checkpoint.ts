@@ -134,6 +134,12 @@ interface LayerRecordJson {
   reports: LayerReport[];
 }
 
+/** Refuses a source that is a file (a GGUF, which nt.model.load also reads) before loading it: the output's shards, config and index come from a safetensors folder. */
+function checkSourceFolder(op: string, dir: unknown): void {
+  if (typeof dir === 'string' && fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
+    throw ntError('NT_UNSUPPORTED', `[${op}] ${dir} is a file, not a checkpoint folder: the compressed output is a safetensors folder built from the source's config.json and weights (a GGUF model runs as loaded; ntensor export --gguf writes GGUF)`);
+}
+
 /** A checkpoint's identity: its config and the size and header of every weights file (not the whole 16 GB). */
 function sourceFingerprint(dir: string): string {
   const h = crypto.createHash('sha256');
@@ -475,6 +481,7 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
   if (resumeOpt !== undefined && typeof resumeOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] resume must be a boolean, got ${describe(resumeOpt)}`);
   if (headOpt !== undefined && typeof headOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] quantizeHead must be a boolean, got ${describe(headOpt)}`);
   const quantizeHead = headOpt === true;
+  checkSourceFolder(OP, srcDir);
   const model = yield* inline(() => loadModel(srcDir, { dtype: 'auto' }));
   let chunks: Chunk[] = [];
   try {
@@ -634,6 +641,7 @@ export function mergeCompressedShards(shardDirs: readonly string[], outDir: stri
   }
   if (at !== L) throw ntError('NT_VALUE', `[${MERGE_OP}] the shards do not tile layers 0..${L - 1}: layers ${at}..${L - 1} are in none`);
   const sourceDir = opts.model ?? first.source.dir;
+  checkSourceFolder(MERGE_OP, sourceDir);
   const model = loadModel(sourceDir, { dtype: 'auto' });
   try {
     if (sourceFingerprint(model.dir) !== first.source.fingerprint) throw ntError('NT_VALUE', `[${MERGE_OP}] ${sourceDir} is not the checkpoint the shards were compressed from (its config or weights files differ)`);

@@ -12,6 +12,7 @@ import { DenseLinear, LoraLinear, QuantLinear } from '../../lib/model/linear';
 import { quantize } from '../../lib/quant/quantize';
 import { randn } from '../../lib/random';
 import { load } from '../../lib/model';
+import { PACKAGE_ROOT } from '../../lib/native/loader';
 import { memory } from '../../lib/tensor';
 import { errorOf, maxAbsDiff, values } from '../model/helpers';
 import { writeTiny } from '../model/tiny';
@@ -201,5 +202,22 @@ describe('lm_head and reloaded GPTQ folders: what is saved is what the model run
     } finally {
       m.dispose();
     }
+  });
+
+  test('a model loaded from a GGUF file: NT_UNSUPPORTED (its folder would come from safetensors it does not have); compressCheckpoint refuses a file source before loading it', () => {
+    const gguf = path.join(PACKAGE_ROOT, 'fixtures', 'gguf', 'tiny-llama-q4_0.gguf');
+    const m = load(gguf);
+    try {
+      const out = path.join(tmp, 'from-gguf');
+      const e = errorOf(() => saveCompressed(m, out));
+      expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/the model was loaded from a GGUF file .*tiny-llama-q4_0\.gguf/) });
+      expect(fs.existsSync(out)).toBe(false);
+    } finally {
+      m.dispose();
+    }
+    const out = path.join(tmp, 'from-gguf-checkpoint');
+    const e = errorOf(() => compressCheckpoint(gguf, out, { bits: 4, groupSize: 32, calibration: calib, calibrationWindow: 32 }));
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/tiny-llama-q4_0\.gguf is a file, not a checkpoint folder/) });
+    expect(fs.existsSync(out)).toBe(false);
   });
 });
