@@ -109,4 +109,25 @@ describe('training on the fixture model', () => {
     for (const t of [...Object.values(params), h]) t.dispose();
     model.dispose();
   });
+
+  test('a GGUF-loaded model or a compressed (int4) last MLP: NT_UNSUPPORTED naming why, not a safetensors read error', () => {
+    const gguf = nt.model.load(path.join(__dirname, '../../fixtures/gguf/tiny-llama-q4_0.gguf'));
+    try {
+      const ids = Int32Array.from({ length: 8 }, (_, i) => i + 1);
+      for (const fn of [() => lastMlpResidual(gguf, ids), () => loadHeadParams(gguf)])
+        expect(fn).toThrow(expect.objectContaining({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/loaded from a GGUF file .*training reads its dense parameters from a safetensors checkpoint folder/) }));
+    } finally {
+      gguf.dispose();
+    }
+    const model = nt.model.load(FIXTURE);
+    try {
+      const name = `model.layers.${model.config.numLayers - 1}.mlp.up_proj`;
+      const w = nt.randn([model.getLinear(name).outFeatures, model.getLinear(name).inFeatures], { seed: 3 });
+      model.setLinear(name, new nt.model.QuantLinear(nt.quant.quantize(w, { bits: 4, groupSize: 32 }))).dispose();
+      w.dispose();
+      expect(() => loadHeadParams(model)).toThrow(expect.objectContaining({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/mlp\.up_proj is a QuantLinear \(a compressed folder\?\): training starts from the dense weights/) }));
+    } finally {
+      model.dispose();
+    }
+  });
 });

@@ -9,14 +9,23 @@
 import { ntError } from '../../errors';
 import { loadSafetensors } from '../../io';
 import type { LlamaModel } from '../../model/model';
+import { DenseLinear } from '../../model/linear';
 import type { LinearLike } from '../../model/linear';
+import { isGgufPath } from '../../model/load-gguf';
 import { add } from '../../ops/binary';
 import { gatherRows } from '../../ops/gather';
 import type { Tensor } from '../../tensor';
 import type { HeadParams } from './head';
 
+/** Training reads dense tensors from the checkpoint's safetensors: a GGUF-loaded model has none. */
+function checkSafetensorsSource(op: string, model: LlamaModel): void {
+  if (isGgufPath(model.dir))
+    throw ntError('NT_UNSUPPORTED', `[${op}] the model was loaded from a GGUF file (${model.dir}): training reads its dense parameters from a safetensors checkpoint folder`);
+}
+
 /** Residual-stream states [ids.length, hidden] entering the last layer's MLP. */
 export function lastMlpResidual(model: LlamaModel, ids: Int32Array): Tensor {
+  checkSafetensorsSource('llm.train.lastMlpResidual', model);
   const L = model.config.numLayers;
   const names: string[] = [];
   for (let l = 0; l < L; ++l) names.push(`model.layers.${l}.self_attn.o_proj`, ...(l < L - 1 ? [`model.layers.${l}.mlp.down_proj`] : []));
@@ -62,8 +71,15 @@ export function lastMlpResidual(model: LlamaModel, ids: Int32Array): Tensor {
 
 /** f32 copies of the last layer's post-attention norm and MLP, the final norm and lm_head. */
 export function loadHeadParams(model: LlamaModel): HeadParams {
+  const op = 'llm.train.loadHeadParams';
   const L = model.config.numLayers;
   const p = `model.layers.${L - 1}.`;
+  checkSafetensorsSource(op, model);
+  for (const name of [`${p}mlp.gate_proj`, `${p}mlp.up_proj`, `${p}mlp.down_proj`, ...(model.config.tieWordEmbeddings ? [] : ['lm_head'])]) {
+    const lin = model.getLinear(name);
+    if (!(lin instanceof DenseLinear))
+      throw ntError('NT_UNSUPPORTED', `[${op}] ${name} is a ${lin.constructor.name} (a compressed folder?): training starts from the dense weights of the source checkpoint`);
+  }
   const lm = model.config.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   const names = {
     postNorm: `${p}post_attention_layernorm.weight`,
