@@ -1,6 +1,6 @@
 // `ntensor inspect <file|dir>`: the tensors of a .safetensors file, a Hugging Face folder
-// (model.safetensors or a sharded model.safetensors.index.json) or a .npy file: names,
-// dtypes, shapes, sizes, totals and metadata. Reads headers only for safetensors.
+// (model.safetensors or a sharded model.safetensors.index.json), a GGUF file or a .npy file:
+// names, dtypes, shapes, sizes, totals and metadata. Reads headers only for safetensors and GGUF.
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Command } from 'commander';
@@ -11,9 +11,9 @@ type Library = typeof import('../index');
 
 export interface InspectedTensor {
   name: string;
-  /** The stored dtype as the file spells it (safetensors 'F32', 'BF16', ...; the ntensor dtype for .npy). */
+  /** The stored dtype as the file spells it (safetensors 'F32', 'BF16', ...; ggml's 'Q4_0', 'Q6_K', ...; the ntensor dtype for .npy). */
   dtype: string;
-  /** The ntensor dtype it loads as; null when ntensor cannot hold it (F8, I64 wider than i32...). */
+  /** The ntensor dtype it loads as ('q4 QTensor' / 'q8 QTensor' for GGUF Q4_0 / Q8_0, 'f32 (dequantized)' for the other ggml quants); null when ntensor cannot hold it (F8, I64 wider than i32, an unknown ggml type...). */
   loadsAs: string | null;
   shape: number[];
   parameters: number;
@@ -24,7 +24,7 @@ export interface InspectedTensor {
 
 export interface Inspection {
   path: string;
-  format: 'safetensors' | 'npy';
+  format: 'safetensors' | 'gguf' | 'npy';
   files: { path: string; bytes: number; headerBytes?: number }[];
   tensors: InspectedTensor[];
   totals: { tensors: number; parameters: number; bytes: number; fileBytes: number };
@@ -110,6 +110,36 @@ function inspectSafetensors(nt: Library, target: string, kind: 'dir' | 'index' |
   return result;
 }
 
+/** A metadata value as one line; long arrays (a vocabulary) by type and length. */
+function ggufValueText(v: unknown, type: string): string {
+  if (Array.isArray(v)) return v.length <= 16 ? JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x)) : `${type}[${v.length}]`;
+  return typeof v === 'string' ? v : String(v);
+}
+
+function inspectGguf(nt: Library, target: string): Inspection {
+  const g = nt.io.readGguf(target);
+  try {
+    const loadsAs = (type: string): string | null => {
+      const how = nt.io.GGUF_TYPE_HANDLING[type];
+      if (how === 'mapped') return type.toLowerCase();
+      if (how === 'qtensor') return type === 'Q4_0' ? 'q4 QTensor' : 'q8 QTensor';
+      return how === 'dequantized' ? 'f32 (dequantized)' : null;
+    };
+    const metadata: Record<string, string> = {};
+    for (const [k, v] of Object.entries(g.metadata)) metadata[k] = ggufValueText(v, g.metadataTypes[k]);
+    return {
+      path: target,
+      format: 'gguf',
+      files: [{ path: path.basename(target), bytes: g.fileBytes, headerBytes: g.dataStart }],
+      tensors: g.tensors.map((t) => ({ name: t.name, dtype: t.type, loadsAs: loadsAs(t.type), shape: [...t.shape], parameters: numel(t.shape), bytes: t.byteLength })),
+      totals: { tensors: 0, parameters: 0, bytes: 0, fileBytes: 0 },
+      metadata,
+    };
+  } finally {
+    g.dispose();
+  }
+}
+
 function inspectNpy(nt: Library, target: string): Inspection {
   const t = nt.io.loadNpy(target);
   try {
@@ -141,9 +171,10 @@ export function inspectPath(nt: Library, target: string): Inspection {
   const lower = target.toLowerCase();
   if (stat.isDirectory()) result = inspectSafetensors(nt, target, 'dir');
   else if (lower.endsWith('.npy')) result = inspectNpy(nt, target);
+  else if (lower.endsWith('.gguf')) result = inspectGguf(nt, target);
   else if (lower.endsWith('.safetensors')) result = inspectSafetensors(nt, target, 'file');
   else if (lower.endsWith('.safetensors.index.json')) result = inspectSafetensors(nt, target, 'index');
-  else throw ioError(nt, 'not a .safetensors file, a .safetensors.index.json, a .npy file or a model folder');
+  else throw ioError(nt, 'not a .safetensors file, a .safetensors.index.json, a .gguf file, a .npy file or a model folder');
   result.totals = {
     tensors: result.tensors.length,
     parameters: result.tensors.reduce((s, t) => s + t.parameters, 0),
@@ -215,8 +246,8 @@ function withoutOpPrefix(e: unknown, target: string): unknown {
 export function registerInspect(program: Command, ctx: CliContext): void {
   program
     .command('inspect')
-    .description('list the tensors of a .safetensors file, a Hugging Face model folder or a .npy file')
-    .argument('<path>', 'a .safetensors file, a folder with model.safetensors(.index.json), or a .npy file')
+    .description('list the tensors of a .safetensors file, a Hugging Face model folder, a GGUF file or a .npy file')
+    .argument('<path>', 'a .safetensors file, a folder with model.safetensors(.index.json), a .gguf file or a .npy file')
     .option('--json', 'print the listing as JSON')
     .action((target: string, opts: { json?: boolean }) => {
       const nt = ctx.library('inspect');

@@ -255,6 +255,36 @@ describe('ntensor inspect', () => {
     expect(j.tensors).toEqual([{ name: 'arr', dtype: 'f32', loadsAs: 'f32', shape: [2, 3], parameters: 6, bytes: 24 }]);
   });
 
+  it('lists a GGUF file from its header: ggml types, what each loads as, the metadata with long arrays summarized; a garbage .gguf is NT_IO', async () => {
+    const file = path.join(__dirname, '..', '..', 'fixtures', 'gguf', 'tiny-llama-q4_0.gguf');
+    const r = await cli(['inspect', '--json', file]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    const g = nt.io.readGguf(file);
+    try {
+      expect(j.format).toBe('gguf');
+      expect(j.files).toEqual([{ path: 'tiny-llama-q4_0.gguf', bytes: g.fileBytes, headerBytes: g.dataStart }]);
+      expect(j.tensors.map((t: { name: string }) => t.name)).toEqual(g.tensors.map((t) => t.name));
+      for (const t of j.tensors) {
+        const info = g.info(t.name);
+        expect(t).toEqual({ name: info.name, dtype: info.type, loadsAs: expect.any(String), shape: info.shape, parameters: info.shape.reduce((a, b) => a * b, 1), bytes: info.byteLength });
+      }
+      expect(j.tensors.find((t: { name: string }) => t.name === 'blk.0.ffn_up.weight')).toMatchObject({ dtype: 'Q4_0', loadsAs: 'q4 QTensor', shape: [160, 64] });
+      expect(j.tensors.find((t: { name: string }) => t.name === 'output.weight')).toMatchObject({ dtype: 'Q8_0', loadsAs: 'q8 QTensor' });
+      expect(j.tensors.find((t: { name: string }) => t.name === 'blk.0.attn_norm.weight')).toMatchObject({ dtype: 'F32', loadsAs: 'f32' });
+      expect(j.totals).toEqual({ tensors: g.tensors.length, parameters: expect.any(Number), bytes: g.tensors.reduce((a, t) => a + t.byteLength, 0), fileBytes: g.fileBytes });
+      expect(j.metadata).toMatchObject({ 'general.architecture': 'llama', 'llama.block_count': '2', 'tokenizer.ggml.tokens': 'array<string>[1200]' });
+    } finally {
+      g.dispose();
+    }
+    const bad = path.join(tmp, 'garbage.gguf');
+    fs.writeFileSync(bad, Buffer.from('GGUF but not really'));
+    const e = await cli(['inspect', bad]);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(new RegExp(`^ntensor inspect: ${escape(bad)}: .+ \\(NT_IO\\)\\n$`));
+  });
+
   it('reports a garbage file as one NT_IO line on stderr and exit code 1', async () => {
     const file = path.join(tmp, 'garbage.safetensors');
     fs.writeFileSync(file, Buffer.from('this is not a safetensors file at all, just some text'));
