@@ -486,6 +486,8 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
   let chunks: Chunk[] = [];
   try {
     if (path.resolve(outDir) === path.resolve(model.dir)) throw ntError('NT_VALUE', `[${OP}] outDir must not be the source folder (${model.dir}): its weights are read while the output is written`);
+    if (model.config.quantization)
+      throw ntError('NT_UNSUPPORTED', `[${OP}] ${model.dir} is already quantized (quantization_config in config.json, ${model.config.quantization.bits}-bit GPTQ): compress the original checkpoint`);
     const L = model.config.numLayers;
     const range = layersOpt === undefined ? ([0, L] as [number, number]) : checkLayers(OP, layersOpt, L);
     if (layersOpt !== undefined && mode !== 'parallel')

@@ -249,6 +249,16 @@ describe('compressCheckpoint', () => {
     expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_VALUE', message: expect.stringMatching(/differs in options\.quantizeHead \(false vs true\)/) });
   });
 
+  test('an already compressed folder as the source: NT_UNSUPPORTED before anything is written', () => {
+    const src = writeTiny(path.join(tmp, 'requant-src'), { max_position_embeddings: 64 }, { seed: 31 }).dir;
+    const first = path.join(tmp, 'requant-first');
+    compressCheckpoint(src, first, { bits: 4, groupSize: 32, calibration: ids, calibrationWindow: 32, method: 'none' });
+    const out = path.join(tmp, 'requant-second');
+    const e = errorOf(() => compressCheckpoint(first, out, { bits: 4, groupSize: 32, calibration: ids, calibrationWindow: 32 }));
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/requant-first is already quantized \(quantization_config in config\.json, 4-bit GPTQ\): compress the original checkpoint/) });
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   test('quantizeHead refusals: not a boolean, nothing quantized, tied embeddings; a folder claiming a quantized tied head is refused on load', () => {
     const untied = writeTiny(path.join(tmp, 'head-bad-src'), { max_position_embeddings: 64 }, { seed: 14 }).dir;
     const tied = writeTiny(path.join(tmp, 'head-tied-src'), { max_position_embeddings: 64, tie_word_embeddings: true }, { seed: 15 }).dir;
