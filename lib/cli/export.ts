@@ -371,6 +371,11 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
     const adapterDir = o.compressed !== undefined ? path.join(o.compressed, 'adapter') : null;
     if (adapterDir && fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) {
       adapter = nt.llm.loadLoraAdapter(adapterDir);
+      // llama.cpp scales each module by alpha / (its lora_a rank) with one alpha per file, and B
+      // already carries PEFT's scale: every module needs the same rank for that to be 1
+      const ranks = [...new Set(Object.values(adapter.modules).map((f) => f.A.shape[0]))];
+      if (ranks.length > 1) throw code('NT_UNSUPPORTED', `the adapter's modules have ranks ${ranks.join(', ')} (rank_pattern): a llama.cpp LoRA GGUF has one alpha for every module`);
+      const rank = ranks[0];
       const loraEntries: GgufTensorEntry[] = [];
       for (const [module, f] of Object.entries(adapter.modules)) {
         const m = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)$/.exec(module);
@@ -390,11 +395,11 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
           'general.name': str(`${path.basename(path.resolve(source))} adapter`),
           'adapter.type': str('lora'),
           // B carries PEFT's alpha / r already (loadLoraAdapter folds it in): llama.cpp's alpha / r must be 1
-          'adapter.lora.alpha': f32(adapter.rank),
+          'adapter.lora.alpha': f32(rank),
         },
         loraEntries,
       );
-      adapterReport = { file: loraOut, bytes: w.bytes, modules: Object.keys(adapter.modules).length, rank: adapter.rank };
+      adapterReport = { file: loraOut, bytes: w.bytes, modules: Object.keys(adapter.modules).length, rank };
     } else if (o.loraOut !== undefined) notes.push(`--lora-out ignored: ${adapterDir ? `${adapterDir} holds no adapter` : 'only a --compressed folder has an adapter'}`);
     else if (adapterDir) notes.push(`${adapterDir}: no adapter, none written`);
     return { file: o.out, bytes: written.bytes, tensors: written.tensors, types, fileType, vocabulary, adapter: adapterReport, notes };

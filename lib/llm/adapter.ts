@@ -94,7 +94,34 @@ export interface LoadedAdapter {
   dispose(): void;
 }
 
-/** Reads a PEFT LoRA folder written by ntensor or PEFT (lora_A/lora_B, optional rslora). */
+/** A PEFT rank_pattern / alpha_pattern: module-name pattern → value (absent: {}). */
+function patternOf(op: string, file: string, config: Record<string, unknown>, key: string, valid: (v: unknown) => boolean): [RegExp, number][] {
+  const p = config[key];
+  if (p === undefined || p === null) return [];
+  if (typeof p !== 'object' || Array.isArray(p)) throw ntError('NT_IO', `[${op}] ${file}: ${key} must be an object`);
+  return Object.entries(p as Record<string, unknown>).map(([k, v]) => {
+    if (!valid(v)) throw ntError('NT_IO', `[${op}] ${file}: ${key}['${k}'] must be a ${key === 'rank_pattern' ? 'positive integer' : 'number'}, got ${JSON.stringify(v)}`);
+    let re: RegExp;
+    try {
+      // PEFT's match: the key names the module or a dot-separated suffix of it, as a regex
+      re = new RegExp(`^(?:.*\\.)?(?:${k})$`);
+    } catch (e) {
+      throw ntError('NT_IO', `[${op}] ${file}: ${key} key '${k}' is not a valid pattern: ${(e as Error).message}`);
+    }
+    return [re, v as number];
+  });
+}
+
+/** The value of the first pattern matching module `name` (PEFT takes the first in key order). */
+function matchPattern(pattern: readonly [RegExp, number][], name: string): number | undefined {
+  return pattern.find(([re]) => re.test(name))?.[1];
+}
+
+/**
+ * Reads a PEFT LoRA folder written by ntensor or PEFT (lora_A/lora_B, optional rslora,
+ * per-module rank_pattern / alpha_pattern). Each module's alpha / r is folded into its B; the
+ * result's rank and scale are the config's defaults.
+ */
 export function loadLoraAdapter(dir: string): LoadedAdapter {
   const op = 'llm.loadLoraAdapter';
   const configPath = path.join(dir, CONFIG);
@@ -118,15 +145,31 @@ export function loadLoraAdapter(dir: string): LoadedAdapter {
   if (typeof r !== 'number' || !Number.isInteger(r) || r < 1 || typeof alpha !== 'number' || !Number.isFinite(alpha))
     throw ntError('NT_IO', `[${op}] ${configPath}: r must be a positive integer and lora_alpha a number`);
   if (config.use_dora === true) throw ntError('NT_UNSUPPORTED', `[${op}] DoRA adapters are not supported`);
-  const scale = config.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r;
+  // Conv1D-style [d_in, d_out] factors (GPT-2): the shapes would pass for square layers and apply transposed
+  if (config.fan_in_fan_out === true) throw ntError('NT_UNSUPPORTED', `[${op}] ${configPath}: fan_in_fan_out adapters (transposed factors) are not supported`);
+  // PEFT options that change where or how the factors apply, beyond x·Aᵀ·Bᵀ on each named linear
+  const changes = ['alora_invocation_tokens', 'layer_replication', 'target_parameters', 'trainable_token_indices', 'lora_bias'].filter(
+    (k) => config[k] !== undefined && config[k] !== null && config[k] !== false && !(Array.isArray(config[k]) && (config[k] as unknown[]).length === 0),
+  );
+  if (changes.length > 0) throw ntError('NT_UNSUPPORTED', `[${op}] ${configPath}: ${changes.join(', ')} ${changes.length > 1 ? 'are' : 'is'} set, and only plain LoRA factors on linears are applied`);
+  const rankPattern = patternOf(op, configPath, config, 'rank_pattern', (v) => typeof v === 'number' && Number.isInteger(v) && v >= 1);
+  const alphaPattern = patternOf(op, configPath, config, 'alpha_pattern', (v) => typeof v === 'number' && Number.isFinite(v));
+  const scaleOf = (rm: number, am: number) => (config.use_rslora === true ? am / Math.sqrt(rm) : am / rm);
+  const scale = scaleOf(r, alpha);
   const raw = loadSafetensors(weightsPath, { dtype: 'f32' });
   const modules: Record<string, LoraFactors> = {};
   const owned: Tensor[] = Object.values(raw);
-  const fail = (code: 'NT_IO' | 'NT_SHAPE', message: string): never => {
+  const fail = (code: 'NT_IO' | 'NT_SHAPE' | 'NT_UNSUPPORTED', message: string): never => {
     owned.forEach((t) => t.dispose());
     Object.values(modules).forEach((m) => m.B.dispose());
     throw ntError(code, `[${op}] ${message}`);
   };
+  // tensors that are not a LoRA pair (modules_to_save copies, embedding LoRA, biases, DoRA
+  // magnitudes) would change the model: refused by name, never skipped
+  const pair = /^(?:base_model\.model\.)?(.+)\.lora_[AB](?:\.default)?\.weight$/;
+  const other = Object.keys(raw).filter((k) => !pair.test(k));
+  if (other.length > 0)
+    fail('NT_UNSUPPORTED', `${weightsPath}: ${other.length} tensor(s) are not lora_A/lora_B factors of a linear (${other.slice(0, 3).join(', ')}${other.length > 3 ? ', …' : ''}): modules_to_save, embedding LoRA, bias or DoRA weights are not applied`);
   for (const key of Object.keys(raw)) {
     const m = /^(?:base_model\.model\.)?(.+)\.lora_A(?:\.default)?\.weight$/.exec(key);
     if (!m) continue;
@@ -135,10 +178,14 @@ export function loadLoraAdapter(dir: string): LoadedAdapter {
     const A = raw[key];
     const B = raw[bKey];
     if (!B) fail('NT_IO', `${weightsPath}: ${key} has no matching ${bKey}`);
-    if (A.ndim !== 2 || B.ndim !== 2 || A.shape[0] !== r || B.shape[1] !== r)
-      fail('NT_SHAPE', `${name}: expected lora_A [${r}, d_in] and lora_B [d_out, ${r}], got ${shapeString(A.shape)} and ${shapeString(B.shape)}`);
-    modules[name] = { A, B: scale === 1 ? B : mul(B, scale) };
+    const rm = matchPattern(rankPattern, name) ?? r;
+    const sm = scaleOf(rm, matchPattern(alphaPattern, name) ?? alpha);
+    if (A.ndim !== 2 || B.ndim !== 2 || A.shape[0] !== rm || B.shape[1] !== rm)
+      fail('NT_SHAPE', `${name}: expected lora_A [${rm}, d_in] and lora_B [d_out, ${rm}], got ${shapeString(A.shape)} and ${shapeString(B.shape)}`);
+    modules[name] = { A, B: sm === 1 ? B : mul(B, sm) };
   }
+  const lonelyB = Object.keys(raw).find((k) => /\.lora_B(?:\.default)?\.weight$/.test(k) && !raw[k.replace(/\.lora_B(\.default)?\.weight$/, '.lora_A$1.weight')]);
+  if (lonelyB !== undefined) fail('NT_IO', `${weightsPath}: ${lonelyB} has no matching lora_A`);
   if (Object.keys(modules).length === 0) fail('NT_IO', `${weightsPath} holds no lora_A/lora_B weights`);
   const kept = new Set<Tensor>(Object.values(modules).flatMap((f) => [f.A, f.B]));
   for (const t of owned) if (!kept.has(t)) t.dispose();

@@ -5,6 +5,8 @@ import * as os from 'os';
 import * as path from 'path';
 import * as nt from '../../lib';
 import { loadLoraAdapter, saveLoraAdapter, saveLoraAdapterAsync } from '../../lib/llm/adapter';
+import { applyAdapter } from '../../lib/llm/export';
+import { PACKAGE_ROOT } from '../../lib/native/loader';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'nt-adapter-'));
 
@@ -101,5 +103,64 @@ describe('PEFT LoRA adapters', () => {
       /same rank \(2\); b has 3/,
     );
     expectCode(() => saveLoraAdapter(tmp(), { a: { A: nt.zeros([2, 3]), B: nt.zeros([4, 5]) } }), 'NT_SHAPE', /expected A \[r, d_in\] and B \[d_out, r\]/);
+  });
+
+  describe('adapters PEFT wrote, applied to the model they were trained on, give PeftModel\'s logits (scripts/fixtures/make_peft_fixtures.py)', () => {
+    const ARCH = path.join(PACKAGE_ROOT, 'fixtures', 'arch', 'llama');
+    test.each([
+      ['patterns', 'rank_pattern (every down_proj rank 4) and alpha_pattern (a full module name and a suffix)'],
+      ['rslora', 'use_rslora: alpha / sqrt(r)'],
+    ])('%s: %s', (name) => {
+      const dir = path.join(PACKAGE_ROOT, 'fixtures', 'peft', name);
+      const ids = nt.io.loadNpy(path.join(ARCH, 'ids.npy'));
+      const want = nt.io.loadNpy(path.join(dir, 'logits.npy'));
+      const model = nt.model.load(ARCH);
+      try {
+        const applied = applyAdapter(model, dir);
+        expect(applied.modules).toBe(name === 'patterns' ? 6 : 4);
+        const got = model.forward(ids.data as Int32Array);
+        let err = 0;
+        const a = got.data as Float32Array, b = want.data as Float32Array;
+        for (let i = 0; i < a.length; ++i) err = Math.max(err, Math.abs(a[i] - b[i]));
+        got.dispose();
+        // the same 1e-4 as the arch fixtures' base logits (a different order of f32 roundings);
+        // a module's scale missed (e.g. alpha_pattern ignored) moves them by ~1
+        expect(err).toBeLessThan(1e-4);
+      } finally {
+        model.dispose();
+        ids.dispose();
+        want.dispose();
+      }
+    });
+
+    test('a PEFT option that changes where the factors apply, a tensor that is not a LoRA pair, transposed factors, a bad pattern: NT_UNSUPPORTED / NT_IO, nothing applied', () => {
+      const src = path.join(PACKAGE_ROOT, 'fixtures', 'peft', 'patterns');
+      const dir = tmp();
+      fs.copyFileSync(path.join(src, 'adapter_model.safetensors'), path.join(dir, 'adapter_model.safetensors'));
+      const cfg = JSON.parse(fs.readFileSync(path.join(src, 'adapter_config.json'), 'utf8'));
+      const withConfig = (patch: Record<string, unknown>) => fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify({ ...cfg, ...patch }));
+      for (const [patch, code, re] of [
+        [{ alora_invocation_tokens: [5, 6] }, 'NT_UNSUPPORTED', /alora_invocation_tokens is set, and only plain LoRA factors on linears are applied/],
+        [{ layer_replication: [[0, 2], [1, 2]], lora_bias: true }, 'NT_UNSUPPORTED', /layer_replication, lora_bias are set/],
+        [{ fan_in_fan_out: true }, 'NT_UNSUPPORTED', /fan_in_fan_out adapters \(transposed factors\) are not supported/],
+        [{ rank_pattern: { 'down_proj[': 4 } }, 'NT_IO', /rank_pattern key 'down_proj\[' is not a valid pattern/],
+        [{ rank_pattern: { down_proj: 0 } }, 'NT_IO', /rank_pattern\['down_proj'\] must be a positive integer, got 0/],
+        [{ alpha_pattern: [] }, 'NT_IO', /alpha_pattern must be an object/],
+        [{ rank_pattern: {} }, 'NT_SHAPE', /mlp\.down_proj: expected lora_A \[2, d_in\] and lora_B \[d_out, 2\], got \[4,96\]/],
+      ] as [Record<string, unknown>, string, RegExp][]) {
+        withConfig(patch);
+        expectCode(() => loadLoraAdapter(dir), code, re);
+      }
+      // a modules_to_save copy in the weights: refused by name, not skipped
+      withConfig({});
+      const w = nt.io.loadSafetensors(path.join(src, 'adapter_model.safetensors'));
+      const head = nt.zeros([4, 64]);
+      nt.io.saveSafetensors(path.join(dir, 'adapter_model.safetensors'), { ...w, 'base_model.model.lm_head.modules_to_save.default.weight': head });
+      Object.values(w).forEach((t) => t.dispose());
+      head.dispose();
+      const before = nt.memory().tensors;
+      expectCode(() => loadLoraAdapter(dir), 'NT_UNSUPPORTED', /1 tensor\(s\) are not lora_A\/lora_B factors of a linear \(base_model\.model\.lm_head\.modules_to_save\.default\.weight\)/);
+      expect(nt.memory().tensors).toBe(before);
+    });
   });
 });
