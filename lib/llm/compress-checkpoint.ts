@@ -493,6 +493,9 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
     if (layersOpt !== undefined && mode !== 'parallel')
       throw ntError('NT_VALUE', `[${OP}] a layer range needs mode 'parallel': in ${mode} mode each layer's inputs come from the compressed layers before it`);
     const p = plan(model, { ...compressOpts, mode });
+    // before any layer runs (saveCompressed's own check would come after the first layer's work)
+    if (p.bits !== null && p.bits !== 4)
+      throw ntError('NT_UNSUPPORTED', `[${OP}] bits ${p.bits}: the GPTQ folder format is written for 4-bit weights (nt.llm.compressModel quantizes in memory at ${p.bits} bits)`);
     if (quantizeHead && p.bits === null) throw ntError('NT_VALUE', `[${OP}] quantizeHead quantizes lm_head with the run's bits: set bits (this run only prunes or adapts)`);
     if (quantizeHead && model.config.tieWordEmbeddings)
       throw ntError('NT_UNSUPPORTED', `[${OP}] quantizeHead: ${model.dir} ties lm_head to the embeddings (tie_word_embeddings), so its head is the embedding table; it stays in the source dtype`);

@@ -249,13 +249,17 @@ describe('compressCheckpoint', () => {
     expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_VALUE', message: expect.stringMatching(/differs in options\.quantizeHead \(false vs true\)/) });
   });
 
-  test('an already compressed folder as the source: NT_UNSUPPORTED before anything is written', () => {
+  test('an already compressed folder as the source, or bits other than 4: NT_UNSUPPORTED before anything is written', () => {
     const src = writeTiny(path.join(tmp, 'requant-src'), { max_position_embeddings: 64 }, { seed: 31 }).dir;
     const first = path.join(tmp, 'requant-first');
     compressCheckpoint(src, first, { bits: 4, groupSize: 32, calibration: ids, calibrationWindow: 32, method: 'none' });
     const out = path.join(tmp, 'requant-second');
     const e = errorOf(() => compressCheckpoint(first, out, { bits: 4, groupSize: 32, calibration: ids, calibrationWindow: 32 }));
     expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/requant-first is already quantized \(quantization_config in config\.json, 4-bit GPTQ\): compress the original checkpoint/) });
+    expect(fs.existsSync(out)).toBe(false);
+    // bits the folder format cannot hold: refused before the first layer runs, nothing written
+    const e8 = errorOf(() => compressCheckpoint(src, out, { bits: 8, groupSize: 32, calibration: ids, calibrationWindow: 32 }));
+    expect({ code: e8.code, message: e8.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/bits 8: the GPTQ folder format is written for 4-bit weights/) });
     expect(fs.existsSync(out)).toBe(false);
   });
 
