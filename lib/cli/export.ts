@@ -234,11 +234,17 @@ export function bpeVocabulary(dir: string, vocabSize: number): Record<string, Gg
     'tokenizer.ggml.token_type': { type: 'array', itemType: 'int32', value: types },
     'tokenizer.ggml.merges': { type: 'array', itemType: 'string', value: merges },
   };
+  // no tokenizer_config.json: no BOS / EOS ids beyond llama.cpp's defaults; a broken one is an
+  // error (its BOS / EOS would be dropped from the file silently)
+  const tcFile = path.join(dir, 'tokenizer_config.json');
   let tc: Json = {};
-  try {
-    tc = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')) as Json;
-  } catch {
-    // no tokenizer_config.json: no BOS / EOS ids beyond llama.cpp's defaults
+  if (fs.existsSync(tcFile)) {
+    try {
+      tc = JSON.parse(fs.readFileSync(tcFile, 'utf8')) as Json;
+    } catch (e) {
+      throw Object.assign(new Error(`[${op}] ${tcFile} is not valid JSON: ${(e as Error).message}`), { code: 'NT_IO' });
+    }
+    if (tc === null || typeof tc !== 'object' || Array.isArray(tc)) throw Object.assign(new Error(`[${op}] ${tcFile} must hold a JSON object`), { code: 'NT_IO' });
   }
   const idOf = (t: unknown) => {
     const text = typeof t === 'string' ? t : typeof (t as Json | null)?.content === 'string' ? ((t as Json).content as string) : null;

@@ -395,4 +395,15 @@ describe('a model with a byte-level BPE tokenizer.json', () => {
     expect(r.stderr).toMatch(/SentencePiece-style BPE \(byte_fallback.*\(NT_UNSUPPORTED\)/);
     expect(fs.existsSync(out)).toBe(false);
   });
+
+  test('a broken tokenizer_config.json is NT_IO (its BOS / EOS would be left out silently); nothing written', async () => {
+    const expected = JSON.parse(fs.readFileSync(path.join(TOKENIZERS, 'gpt2', 'expected.json'), 'utf8'));
+    const model = modelWithTokenizer('gpt2', Number(expected.vocab_size));
+    fs.writeFileSync(path.join(model, 'tokenizer_config.json'), '{ "bos_token": ');
+    const out = path.join(dir, 'broken-tc.gguf');
+    const r = await cli(['export', '--gguf', out, '--model', model]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/tokenizer_config\.json is not valid JSON.*\(NT_IO\)/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
 });
