@@ -385,9 +385,10 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       const loraEntries: GgufTensorEntry[] = [];
       for (const [module, f] of Object.entries(adapter.modules)) {
         const m = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)$/.exec(module);
-        if (!m) throw code('NT_UNSUPPORTED', `adapter module '${module}' has no llama.cpp tensor`);
-        const name = `blk.${m[1]}.${LINEAR_NAMES[m[2]]}.weight`;
-        const order = orderOf(m[2]);
+        if (!m && module !== 'lm_head') throw code('NT_UNSUPPORTED', `adapter module '${module}' has no llama.cpp tensor`);
+        if (!m && config.tieWordEmbeddings) throw code('NT_UNSUPPORTED', `adapter module 'lm_head' on tied embeddings: the GGUF has no output.weight to carry it`);
+        const name = m ? `blk.${m[1]}.${LINEAR_NAMES[m[2]]}.weight` : 'output.weight';
+        const order = m ? orderOf(m[2]) : null;
         const B = order ? permuteRows(nt, f.B, order) : f.B;
         if (order) temps.push(B);
         loraEntries.push({ name: `${name}.lora_a`, type: 'F32', tensor: f.A }, { name: `${name}.lora_b`, type: 'F32', tensor: B });

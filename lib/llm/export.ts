@@ -193,18 +193,20 @@ export function storedLinearWeightNames(model: LlamaModel): Set<string> {
 /**
  * lm_head as the model runs it: nothing when tied (config.json ties it to the embeddings), the
  * dense weight, or GPTQ tensors (quantized: true) in the folder's one format. A head the folder
- * cannot hold (tied but replaced, int8, another grid, with an adapter) is refused, never
+ * cannot hold (tied but replaced, int8, another grid) is refused, never
  * silently written as the source's.
  */
-function storedHead(model: LlamaModel, formats: QuantFormat[], temps: Tensor[]): { tensors: Record<string, Tensor>; quantized: boolean } {
-  const head = model.getLinear('lm_head');
+function storedHead(model: LlamaModel, formats: QuantFormat[], temps: Tensor[]): { tensors: Record<string, Tensor>; quantized: boolean; adapter: LoraFactors | null } {
+  const outer = model.getLinear('lm_head');
+  // a LoRA on the head (applyAdapter of a PEFT adapter that targets lm_head) goes to the adapter folder
+  const adapter = outer instanceof LoraLinear ? { A: outer.A, B: outer.B } : null;
+  const head = baseOf(outer);
   const hint = 'save before replacing the head (model.quantizeHead quantizes it again after loading)';
   if (model.config.tieWordEmbeddings) {
-    if (head instanceof DenseLinear) return { tensors: {}, quantized: false };
+    if (head instanceof DenseLinear) return { tensors: {}, quantized: false, adapter };
     throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is tied to the embeddings (config.json), and a tied head cannot be stored as a ${head.constructor.name}: ${hint}`);
   }
-  if (head instanceof DenseLinear) return { tensors: { 'lm_head.weight': head.weight }, quantized: false };
-  if (head instanceof LoraLinear) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head carries a low-rank adapter; the PEFT folder holds the decoder linears' adapters only`);
+  if (head instanceof DenseLinear) return { tensors: { 'lm_head.weight': head.weight }, quantized: false, adapter };
   if (!(head instanceof QuantLinear)) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head: cannot save a ${head.constructor.name}`);
   if (formats.length === 0) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized but no decoder linear is: a GPTQ folder quantizes the decoder first; ${hint}`);
   if (head.q.bits !== 4) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized to ${head.q.bits} bits, and the GPTQ folder format holds 4-bit weights: ${hint}`);
@@ -212,7 +214,7 @@ function storedHead(model: LlamaModel, formats: QuantFormat[], temps: Tensor[]):
   const grid = (g: number, sym: boolean) => `group size ${g}${sym ? ', symmetric' : ''}`;
   if (groupSize !== ref.groupSize || q.symmetric !== ref.symmetric)
     throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized with ${grid(groupSize, q.symmetric)}, the decoder with ${grid(ref.groupSize, ref.symmetric)}: a GPTQ folder has one quantization_config; ${hint}`);
-  return { tensors: storedLinears(model, ['lm_head'], temps).tensors, quantized: true };
+  return { tensors: storedLinears(model, ['lm_head'], temps).tensors, quantized: true, adapter };
 }
 
 /** The source config.json with the GPTQ quantization_config of `formats` (none: dense or pruned only). */
@@ -254,6 +256,7 @@ export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveComp
       throw ntError('NT_UNSUPPORTED', `[${OP}] ${dense} is dense while ${formats.length} decoder linears are int4: a GPTQ folder stores every decoder linear as int4`);
     const head = storedHead(model, formats, temps);
     Object.assign(tensors, head.tensors);
+    if (head.adapter) adapters['lm_head'] = head.adapter;
     // everything that is not a linear comes unchanged from the source checkpoint (Phi-3's fused
     // matrices were just written from their compressed parts, lm_head from the model's)
     const linearNames = storedLinearWeightNames(model);
@@ -298,7 +301,8 @@ export function applyAdapter(model: LlamaModel, adapterDir: string): { modules: 
   checkPath(op, adapterDir, 'adapterDir');
   for (const f of ['adapter_config.json', 'adapter_model.safetensors']) checkInsideFolder(op, adapterDir, path.join(adapterDir, f));
   const adapter = loadLoraAdapter(adapterDir);
-  const names = new Set(model.linears());
+  // PEFT may target lm_head too (on a tied head the embedding table stays as it is, as in PEFT)
+  const names = new Set([...model.linears(), 'lm_head']);
   const missing = Object.keys(adapter.modules).filter((n) => !names.has(n));
   if (missing.length > 0) {
     adapter.dispose();

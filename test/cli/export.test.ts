@@ -174,6 +174,9 @@ describe('ntensor export of the fixture', () => {
     const comp = path.join(dir, 'comp');
     try {
       nt.llm.compressModel(model, { bits: 4, groupSize: 32, symmetric: true, quantizer: 'gptq', method: 'eora', rank: 4, calibration });
+      // a LoRA on lm_head too (as applyAdapter puts one from a PEFT adapter targeting it): output.weight's
+      const h = model.getLinear('lm_head');
+      model.setLinear('lm_head', new nt.model.LoraLinear(h, nt.randn([4, h.inFeatures], { seed: 8 }), nt.randn([h.outFeatures, 4], { seed: 9 })));
       nt.llm.saveCompressed(model, comp);
     } finally {
       model.dispose();
@@ -182,7 +185,7 @@ describe('ntensor export of the fixture', () => {
     const r = await cli(['export', '--gguf', out, '--compressed', comp, '--json']);
     expect(r.stderr).toBe('');
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ types: { Q4_0: 24, F32: 13, F16: 2 }, fileType: 2, adapter: { file: path.join(dir, 'c.lora.gguf'), modules: 28, rank: 4 } });
+    expect(report).toMatchObject({ types: { Q4_0: 24, F32: 13, F16: 2 }, fileType: 2, adapter: { file: path.join(dir, 'c.lora.gguf'), modules: 29, rank: 4 } });
     expect(report.notes.join('\n')).toMatch(/24 quantized linears written as Q4_0\/Q8_0 codes \+ scales \(no requantization\)/);
     expect(report.notes.join('\n')).toMatch(/blk\.0\.ffn_down\.weight \(688 columns\) F32, dequantized/);
 
@@ -214,6 +217,9 @@ describe('ntensor export of the fixture', () => {
           expect(Array.from(tensorValues(lora, `blk.${l}.${gg}.weight.lora_a`))).toEqual(f64(f.A));
           expect(un(tensorValues(lora, `blk.${l}.${gg}.weight.lora_b`), lin.outFeatures)).toEqual(f64(f.B));
         }
+      const head = adapter.modules['lm_head'];
+      expect(Array.from(tensorValues(lora, 'output.weight.lora_a'))).toEqual(f64(head.A));
+      expect(Array.from(tensorValues(lora, 'output.weight.lora_b'))).toEqual(f64(head.B));
       // nt.model.load of the GGUF holds the same int4 codes and f16 scales (q/k rows un-permuted)
       const fromGguf = nt.model.load(out);
       try {

@@ -109,7 +109,7 @@ describe('PEFT LoRA adapters', () => {
     const ARCH = path.join(PACKAGE_ROOT, 'fixtures', 'arch', 'llama');
     test.each([
       ['patterns', 'rank_pattern (every down_proj rank 4) and alpha_pattern (a full module name and a suffix)'],
-      ['rslora', 'use_rslora: alpha / sqrt(r)'],
+      ['rslora', 'use_rslora: alpha / sqrt(r), lm_head among the targets'],
     ])('%s: %s', (name) => {
       const dir = path.join(PACKAGE_ROOT, 'fixtures', 'peft', name);
       const ids = nt.io.loadNpy(path.join(ARCH, 'ids.npy'));
@@ -117,7 +117,8 @@ describe('PEFT LoRA adapters', () => {
       const model = nt.model.load(ARCH);
       try {
         const applied = applyAdapter(model, dir);
-        expect(applied.modules).toBe(name === 'patterns' ? 6 : 4);
+        expect(applied.modules).toBe(name === 'patterns' ? 6 : 5);
+        if (name === 'rslora') expect(model.getLinear('lm_head')).toBeInstanceOf(nt.model.LoraLinear);
         const got = model.forward(ids.data as Int32Array);
         let err = 0;
         const a = got.data as Float32Array, b = want.data as Float32Array;
