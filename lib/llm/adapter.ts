@@ -45,19 +45,26 @@ export function saveLoraAdapterAsync(dir: string, adapters: Record<string, LoraF
 export function* saveLoraAdapterJob(op: string, dir: string, adapters: Record<string, LoraFactors>, opts: SaveAdapterOptions = {}): Job<void> {
   const names = Object.keys(adapters);
   if (names.length === 0) throw ntError('NT_VALUE', `[${op}] no adapters to save`);
-  let rank = -1;
   const tensors: Record<string, Tensor> = {};
+  const count = new Map<number, number>();
   for (const name of names) {
     const { A, B } = adapters[name];
     A._check(op, `${name}.A`);
     B._check(op, `${name}.B`);
     if (A.ndim !== 2 || B.ndim !== 2 || A.shape[0] !== B.shape[1])
       throw ntError('NT_SHAPE', `[${op}] ${name}: expected A [r, d_in] and B [d_out, r], got A ${shapeString(A.shape)}, B ${shapeString(B.shape)}`);
-    if (rank === -1) rank = A.shape[0];
-    else if (A.shape[0] !== rank)
-      throw ntError('NT_VALUE', `[${op}] every module must have the same rank (${rank}); ${name} has ${A.shape[0]}`);
+    count.set(A.shape[0], (count.get(A.shape[0]) ?? 0) + 1);
     tensors[`${PREFIX}${name}.lora_A.weight`] = A;
     tensors[`${PREFIX}${name}.lora_B.weight`] = B;
+  }
+  // r is the most common rank; every other module (Phi-3's fused ones: the sum of their parts')
+  // is named in rank_pattern, with alpha = its rank in alpha_pattern, so each scale stays 1.
+  // PEFT reads a key as a regex over the module name: the dots are escaped.
+  const rank = [...count].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0][0];
+  const rankPattern: Record<string, number> = {};
+  for (const name of names) {
+    const r = adapters[name].A.shape[0];
+    if (r !== rank) rankPattern[name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')] = r;
   }
   const targetModules = [...new Set(names.map((n) => n.split('.').pop()!))].sort();
   const config = {
@@ -73,8 +80,8 @@ export function* saveLoraAdapterJob(op: string, dir: string, adapters: Record<st
     use_rslora: false,
     use_dora: false,
     inference_mode: true,
-    rank_pattern: {},
-    alpha_pattern: {},
+    rank_pattern: rankPattern,
+    alpha_pattern: rankPattern,
   };
   // staged and fsynced first, the config (which makes the folder loadable) renamed in last: a
   // failed or killed save never leaves new weights under an old config

@@ -19,7 +19,7 @@ import { DenseLinear, LinearLike, LoraLinear, QuantLinear } from '../model/linea
 import type { LlamaModel } from '../model/model';
 import { toGptq } from '../quant/gptq-format';
 import type { Tensor } from '../tensor';
-import { zeros } from '../creation';
+import { tensor, zeros } from '../creation';
 import { isGgufPath } from '../model/load-gguf';
 import { fusedLinears } from '../model/weights';
 import { LoraFactors, loadLoraAdapter, saveLoraAdapter } from './adapter';
@@ -174,7 +174,37 @@ export function storedLinears(model: LlamaModel, names: readonly string[], temps
     }
   }
   fuseStoredLinears(model, tensors, temps, new Set(names));
+  fuseAdapters(model, adapters, temps, new Set(names));
   return { tensors, adapters, formats };
+}
+
+/**
+ * Phi-3's fused modules carry their parts' adapters as one LoRA, the module PEFT knows:
+ * A = the parts' A stacked [Σ r_p, d_in], B [d_out, Σ r_p] = each part's B in its own rows and
+ * columns, zero elsewhere. Exact (the rank is the sum); applyAdapter splits it back.
+ */
+function fuseAdapters(model: LlamaModel, adapters: Record<string, LoraFactors>, temps: Tensor[], among: ReadonlySet<string>): void {
+  for (const f of fusedLinears(model.config)) {
+    const parts = f.parts.filter((p) => among.has(p.name) && adapters[p.name] !== undefined);
+    if (parts.length === 0) continue;
+    const A = concat(parts.map((p) => adapters[p.name].A), 0);
+    temps.push(A);
+    const B = zeros([f.shape[0], A.shape[0]], 'f32');
+    temps.push(B);
+    let col = 0;
+    for (const p of parts) {
+      const b = adapters[p.name].B;
+      const dst = B.slice([p.rows[0], p.rows[1]], [col, col + b.shape[1]]);
+      try {
+        b.astype('f32', { out: dst });
+      } finally {
+        dst.dispose();
+      }
+      col += b.shape[1];
+      delete adapters[p.name];
+    }
+    adapters[f.stored] = { A, B };
+  }
 }
 
 const baseOf = (lin: LinearLike): LinearLike => (lin instanceof LoraLinear ? lin.base : lin);
@@ -301,25 +331,68 @@ export function applyAdapter(model: LlamaModel, adapterDir: string): { modules: 
   checkPath(op, adapterDir, 'adapterDir');
   for (const f of ['adapter_config.json', 'adapter_model.safetensors']) checkInsideFolder(op, adapterDir, path.join(adapterDir, f));
   const adapter = loadLoraAdapter(adapterDir);
-  // PEFT may target lm_head too (on a tied head the embedding table stays as it is, as in PEFT)
+  // PEFT may target lm_head too (on a tied head the embedding table stays as it is, as in PEFT),
+  // and Phi-3's fused qkv_proj / gate_up_proj, which the model runs as their parts
   const names = new Set([...model.linears(), 'lm_head']);
-  const missing = Object.keys(adapter.modules).filter((n) => !names.has(n));
+  const fused = new Map(fusedLinears(model.config).map((f) => [f.stored, f]));
+  const missing = Object.keys(adapter.modules).filter((n) => !names.has(n) && !fused.has(n));
   if (missing.length > 0) {
     adapter.dispose();
     throw ntError('NT_SHAPE', `[${op}] the adapter targets modules the model does not have: ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''}`);
   }
   // check every shape before replacing anything, so a bad adapter leaves the model untouched
   for (const [name, f] of Object.entries(adapter.modules)) {
-    const lin = model.getLinear(name);
-    if (f.A.shape[1] !== lin.inFeatures || f.B.shape[0] !== lin.outFeatures) {
+    const fl = fused.get(name);
+    const [inF, outF] = fl ? [fl.shape[1], fl.shape[0]] : [model.getLinear(name).inFeatures, model.getLinear(name).outFeatures];
+    if (f.A.shape[1] !== inF || f.B.shape[0] !== outF) {
       adapter.dispose();
-      throw ntError('NT_SHAPE', `[${op}] ${name}: the adapter maps ${f.A.shape[1]} -> ${f.B.shape[0]} features, the model's linear ${lin.inFeatures} -> ${lin.outFeatures}`);
+      throw ntError('NT_SHAPE', `[${op}] ${name}: the adapter maps ${f.A.shape[1]} -> ${f.B.shape[0]} features, the model's linear ${inF} -> ${outF}`);
     }
   }
   for (const [name, f] of Object.entries(adapter.modules)) {
-    const base = model.getLinear(name);
+    const fl = fused.get(name);
     // the model hands ownership of `base` to the LoraLinear that replaces it
-    model.setLinear(name, new LoraLinear(base, f.A, f.B));
+    if (!fl) model.setLinear(name, new LoraLinear(model.getLinear(name), f.A, f.B));
+    else {
+      for (const p of fl.parts) {
+        const part = splitFusedFactors(f, p.rows);
+        if (part) model.setLinear(p.name, new LoraLinear(model.getLinear(p.name), part.A, part.B));
+      }
+      f.A.dispose();
+      f.B.dispose();
+    }
   }
   return { modules: Object.keys(adapter.modules).length, rank: adapter.rank };
+}
+
+/**
+ * The factors of a fused module's part (its rows of B): B's columns that are zero over those rows
+ * are dropped with their rows of A (exact), so a fuseAdapters block layout returns to each part's
+ * own rank and a dense PEFT-trained one keeps the full rank. Null when the part has no columns.
+ */
+function splitFusedFactors(f: LoraFactors, rows: readonly [number, number]): LoraFactors | null {
+  const bView = f.B.slice([rows[0], rows[1]]);
+  const b = bView.astype('f32');
+  bView.dispose();
+  const a = f.A.astype('f32');
+  try {
+    const bd = b.data as Float32Array, ad = a.data as Float32Array;
+    const n = rows[1] - rows[0], r = b.shape[1], d = a.shape[1];
+    const keep: number[] = [];
+    for (let c = 0; c < r; ++c) {
+      let nz = false;
+      for (let i = 0; i < n && !nz; ++i) nz = bd[i * r + c] !== 0;
+      if (nz) keep.push(c);
+    }
+    if (keep.length === 0) return null;
+    const A = new Float32Array(keep.length * d), B = new Float32Array(n * keep.length);
+    keep.forEach((c, k) => {
+      A.set(ad.subarray(c * d, (c + 1) * d), k * d);
+      for (let i = 0; i < n; ++i) B[i * keep.length + k] = bd[i * r + c];
+    });
+    return { A: tensor(A, { shape: [keep.length, d] }), B: tensor(B, { shape: [n, keep.length] }) };
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
 }

@@ -97,27 +97,38 @@ describe('PEFT LoRA adapters', () => {
     fs.writeFileSync(cfgPath, good);
     expectCode(() => loadLoraAdapter(dir), 'NT_IO', /has no matching .*lora_B\.weight/);
     expectCode(() => saveLoraAdapter(tmp(), {}), 'NT_VALUE', /no adapters to save/);
-    expectCode(
-      () => saveLoraAdapter(tmp(), { a: { A: nt.zeros([2, 3]), B: nt.zeros([4, 2]) }, b: { A: nt.zeros([3, 3]), B: nt.zeros([4, 3]) } }),
-      'NT_VALUE',
-      /same rank \(2\); b has 3/,
-    );
+    // mixed ranks: r the most common, the others in rank_pattern (and alpha_pattern, scale 1), as PEFT reads them
+    const mixed = tmp();
+    const fac = (r: number, seed: number) => ({ A: nt.randn([r, 3], { seed }), B: nt.randn([4, r], { seed: seed + 1 }) });
+    const mods = { 'x.a': fac(2, 1), 'x.b': fac(3, 3), 'x.c': fac(2, 5) };
+    saveLoraAdapter(mixed, mods);
+    expect(JSON.parse(fs.readFileSync(path.join(mixed, 'adapter_config.json'), 'utf8'))).toMatchObject({ r: 2, lora_alpha: 2, rank_pattern: { 'x\\.b': 3 }, alpha_pattern: { 'x\\.b': 3 } });
+    const back = loadLoraAdapter(mixed);
+    for (const [n, f] of Object.entries(mods)) {
+      expect(Array.from(back.modules[n].A.data)).toEqual(Array.from(f.A.data));
+      expect(Array.from(back.modules[n].B.data)).toEqual(Array.from(f.B.data));
+      f.A.dispose();
+      f.B.dispose();
+    }
+    back.dispose();
     expectCode(() => saveLoraAdapter(tmp(), { a: { A: nt.zeros([2, 3]), B: nt.zeros([4, 5]) } }), 'NT_SHAPE', /expected A \[r, d_in\] and B \[d_out, r\]/);
   });
 
   describe('adapters PEFT wrote, applied to the model they were trained on, give PeftModel\'s logits (scripts/fixtures/make_peft_fixtures.py)', () => {
-    const ARCH = path.join(PACKAGE_ROOT, 'fixtures', 'arch', 'llama');
     test.each([
-      ['patterns', 'rank_pattern (every down_proj rank 4) and alpha_pattern (a full module name and a suffix)'],
-      ['rslora', 'use_rslora: alpha / sqrt(r), lm_head among the targets'],
-    ])('%s: %s', (name) => {
+      ['patterns', 'llama', 6, 'rank_pattern (every down_proj rank 4) and alpha_pattern (a full module name and a suffix)'],
+      ['rslora', 'llama', 5, 'use_rslora: alpha / sqrt(r), lm_head among the targets'],
+      ['phi3-fused', 'phi3', 6, "Phi-3's fused qkv_proj and gate_up_proj, split over the parts the model runs"],
+    ] as const)('%s (%s, %i modules): %s', (name, arch, modules, _what) => {
+      const ARCH = path.join(PACKAGE_ROOT, 'fixtures', 'arch', arch);
       const dir = path.join(PACKAGE_ROOT, 'fixtures', 'peft', name);
       const ids = nt.io.loadNpy(path.join(ARCH, 'ids.npy'));
       const want = nt.io.loadNpy(path.join(dir, 'logits.npy'));
       const model = nt.model.load(ARCH);
       try {
         const applied = applyAdapter(model, dir);
-        expect(applied.modules).toBe(name === 'patterns' ? 6 : 5);
+        expect(applied.modules).toBe(modules);
+        if (name === 'phi3-fused') expect((model.getLinear('model.layers.0.self_attn.k_proj') as nt.model.LoraLinear).rank).toBe(3);
         if (name === 'rslora') expect(model.getLinear('lm_head')).toBeInstanceOf(nt.model.LoraLinear);
         const got = model.forward(ids.data as Int32Array);
         let err = 0;
@@ -162,6 +173,39 @@ describe('PEFT LoRA adapters', () => {
       const before = nt.memory().tensors;
       expectCode(() => loadLoraAdapter(dir), 'NT_UNSUPPORTED', /1 tensor\(s\) are not lora_A\/lora_B factors of a linear \(base_model\.model\.lm_head\.modules_to_save\.default\.weight\)/);
       expect(nt.memory().tensors).toBe(before);
+    });
+
+    test("Phi-3 through saveCompressed: each fused module's parts' EoRA factors are written as one PEFT module (rank the sum, in rank_pattern) and split back to the parts' own ranks", () => {
+      const ARCH = path.join(PACKAGE_ROOT, 'fixtures', 'arch', 'phi3');
+      const ids = nt.io.loadNpy(path.join(ARCH, 'ids.npy'));
+      const model = nt.model.load(ARCH, { dtype: 'f32' });
+      const out = tmp();
+      try {
+        nt.llm.compressModel(model, { bits: 4, groupSize: 32, method: 'eora', rank: 2, calibration: Array.from(ids.data as Int32Array) });
+        const want = model.forward(ids.data as Int32Array);
+        nt.llm.saveCompressed(model, out);
+        const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter', 'adapter_config.json'), 'utf8'));
+        expect(cfg).toMatchObject({ r: 2, target_modules: ['down_proj', 'gate_up_proj', 'o_proj', 'qkv_proj'] });
+        expect(cfg.rank_pattern).toEqual({ 'model\\.layers\\.0\\.self_attn\\.qkv_proj': 6, 'model\\.layers\\.0\\.mlp\\.gate_up_proj': 4, 'model\\.layers\\.1\\.self_attn\\.qkv_proj': 6, 'model\\.layers\\.1\\.mlp\\.gate_up_proj': 4 });
+        expect(cfg.alpha_pattern).toEqual(cfg.rank_pattern);
+        const back = nt.model.load(out, { dtype: 'f32' });
+        try {
+          expect(applyAdapter(back, path.join(out, 'adapter')).modules).toBe(8);
+          for (const n of back.linears()) expect([n, (back.getLinear(n) as nt.model.LoraLinear).rank]).toEqual([n, 2]);
+          const got = back.forward(ids.data as Int32Array);
+          const a = got.data as Float32Array, b = want.data as Float32Array;
+          let err = 0;
+          for (let i = 0; i < a.length; ++i) err = Math.max(err, Math.abs(a[i] - b[i]));
+          expect(err).toBeLessThan(1e-4);
+          got.dispose();
+        } finally {
+          back.dispose();
+        }
+        want.dispose();
+      } finally {
+        model.dispose();
+        ids.dispose();
+      }
     });
   });
 });
