@@ -175,6 +175,7 @@ export function loadLoraAdapter(dir: string): LoadedAdapter {
   // magnitudes) would change the model: refused by name, never skipped
   const pair = /^(?:base_model\.model\.)?(.+)\.lora_[AB](?:\.default)?\.weight$/;
   const other = Object.keys(raw).filter((k) => !pair.test(k));
+  if (other.length === Object.keys(raw).length) fail('NT_IO', `${weightsPath} holds no lora_A/lora_B weights`);
   if (other.length > 0)
     fail('NT_UNSUPPORTED', `${weightsPath}: ${other.length} tensor(s) are not lora_A/lora_B factors of a linear (${other.slice(0, 3).join(', ')}${other.length > 3 ? ', …' : ''}): modules_to_save, embedding LoRA, bias or DoRA weights are not applied`);
   for (const key of Object.keys(raw)) {
