@@ -370,10 +370,8 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       ...modelMetadata(config, path.basename(path.resolve(source)), fileType, main === 'Q4_0' || main === 'Q8_0'),
       ...(vocabulary === 'bpe' ? bpeVocabulary(tokDir!, config.vocabSize) : vocabulary === 'bytes' ? byteVocabulary() : { 'tokenizer.ggml.model': str('none') }),
     };
-    const written: GgufWriteReport = saveGguf(o.out, metadata, entries);
-    if (written.scalesRounded.length > 0) notes.push(`${written.scalesRounded.length} QTensors had f32 scales, rounded to f16 (codes unchanged)`);
-
-    let adapterReport: ExportReport['adapter'] = null;
+    // the adapter's entries are built (and every refusal made) before either file is written
+    let lora: { file: string; rank: number; modules: number; entries: GgufTensorEntry[] } | null = null;
     const adapterDir = o.compressed !== undefined ? path.join(o.compressed, 'adapter') : null;
     if (adapterDir && fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) {
       adapter = nt.llm.loadLoraAdapter(adapterDir);
@@ -381,7 +379,6 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       // already carries PEFT's scale: every module needs the same rank for that to be 1
       const ranks = [...new Set(Object.values(adapter.modules).map((f) => f.A.shape[0]))];
       if (ranks.length > 1) throw code('NT_UNSUPPORTED', `the adapter's modules have ranks ${ranks.join(', ')} (rank_pattern): a llama.cpp LoRA GGUF has one alpha for every module`);
-      const rank = ranks[0];
       const loraEntries: GgufTensorEntry[] = [];
       for (const [module, f] of Object.entries(adapter.modules)) {
         const m = /^model\.layers\.(\d+)\.(self_attn\.[qkvo]_proj|mlp\.(?:gate|up|down)_proj)$/.exec(module);
@@ -393,22 +390,28 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
         if (order) temps.push(B);
         loraEntries.push({ name: `${name}.lora_a`, type: 'F32', tensor: f.A }, { name: `${name}.lora_b`, type: 'F32', tensor: B });
       }
-      const loraOut = o.loraOut ?? o.out.replace(/(\.gguf)?$/i, '.lora.gguf');
+      lora = { file: o.loraOut ?? o.out.replace(/(\.gguf)?$/i, '.lora.gguf'), rank: ranks[0], modules: Object.keys(adapter.modules).length, entries: loraEntries };
+    } else if (o.loraOut !== undefined) notes.push(`--lora-out ignored: ${adapterDir ? `${adapterDir} holds no adapter` : 'only a --compressed folder has an adapter'}`);
+    else if (adapterDir) notes.push(`${adapterDir}: no adapter, none written`);
+
+    const written: GgufWriteReport = saveGguf(o.out, metadata, entries);
+    if (written.scalesRounded.length > 0) notes.push(`${written.scalesRounded.length} QTensors had f32 scales, rounded to f16 (codes unchanged)`);
+    let adapterReport: ExportReport['adapter'] = null;
+    if (lora) {
       const w = saveGguf(
-        loraOut,
+        lora.file,
         {
           'general.architecture': str('llama'),
           'general.type': str('adapter'),
           'general.name': str(`${path.basename(path.resolve(source))} adapter`),
           'adapter.type': str('lora'),
           // B carries PEFT's alpha / r already (loadLoraAdapter folds it in): llama.cpp's alpha / r must be 1
-          'adapter.lora.alpha': f32(rank),
+          'adapter.lora.alpha': f32(lora.rank),
         },
-        loraEntries,
+        lora.entries,
       );
-      adapterReport = { file: loraOut, bytes: w.bytes, modules: Object.keys(adapter.modules).length, rank };
-    } else if (o.loraOut !== undefined) notes.push(`--lora-out ignored: ${adapterDir ? `${adapterDir} holds no adapter` : 'only a --compressed folder has an adapter'}`);
-    else if (adapterDir) notes.push(`${adapterDir}: no adapter, none written`);
+      adapterReport = { file: lora.file, bytes: w.bytes, modules: lora.modules, rank: lora.rank };
+    }
     return { file: o.out, bytes: written.bytes, tensors: written.tensors, types, fileType, vocabulary, adapter: adapterReport, notes };
   } finally {
     temps.forEach((t) => t.dispose());

@@ -298,6 +298,24 @@ describe('ntensor export of the fixture', () => {
     }
   });
 
+  test('an adapter with mixed ranks (rank_pattern): NT_UNSUPPORTED, a llama.cpp LoRA file has one alpha; nothing written', async () => {
+    const calib = path.join(dir, 'calib.txt');
+    fs.writeFileSync(calib, fs.readFileSync(HELDOUT).subarray(60000, 60512));
+    const comp = path.join(dir, 'mixed');
+    const c = await cli(['compress', '--model', FIX, '--bits', '4', '--group', '32', '--symmetric', '--method', 'none', '--text', calib, '--out', comp]);
+    expect(c.code).toBe(0);
+    const f = (r: number, d: number, o: number, seed: number) => ({ A: nt.randn([r, d], { seed }), B: nt.randn([o, r], { seed: seed + 1 }) });
+    const mods = { 'model.layers.0.self_attn.q_proj': f(2, 256, 256, 1), 'model.layers.0.mlp.up_proj': f(3, 256, 688, 3) };
+    nt.llm.saveLoraAdapter(path.join(comp, 'adapter'), mods);
+    Object.values(mods).forEach((m) => (m.A.dispose(), m.B.dispose()));
+    const out = path.join(dir, 'mixed.gguf');
+    const r = await cli(['export', '--gguf', out, '--compressed', comp]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the adapter's modules have ranks (2, 3|3, 2) \(rank_pattern\): a llama\.cpp LoRA GGUF has one alpha for every module \(NT_UNSUPPORTED\)/);
+    expect(fs.existsSync(path.join(dir, 'mixed.lora.gguf'))).toBe(false);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   test('an asymmetric compressed folder: NT_UNSUPPORTED saying Q4_0 is symmetric with groups of 32; nothing written', async () => {
     const calibration = Int32Array.from(fs.readFileSync(HELDOUT).subarray(60000, 60256));
     const model = nt.model.load(FIX, { dtype: 'f32' });
