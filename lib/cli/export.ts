@@ -298,6 +298,15 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       if (diff) throw code('NT_SHAPE', `${o.compressed} is not a compression of ${o.model}: ${diff}`);
     }
     if (config.ropeScaling !== null) throw code('NT_UNSUPPORTED', `rope scaling (${JSON.stringify(config.ropeScaling)}) is not exported yet`);
+    // the file is llama.cpp's "llama" architecture: what it has no place for is refused, never dropped
+    if (config.qkNorm) throw code('NT_UNSUPPORTED', `${config.modelType}'s per-head q/k RMSNorm has no place in the llama GGUF architecture written here (the file would run without it)`);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { biasedLinearSuffixes } = require('../model/weights') as typeof import('../model/weights');
+    const biased = [...biasedLinearSuffixes(config)];
+    if (biased.length > 0) throw code('NT_UNSUPPORTED', `linear biases (${biased.map((b) => b.split('.').pop()).join(', ')}: ${config.modelType} attention_bias / mlp_bias) have no place in the llama GGUF architecture written here (the file would run without them)`);
+    const windows = [...new Set(config.slidingWindows.filter((w): w is number => w !== null))];
+    if (windows.length > 0)
+      notes.push(`sliding window ${windows.join(', ')} (${config.slidingWindows.filter((w) => w !== null).length} of ${config.numLayers} layers) is not stored: llama.cpp's llama architecture attends over the whole context, as convert_hf_to_gguf's files do, so past ${Math.min(...windows)} tokens it differs from the source`);
     const T = o.type.toUpperCase() as GgufTensorType;
     const outer: GgufTensorType = T === 'F32' || T === 'BF16' ? T : 'F16';
     const entries: GgufTensorEntry[] = [];

@@ -316,6 +316,39 @@ describe('ntensor export of the fixture', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
+  test('what the llama GGUF architecture has no place for is refused (qwen2 biases, qwen3 q/k norms), a sliding window is reported; nothing written for a refusal', async () => {
+    const arch = (n: string) => path.join(__dirname, '..', '..', 'fixtures', 'arch', n);
+    for (const [name, re] of [
+      ['qwen2', /linear biases \(q_proj, k_proj, v_proj: qwen2 attention_bias \/ mlp_bias\) have no place in the llama GGUF architecture .*\(NT_UNSUPPORTED\)/],
+      ['linear', /rope scaling .* is not exported yet \(NT_UNSUPPORTED\)/],
+      ['qwen3', /qwen3's per-head q\/k RMSNorm has no place in the llama GGUF architecture .*\(NT_UNSUPPORTED\)/],
+    ] as [string, RegExp][]) {
+      const out = path.join(dir, `${name}.gguf`);
+      const r = await cli(['export', '--gguf', out, '--model', arch(name)]);
+      expect({ name, code: r.code, stderr: r.stderr }).toEqual({ name, code: 1, stderr: expect.stringMatching(re) });
+      expect(fs.existsSync(out)).toBe(false);
+    }
+    // mistral's window 8 is not stored (as convert_hf_to_gguf does): said, and within the window the file is the model
+    const out = path.join(dir, 'mistral.gguf');
+    const r = await cli(['export', '--gguf', out, '--model', arch('mistral'), '--type', 'f32', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).notes.join('\n')).toMatch(/sliding window 8 \(2 of 2 layers\) is not stored: llama\.cpp's llama architecture attends over the whole context, as convert_hf_to_gguf's files do, so past 8 tokens it differs from the source/);
+    const ids = nt.io.loadNpy(path.join(arch('mistral'), 'ids.npy'));
+    const src = nt.model.load(arch('mistral'), { dtype: 'f32' });
+    const file = nt.model.load(out);
+    try {
+      const window = (ids.data as Int32Array).subarray(0, 8);
+      const a = src.forward(window), b = file.forward(window);
+      expect(Array.from(b.data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
+      a.dispose();
+      b.dispose();
+    } finally {
+      src.dispose();
+      file.dispose();
+      ids.dispose();
+    }
+  });
+
   test('an asymmetric compressed folder: NT_UNSUPPORTED saying Q4_0 is symmetric with groups of 32; nothing written', async () => {
     const calibration = Int32Array.from(fs.readFileSync(HELDOUT).subarray(60000, 60256));
     const model = nt.model.load(FIX, { dtype: 'f32' });
