@@ -136,26 +136,26 @@ const u32 = (value: number): GgufValue => ({ type: 'uint32', value });
 const f32 = (value: number): GgufValue => ({ type: 'float32', value });
 const str = (value: string): GgufValue => ({ type: 'string', value });
 
-function modelMetadata(config: ModelConfig, name: string, fileType: number, quantized: boolean): Record<string, GgufValue> {
+function modelMetadata(config: ModelConfig, arch: 'llama' | 'qwen2', name: string, fileType: number, quantized: boolean): Record<string, GgufValue> {
   const md: Record<string, GgufValue> = {
-    'general.architecture': str('llama'),
+    'general.architecture': str(arch),
     'general.type': str('model'),
     'general.name': str(name),
-    'llama.context_length': u32(config.maxPositionEmbeddings),
-    'llama.embedding_length': u32(config.hiddenSize),
-    'llama.block_count': u32(config.numLayers),
-    'llama.feed_forward_length': u32(config.intermediateSize),
-    'llama.rope.dimension_count': u32(config.headDim),
-    'llama.attention.head_count': u32(config.numHeads),
-    'llama.attention.head_count_kv': u32(config.numKvHeads),
-    'llama.attention.layer_norm_rms_epsilon': f32(config.rmsNormEps),
-    'llama.rope.freq_base': f32(config.ropeTheta),
-    'llama.vocab_size': u32(config.vocabSize),
+    [`${arch}.context_length`]: u32(config.maxPositionEmbeddings),
+    [`${arch}.embedding_length`]: u32(config.hiddenSize),
+    [`${arch}.block_count`]: u32(config.numLayers),
+    [`${arch}.feed_forward_length`]: u32(config.intermediateSize),
+    [`${arch}.rope.dimension_count`]: u32(config.headDim),
+    [`${arch}.attention.head_count`]: u32(config.numHeads),
+    [`${arch}.attention.head_count_kv`]: u32(config.numKvHeads),
+    [`${arch}.attention.layer_norm_rms_epsilon`]: f32(config.rmsNormEps),
+    [`${arch}.rope.freq_base`]: f32(config.ropeTheta),
+    [`${arch}.vocab_size`]: u32(config.vocabSize),
     'general.file_type': u32(fileType),
   };
   if (config.headDim * config.numHeads !== config.hiddenSize) {
-    md['llama.attention.key_length'] = u32(config.headDim);
-    md['llama.attention.value_length'] = u32(config.headDim);
+    md[`${arch}.attention.key_length`] = u32(config.headDim);
+    md[`${arch}.attention.value_length`] = u32(config.headDim);
   }
   if (quantized) md['general.quantization_version'] = u32(2);
   return md;
@@ -298,21 +298,26 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       if (diff) throw code('NT_SHAPE', `${o.compressed} is not a compression of ${o.model}: ${diff}`);
     }
     if (config.ropeScaling !== null) throw code('NT_UNSUPPORTED', `rope scaling (${JSON.stringify(config.ropeScaling)}) is not exported yet`);
-    // the file is llama.cpp's "llama" architecture: what it has no place for is refused, never dropped
-    if (config.qkNorm) throw code('NT_UNSUPPORTED', `${config.modelType}'s per-head q/k RMSNorm has no place in the llama GGUF architecture written here (the file would run without it)`);
+    // llama.cpp's "qwen2" architecture for Qwen2 (q/k/v biases, NeoX rope: rows as stored), its
+    // "llama" one for the rest: what the file has no place for is refused, never dropped
+    const arch = config.modelType === 'qwen2' ? 'qwen2' : 'llama';
+    if (config.qkNorm) throw code('NT_UNSUPPORTED', `${config.modelType}'s per-head q/k RMSNorm has no place in the ${arch} GGUF architecture written here (the file would run without it)`);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { biasedLinearSuffixes } = require('../model/weights') as typeof import('../model/weights');
-    const biased = [...biasedLinearSuffixes(config)];
-    if (biased.length > 0) throw code('NT_UNSUPPORTED', `linear biases (${biased.map((b) => b.split('.').pop()).join(', ')}: ${config.modelType} attention_bias / mlp_bias) have no place in the llama GGUF architecture written here (the file would run without them)`);
+    const biasedSet = biasedLinearSuffixes(config);
+    const biased = [...biasedSet];
+    if (arch === 'llama' && biased.length > 0)
+      throw code('NT_UNSUPPORTED', `linear biases (${biased.map((b) => b.split('.').pop()).join(', ')}: ${config.modelType} attention_bias / mlp_bias) have no place in the llama GGUF architecture written here (the file would run without them)`);
     const windows = [...new Set(config.slidingWindows.filter((w): w is number => w !== null))];
     if (windows.length > 0)
-      notes.push(`sliding window ${windows.join(', ')} (${config.slidingWindows.filter((w) => w !== null).length} of ${config.numLayers} layers) is not stored: llama.cpp's llama architecture attends over the whole context, as convert_hf_to_gguf's files do, so past ${Math.min(...windows)} tokens it differs from the source`);
+      notes.push(`sliding window ${windows.join(', ')} (${config.slidingWindows.filter((w) => w !== null).length} of ${config.numLayers} layers) is not stored: llama.cpp's ${arch} architecture attends over the whole context, as convert_hf_to_gguf's files do, so past ${Math.min(...windows)} tokens it differs from the source`);
     const T = o.type.toUpperCase() as GgufTensorType;
     const outer: GgufTensorType = T === 'F32' || T === 'BF16' ? T : 'F16';
     const entries: GgufTensorEntry[] = [];
     const qOrder = ropePermutation(config.numHeads * config.headDim, config.numHeads);
     const kOrder = ropePermutation(config.numKvHeads * config.headDim, config.numKvHeads);
-    const orderOf = (suffix: string) => (suffix === 'self_attn.q_proj' ? qOrder : suffix === 'self_attn.k_proj' ? kOrder : null);
+    // convert_hf_to_gguf permutes q/k rows for llama's rope; qwen2 runs NeoX rope on the rows as stored
+    const orderOf = (suffix: string) => (arch !== 'llama' ? null : suffix === 'self_attn.q_proj' ? qOrder : suffix === 'self_attn.k_proj' ? kOrder : null);
 
     const names = ['model.embed_tokens.weight', 'model.norm.weight', ...Array.from({ length: config.numLayers }, (_, l) => [`model.layers.${l}.input_layernorm.weight`, `model.layers.${l}.post_attention_layernorm.weight`]).flat()];
     const hasHead = storedNames(nt, source).has('lm_head.weight');
@@ -351,7 +356,13 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       entries.push({ name: `blk.${l}.attn_norm.weight`, type: 'F32', tensor: plain[`${p}input_layernorm.weight`] });
       for (const [hf, gg] of Object.entries(LINEAR_NAMES)) {
         if (gg === 'ffn_gate') entries.push({ name: `blk.${l}.ffn_norm.weight`, type: 'F32', tensor: plain[`${p}post_attention_layernorm.weight`] });
-        emitLinear(p + hf, `blk.${l}.${gg}.weight`, model.getLinear(p + hf), orderOf(hf), T);
+        const lin = model.getLinear(p + hf);
+        emitLinear(p + hf, `blk.${l}.${gg}.weight`, lin, orderOf(hf), T);
+        if (biasedSet.has(hf)) {
+          const bias = (lin as { bias?: Tensor | null }).bias;
+          if (!bias) throw code('NT_IO', `${p + hf} has no bias, and ${config.modelType} stores one`);
+          entries.push({ name: `blk.${l}.${gg}.bias`, type: 'F32', tensor: bias });
+        }
       }
     }
     entries.push({ name: 'output_norm.weight', type: 'F32', tensor: plain['model.norm.weight'] });
@@ -376,7 +387,7 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
     const vocabulary: ExportReport['vocabulary'] = tokDir ? 'bpe' : config.vocabSize === 256 ? 'bytes' : 'none';
     if (vocabulary === 'none') notes.push('no tokenizer.json: no vocabulary written (tokenizer.ggml.model "none"), llama.cpp runs token ids only');
     const metadata = {
-      ...modelMetadata(config, path.basename(path.resolve(source)), fileType, main === 'Q4_0' || main === 'Q8_0'),
+      ...modelMetadata(config, arch, path.basename(path.resolve(source)), fileType, main === 'Q4_0' || main === 'Q8_0'),
       ...(vocabulary === 'bpe' ? bpeVocabulary(tokDir!, config.vocabSize) : vocabulary === 'bytes' ? byteVocabulary() : { 'tokenizer.ggml.model': str('none') }),
     };
     // the adapter's entries are built (and every refusal made) before either file is written
@@ -410,7 +421,7 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
       const w = saveGguf(
         lora.file,
         {
-          'general.architecture': str('llama'),
+          'general.architecture': str(arch),
           'general.type': str('adapter'),
           'general.name': str(`${path.basename(path.resolve(source))} adapter`),
           'adapter.type': str('lora'),

@@ -316,15 +316,44 @@ describe('ntensor export of the fixture', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  test('what the llama GGUF architecture has no place for is refused (qwen2 biases, qwen3 q/k norms), a sliding window is reported; nothing written for a refusal', async () => {
+  test('Qwen2 as llama.cpp\'s qwen2 architecture: q/k/v biases, rows as stored (NeoX rope); the GGUF reloads to the folder\'s logits', async () => {
+    const arch = path.join(__dirname, '..', '..', 'fixtures', 'arch', 'qwen2');
+    const out = path.join(dir, 'qwen2.gguf');
+    const r = await cli(['export', '--gguf', out, '--model', arch, '--type', 'f32']);
+    expect(r.stderr).toBe('');
+    const g = parseGguf(out);
+    expect(g.metadata.get('general.architecture')!.value).toBe('qwen2');
+    expect(g.metadata.get('qwen2.block_count')!.value).toBe(2);
+    expect([...g.tensors.keys()].filter((n) => n.endsWith('.bias')).sort()).toEqual(['blk.0.attn_k.bias', 'blk.0.attn_q.bias', 'blk.0.attn_v.bias', 'blk.1.attn_k.bias', 'blk.1.attn_q.bias', 'blk.1.attn_v.bias']);
+    const ids = nt.io.loadNpy(path.join(arch, 'ids.npy'));
+    const src = nt.model.load(arch, { dtype: 'f32' });
+    const file = nt.model.load(out);
+    try {
+      const a = src.forward(ids.data as Int32Array), b = file.forward(ids.data as Int32Array);
+      expect(Array.from(b.data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
+      a.dispose();
+      b.dispose();
+    } finally {
+      src.dispose();
+      file.dispose();
+      ids.dispose();
+    }
+  });
+
+  test('what the GGUF architecture has no place for is refused (a llama with biases, qwen3 q/k norms, rope scaling), a sliding window is reported; nothing written for a refusal', async () => {
     const arch = (n: string) => path.join(__dirname, '..', '..', 'fixtures', 'arch', n);
-    for (const [name, re] of [
-      ['qwen2', /linear biases \(q_proj, k_proj, v_proj: qwen2 attention_bias \/ mlp_bias\) have no place in the llama GGUF architecture .*\(NT_UNSUPPORTED\)/],
-      ['linear', /rope scaling .* is not exported yet \(NT_UNSUPPORTED\)/],
-      ['qwen3', /qwen3's per-head q\/k RMSNorm has no place in the llama GGUF architecture .*\(NT_UNSUPPORTED\)/],
-    ] as [string, RegExp][]) {
+    // the linear-rope fixture (biases on every linear) without its rope scaling
+    const biased = path.join(dir, 'llama-biased');
+    fs.cpSync(arch('linear'), biased, { recursive: true });
+    const cfg = JSON.parse(fs.readFileSync(path.join(biased, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(biased, 'config.json'), JSON.stringify({ ...cfg, rope_parameters: { rope_theta: 10000.0, rope_type: 'default' } }));
+    for (const [name, src, re] of [
+      ['biased', biased, /linear biases \(q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj: llama attention_bias \/ mlp_bias\) have no place in the llama GGUF architecture .*\(NT_UNSUPPORTED\)/],
+      ['linear', arch('linear'), /rope scaling .* is not exported yet \(NT_UNSUPPORTED\)/],
+      ['qwen3', arch('qwen3'), /qwen3's per-head q\/k RMSNorm has no place in the llama GGUF architecture .*\(NT_UNSUPPORTED\)/],
+    ] as [string, string, RegExp][]) {
       const out = path.join(dir, `${name}.gguf`);
-      const r = await cli(['export', '--gguf', out, '--model', arch(name)]);
+      const r = await cli(['export', '--gguf', out, '--model', src]);
       expect({ name, code: r.code, stderr: r.stderr }).toEqual({ name, code: 1, stderr: expect.stringMatching(re) });
       expect(fs.existsSync(out)).toBe(false);
     }
