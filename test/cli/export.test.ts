@@ -50,6 +50,29 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+/** `ntensor compress` of the fixture into dir/name, int4 symmetric groups of 32 (Q4_0's grid), no adapter. */
+async function compressedFixture(dir: string, name: string, extra: string[] = []): Promise<string> {
+  const calib = path.join(dir, 'calib.txt');
+  fs.writeFileSync(calib, fs.readFileSync(HELDOUT).subarray(60000, 60512));
+  const comp = path.join(dir, name);
+  const c = await cli(['compress', '--model', FIX, '--bits', '4', '--group', '32', '--symmetric', '--method', 'none', ...extra, '--text', calib, '--out', comp]);
+  expect(c.stderr).not.toMatch(/NT_/);
+  expect(c.code).toBe(0);
+  return comp;
+}
+
+/** Largest |logit| difference of two models on the same ids. */
+function logitsDiff(a: nt.model.LlamaModel, b: nt.model.LlamaModel, ids: Int32Array): number {
+  const x = a.forward(ids);
+  const y = b.forward(ids);
+  try {
+    return maxAbsDiff(x.data as Float32Array, y.data as Float32Array);
+  } finally {
+    x.dispose();
+    y.dispose();
+  }
+}
+
 const f64 = (t: Tensor): number[] => {
   const c = t.astype('f64');
   const v = Array.from(c.data as Float64Array);
@@ -232,12 +255,7 @@ describe('ntensor export of the fixture', () => {
           expect(f64(back.q.scales)).toEqual(f64(mine.q.scales));
           expect(back.q.zeros.dtype === 'u8' && f64(back.q.zeros).every((z) => z === 8)).toBe(true);
         }
-        const ids = Int32Array.from(fs.readFileSync(HELDOUT).subarray(0, 96));
-        const a = reloaded.forward(ids);
-        const b = fromGguf.forward(ids);
-        expect(maxAbsDiff(a.data as Float32Array, b.data as Float32Array)).toBeLessThanOrEqual(1e-3);
-        a.dispose();
-        b.dispose();
+        expect(logitsDiff(reloaded, fromGguf, Int32Array.from(fs.readFileSync(HELDOUT).subarray(0, 96)))).toBeLessThanOrEqual(1e-3);
       } finally {
         fromGguf.dispose();
       }
@@ -248,12 +266,7 @@ describe('ntensor export of the fixture', () => {
   });
 
   test('ntensor compress --symmetric --group 32 then export --gguf: the CLI alone makes a Q4_0 file', async () => {
-    const calib = path.join(dir, 'calib.txt');
-    fs.writeFileSync(calib, fs.readFileSync(HELDOUT).subarray(60000, 60512));
-    const comp = path.join(dir, 'cli-sym');
-    const c = await cli(['compress', '--model', FIX, '--bits', '4', '--group', '32', '--symmetric', '--method', 'none', '--text', calib, '--out', comp]);
-    expect(c.stderr).not.toMatch(/NT_/);
-    expect(c.code).toBe(0);
+    const comp = await compressedFixture(dir, 'cli-sym');
     const out = path.join(dir, 'cli-sym.gguf');
     const r = await cli(['export', '--gguf', out, '--compressed', comp]);
     expect(r.code).toBe(0);
@@ -266,12 +279,7 @@ describe('ntensor export of the fixture', () => {
   });
 
   test('a folder with an int4 head (--quantize-head): output.weight as Q4_0 from the head\'s own codes, and the GGUF reloads to the folder\'s logits (never read as tied)', async () => {
-    const calib = path.join(dir, 'calib.txt');
-    fs.writeFileSync(calib, fs.readFileSync(HELDOUT).subarray(60000, 60512));
-    const comp = path.join(dir, 'qhead');
-    const c = await cli(['compress', '--model', FIX, '--bits', '4', '--group', '32', '--symmetric', '--method', 'none', '--quantize-head', '--text', calib, '--out', comp]);
-    expect(c.stderr).not.toMatch(/NT_/);
-    expect(c.code).toBe(0);
+    const comp = await compressedFixture(dir, 'qhead', ['--quantize-head']);
     const out = path.join(dir, 'qhead.gguf');
     const r = await cli(['export', '--gguf', out, '--compressed', comp, '--json']);
     expect(r.stderr).toBe('');
@@ -286,12 +294,7 @@ describe('ntensor export of the fixture', () => {
       expect(back).toBeInstanceOf(nt.model.QuantLinear);
       expect(f64(back.q.codes)).toEqual(f64(head.q.codes));
       expect(f64(back.q.scales)).toEqual(f64(head.q.scales));
-      const ids = Int32Array.from(fs.readFileSync(HELDOUT).subarray(0, 96));
-      const a = folder.forward(ids);
-      const b = fromGguf.forward(ids);
-      expect(maxAbsDiff(a.data as Float32Array, b.data as Float32Array)).toBeLessThanOrEqual(1e-3);
-      a.dispose();
-      b.dispose();
+      expect(logitsDiff(folder, fromGguf, Int32Array.from(fs.readFileSync(HELDOUT).subarray(0, 96)))).toBeLessThanOrEqual(1e-3);
     } finally {
       folder.dispose();
       fromGguf.dispose();
@@ -299,11 +302,7 @@ describe('ntensor export of the fixture', () => {
   });
 
   test('an adapter with mixed ranks (rank_pattern): NT_UNSUPPORTED, a llama.cpp LoRA file has one alpha; nothing written', async () => {
-    const calib = path.join(dir, 'calib.txt');
-    fs.writeFileSync(calib, fs.readFileSync(HELDOUT).subarray(60000, 60512));
-    const comp = path.join(dir, 'mixed');
-    const c = await cli(['compress', '--model', FIX, '--bits', '4', '--group', '32', '--symmetric', '--method', 'none', '--text', calib, '--out', comp]);
-    expect(c.code).toBe(0);
+    const comp = await compressedFixture(dir, 'mixed');
     const f = (r: number, d: number, o: number, seed: number) => ({ A: nt.randn([r, d], { seed }), B: nt.randn([o, r], { seed: seed + 1 }) });
     const mods = { 'model.layers.0.self_attn.q_proj': f(2, 256, 256, 1), 'model.layers.0.mlp.up_proj': f(3, 256, 688, 3) };
     nt.llm.saveLoraAdapter(path.join(comp, 'adapter'), mods);
@@ -329,10 +328,7 @@ describe('ntensor export of the fixture', () => {
     const src = nt.model.load(arch, { dtype: 'f32' });
     const file = nt.model.load(out);
     try {
-      const a = src.forward(ids.data as Int32Array), b = file.forward(ids.data as Int32Array);
-      expect(Array.from(b.data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
-      a.dispose();
-      b.dispose();
+      expect(logitsDiff(src, file, ids.data as Int32Array)).toBe(0);
     } finally {
       src.dispose();
       file.dispose();
@@ -366,11 +362,7 @@ describe('ntensor export of the fixture', () => {
     const src = nt.model.load(arch('mistral'), { dtype: 'f32' });
     const file = nt.model.load(out);
     try {
-      const window = (ids.data as Int32Array).subarray(0, 8);
-      const a = src.forward(window), b = file.forward(window);
-      expect(Array.from(b.data as Float32Array)).toEqual(Array.from(a.data as Float32Array));
-      a.dispose();
-      b.dispose();
+      expect(logitsDiff(src, file, (ids.data as Int32Array).subarray(0, 8))).toBe(0);
     } finally {
       src.dispose();
       file.dispose();
