@@ -282,9 +282,9 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
   if (!fs.existsSync(o.model)) throw code('NT_IO', `${o.model}: no such model folder`);
   const source = o.compressed ?? o.model;
   if (o.compressed !== undefined && !fs.existsSync(o.compressed)) throw code('NT_IO', `${o.compressed}: no such compressed folder`);
-  for (const dir of [o.model, o.compressed])
-    if (dir !== undefined && !fs.statSync(dir).isDirectory())
-      throw code('NT_UNSUPPORTED', `${dir} is a file, not a model folder: export writes a GGUF from a safetensors folder (a GGUF file is already in llama.cpp's format)`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { requireCheckpointFolder } = require('../model/load-gguf') as typeof import('../model/load-gguf');
+  for (const dir of [o.model, o.compressed]) requireCheckpointFolder(op, dir, "export writes a GGUF from a safetensors model (a GGUF file is already in llama.cpp's format)");
   const notes: string[] = [];
   const temps: (Tensor | QTensor)[] = [];
   const model = nt.model.load(source);

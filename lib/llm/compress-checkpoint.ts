@@ -31,6 +31,7 @@ import { ntError } from '../errors';
 import { writeFileAtomic } from '../io/common';
 import { loadSafetensors, safetensorsInfo, saveSafetensors, saveSafetensorsAsync } from '../io/safetensors';
 import { load as loadModel } from '../model/load';
+import { requireCheckpointFolder } from '../model/load-gguf';
 import { ReleasedLinear } from '../model/linear';
 import type { LlamaModel } from '../model/model';
 import { describe } from '../ops/common';
@@ -134,11 +135,8 @@ interface LayerRecordJson {
   reports: LayerReport[];
 }
 
-/** Refuses a source that is a file (a GGUF, which nt.model.load also reads) before loading it: the output's shards, config and index come from a safetensors folder. */
-function checkSourceFolder(op: string, dir: unknown): void {
-  if (typeof dir === 'string' && fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
-    throw ntError('NT_UNSUPPORTED', `[${op}] ${dir} is a file, not a checkpoint folder: the compressed output is a safetensors folder built from the source's config.json and weights (a GGUF model runs as loaded; ntensor export --gguf writes GGUF)`);
-}
+/** What compression reads from the source folder beside the weights it compresses. */
+const SOURCE_READS = "the output is built from its config.json and safetensors (a GGUF model runs as loaded; ntensor export --gguf writes GGUF)";
 
 /** A checkpoint's identity: its config and the size and header of every weights file (not the whole 16 GB). */
 function sourceFingerprint(dir: string): string {
@@ -481,7 +479,8 @@ function* compressCheckpointSteps(srcDir: string, outDir: string, opts: Compress
   if (resumeOpt !== undefined && typeof resumeOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] resume must be a boolean, got ${describe(resumeOpt)}`);
   if (headOpt !== undefined && typeof headOpt !== 'boolean') throw ntError('NT_VALUE', `[${OP}] quantizeHead must be a boolean, got ${describe(headOpt)}`);
   const quantizeHead = headOpt === true;
-  checkSourceFolder(OP, srcDir);
+  // before loading: nt.model.load reads a GGUF too
+  requireCheckpointFolder(OP, srcDir, SOURCE_READS);
   const model = yield* inline(() => loadModel(srcDir, { dtype: 'auto' }));
   let chunks: Chunk[] = [];
   try {
@@ -646,7 +645,7 @@ export function mergeCompressedShards(shardDirs: readonly string[], outDir: stri
   }
   if (at !== L) throw ntError('NT_VALUE', `[${MERGE_OP}] the shards do not tile layers 0..${L - 1}: layers ${at}..${L - 1} are in none`);
   const sourceDir = opts.model ?? first.source.dir;
-  checkSourceFolder(MERGE_OP, sourceDir);
+  requireCheckpointFolder(MERGE_OP, sourceDir, SOURCE_READS);
   const model = loadModel(sourceDir, { dtype: 'auto' });
   try {
     if (sourceFingerprint(model.dir) !== first.source.fingerprint) throw ntError('NT_VALUE', `[${MERGE_OP}] ${sourceDir} is not the checkpoint the shards were compressed from (its config or weights files differ)`);

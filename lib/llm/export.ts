@@ -20,7 +20,7 @@ import type { LlamaModel } from '../model/model';
 import { toGptq } from '../quant/gptq-format';
 import type { Tensor } from '../tensor';
 import { tensor, zeros } from '../creation';
-import { isGgufPath } from '../model/load-gguf';
+import { requireCheckpointFolder } from '../model/load-gguf';
 import { fusedLinears } from '../model/weights';
 import { LoraFactors, loadLoraAdapter, saveLoraAdapter } from './adapter';
 
@@ -275,8 +275,7 @@ export function shardIndexJson(shards: readonly { file: string; names: readonly 
 
 /** Writes `model` (compressed in place by compressModel) as a GPTQ-format folder + PEFT adapter. */
 export function saveCompressed(model: LlamaModel, outDir: string, opts: SaveCompressedOptions = {}): SavedCompressed {
-  if (isGgufPath(model.dir))
-    throw ntError('NT_UNSUPPORTED', `[${OP}] the model was loaded from a GGUF file (${model.dir}): the folder is written from the source's safetensors (embeddings, norms, config.json), which a GGUF model does not have`);
+  requireCheckpointFolder(OP, model.dir, "the folder is written with the source's embeddings, norms and config.json, which a model loaded from a file does not have");
   const temps: Tensor[] = [];
   try {
     const { tensors, adapters, formats } = storedLinears(model, model.linears(), temps);

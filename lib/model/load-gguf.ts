@@ -19,6 +19,7 @@
 //   rope_freqs     llama 3's per-frequency factors (a tensor, not metadata) divide the inverse
 //                  frequencies, as llama.cpp's rope does
 // The tokenizer is built from the GGUF vocabulary separately (ggufTokenizer, ./gguf-vocab.ts).
+import * as fs from 'fs';
 import * as nodePath from 'path';
 import { ntError } from '../errors';
 import { GgufFile, readGguf } from '../io/gguf';
@@ -306,4 +307,14 @@ export function loadGguf(path: string, opts?: LoadOptions): LlamaModel {
 /** True for a path nt.model.load reads as GGUF. */
 export function isGgufPath(p: unknown): p is string {
   return typeof p === 'string' && nodePath.extname(p).toLowerCase() === '.gguf';
+}
+
+/**
+ * NT_UNSUPPORTED when `dir` (a model path, or a loaded model's dir) is a GGUF or another file,
+ * for the operations that read a safetensors checkpoint folder beside the model; `reads` says
+ * what they take from it. A missing path passes: the load that follows names it.
+ */
+export function requireCheckpointFolder(op: string, dir: unknown, reads: string): void {
+  if (isGgufPath(dir) || (typeof dir === 'string' && fs.existsSync(dir) && !fs.statSync(dir).isDirectory()))
+    throw ntError('NT_UNSUPPORTED', `[${op}] ${String(dir)} is a file, not a safetensors checkpoint folder: ${reads}`);
 }

@@ -392,7 +392,7 @@ describe('ntensor export of the fixture', () => {
     [['export', '--gguf', 'x.gguf', '--type', 'q4_1'], /--type must be one of f32, f16, bf16, q8_0, q4_0, got 'q4_1' \(NT_VALUE\)/],
     [['export', '--gguf', 'x.gguf', '--model', '/nonexistent/model'], /no such model folder \(NT_IO\)/],
     [['export', '--gguf', 'x.gguf', '--compressed', '/nonexistent/comp'], /no such compressed folder \(NT_IO\)/],
-    [['export', '--gguf', 'x.gguf', '--model', path.join(__dirname, '..', '..', 'fixtures', 'gguf', 'tiny-llama-q4_0.gguf')], /tiny-llama-q4_0\.gguf is a file, not a model folder: export writes a GGUF from a safetensors folder .*\(NT_UNSUPPORTED\)/],
+    [['export', '--gguf', 'x.gguf', '--model', path.join(__dirname, '..', '..', 'fixtures', 'gguf', 'tiny-llama-q4_0.gguf')], /tiny-llama-q4_0\.gguf is a file, not a safetensors checkpoint folder: export writes a GGUF from a safetensors model .*\(NT_UNSUPPORTED\)/],
   ])('%j: a coded one-line error', async (args, message) => {
     const r = await cli(args);
     expect(r.code).toBe(1);

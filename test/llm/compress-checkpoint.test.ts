@@ -358,7 +358,7 @@ describe('mergeCompressedShards', () => {
       [() => mergeCompressedShards([s(0), s(0), s(1), s(2), s(3)], out), 'NT_VALUE', /layer 0 is in two shards/],
       [() => mergeCompressedShards([s(0), s(1), s(2), s(3)], s(1)), 'NT_VALUE', /must not be one of the shards/],
       [() => mergeCompressedShards([path.join(tmp, 'single'), s(1)], out), 'NT_IO', /is not a finished shard/],
-      [() => mergeCompressedShards([s(0), s(1), s(2), s(3)], out, { model: path.join(PACKAGE_ROOT, 'fixtures', 'gguf', 'tiny-llama-q4_0.gguf') }), 'NT_UNSUPPORTED', /tiny-llama-q4_0\.gguf is a file, not a checkpoint folder/],
+      [() => mergeCompressedShards([s(0), s(1), s(2), s(3)], out, { model: path.join(PACKAGE_ROOT, 'fixtures', 'gguf', 'tiny-llama-q4_0.gguf') }), 'NT_UNSUPPORTED', /tiny-llama-q4_0\.gguf is a file, not a safetensors checkpoint folder: the output is built from its config\.json and safetensors/],
     ];
     // a shard compressed with another rank
     const odd = path.join(tmp, 'odd-shard');

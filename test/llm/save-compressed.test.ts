@@ -208,14 +208,14 @@ describe('lm_head and reloaded GPTQ folders: what is saved is what the model run
     try {
       const out = path.join(tmp, 'from-gguf');
       const e = errorOf(() => saveCompressed(m, out));
-      expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/the model was loaded from a GGUF file .*tiny-llama-q4_0\.gguf/) });
+      expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/tiny-llama-q4_0\.gguf is a file, not a safetensors checkpoint folder: the folder is written with the source's embeddings, norms and config\.json/) });
       expect(fs.existsSync(out)).toBe(false);
     } finally {
       m.dispose();
     }
     const out = path.join(tmp, 'from-gguf-checkpoint');
     const e = errorOf(() => compressCheckpoint(gguf, out, { bits: 4, groupSize: 32, calibration: calib, calibrationWindow: 32 }));
-    expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/tiny-llama-q4_0\.gguf is a file, not a checkpoint folder/) });
+    expect({ code: e.code, message: e.message }).toEqual({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/tiny-llama-q4_0\.gguf is a file, not a safetensors checkpoint folder: the output is built from its config\.json and safetensors/) });
     expect(fs.existsSync(out)).toBe(false);
   });
 });

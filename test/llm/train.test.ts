@@ -115,7 +115,7 @@ describe('training on the fixture model', () => {
     try {
       const ids = Int32Array.from({ length: 8 }, (_, i) => i + 1);
       for (const fn of [() => lastMlpResidual(gguf, ids), () => loadHeadParams(gguf)])
-        expect(fn).toThrow(expect.objectContaining({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/loaded from a GGUF file .*training reads its dense parameters from a safetensors checkpoint folder/) }));
+        expect(fn).toThrow(expect.objectContaining({ code: 'NT_UNSUPPORTED', message: expect.stringMatching(/tiny-llama-q4_0\.gguf is a file, not a safetensors checkpoint folder: training reads its dense parameters from the checkpoint's safetensors/) }));
     } finally {
       gguf.dispose();
     }

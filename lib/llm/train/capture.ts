@@ -11,21 +11,18 @@ import { loadSafetensors } from '../../io';
 import type { LlamaModel } from '../../model/model';
 import { DenseLinear } from '../../model/linear';
 import type { LinearLike } from '../../model/linear';
-import { isGgufPath } from '../../model/load-gguf';
+import { requireCheckpointFolder } from '../../model/load-gguf';
 import { add } from '../../ops/binary';
 import { gatherRows } from '../../ops/gather';
 import type { Tensor } from '../../tensor';
 import type { HeadParams } from './head';
 
-/** Training reads dense tensors from the checkpoint's safetensors: a GGUF-loaded model has none. */
-function checkSafetensorsSource(op: string, model: LlamaModel): void {
-  if (isGgufPath(model.dir))
-    throw ntError('NT_UNSUPPORTED', `[${op}] the model was loaded from a GGUF file (${model.dir}): training reads its dense parameters from a safetensors checkpoint folder`);
-}
+/** Training reads dense tensors from the checkpoint's safetensors: a model loaded from a GGUF has none. */
+const TRAIN_READS = 'training reads its dense parameters from the checkpoint\'s safetensors';
 
 /** Residual-stream states [ids.length, hidden] entering the last layer's MLP. */
 export function lastMlpResidual(model: LlamaModel, ids: Int32Array): Tensor {
-  checkSafetensorsSource('llm.train.lastMlpResidual', model);
+  requireCheckpointFolder('llm.train.lastMlpResidual', model.dir, TRAIN_READS);
   const L = model.config.numLayers;
   const names: string[] = [];
   for (let l = 0; l < L; ++l) names.push(`model.layers.${l}.self_attn.o_proj`, ...(l < L - 1 ? [`model.layers.${l}.mlp.down_proj`] : []));
@@ -74,7 +71,7 @@ export function loadHeadParams(model: LlamaModel): HeadParams {
   const op = 'llm.train.loadHeadParams';
   const L = model.config.numLayers;
   const p = `model.layers.${L - 1}.`;
-  checkSafetensorsSource(op, model);
+  requireCheckpointFolder(op, model.dir, TRAIN_READS);
   for (const name of [`${p}mlp.gate_proj`, `${p}mlp.up_proj`, `${p}mlp.down_proj`, ...(model.config.tieWordEmbeddings ? [] : ['lm_head'])]) {
     const lin = model.getLinear(name);
     if (!(lin instanceof DenseLinear))
