@@ -90,4 +90,4 @@ const result = {
 };
 fs.writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 for (const r of rows) console.log(`${r.fixture} as llama.cpp "${r.architecture}": max |Δp| ${r.maxAbsDp.toExponential(2)}, mean KL ${r.meanKl.toExponential(2)} over ${r.positions} positions`);
-process.exit(rows.every((r) => r.meanKl <= 1e-4) ? 0 : 1);
+process.exitCode = rows.every((r) => r.meanKl <= 1e-4) ? 0 : 1;

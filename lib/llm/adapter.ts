@@ -192,9 +192,9 @@ export function loadLoraAdapter(dir: string): LoadedAdapter {
       fail('NT_SHAPE', `${name}: expected lora_A [${rm}, d_in] and lora_B [d_out, ${rm}], got ${shapeString(A.shape)} and ${shapeString(B.shape)}`);
     modules[name] = { A, B: sm === 1 ? B : mul(B, sm) };
   }
+  // every tensor is a lora_A or lora_B (checked above) and each lora_A found its B: a B left over has no A
   const lonelyB = Object.keys(raw).find((k) => /\.lora_B(?:\.default)?\.weight$/.test(k) && !raw[k.replace(/\.lora_B(\.default)?\.weight$/, '.lora_A$1.weight')]);
   if (lonelyB !== undefined) fail('NT_IO', `${weightsPath}: ${lonelyB} has no matching lora_A`);
-  if (Object.keys(modules).length === 0) fail('NT_IO', `${weightsPath} holds no lora_A/lora_B weights`);
   const kept = new Set<Tensor>(Object.values(modules).flatMap((f) => [f.A, f.B]));
   for (const t of owned) if (!kept.has(t)) t.dispose();
   return {

@@ -301,7 +301,7 @@ describe('ntensor export of the fixture', () => {
     }
   });
 
-  test('an adapter with mixed ranks (rank_pattern): NT_UNSUPPORTED, a llama.cpp LoRA file has one alpha; nothing written', async () => {
+  test('adapters llama.cpp cannot take: mixed ranks (one alpha per file), a LoRA on a tied lm_head (no output.weight); NT_UNSUPPORTED, nothing written', async () => {
     const comp = await compressedFixture(dir, 'mixed');
     const f = (r: number, d: number, o: number, seed: number) => ({ A: nt.randn([r, d], { seed }), B: nt.randn([o, r], { seed: seed + 1 }) });
     const mods = { 'model.layers.0.self_attn.q_proj': f(2, 256, 256, 1), 'model.layers.0.mlp.up_proj': f(3, 256, 688, 3) };
@@ -313,6 +313,30 @@ describe('ntensor export of the fixture', () => {
     expect(r.stderr).toMatch(/the adapter's modules have ranks (2, 3|3, 2) \(rank_pattern\): a llama\.cpp LoRA GGUF has one alpha for every module \(NT_UNSUPPORTED\)/);
     expect(fs.existsSync(path.join(dir, 'mixed.lora.gguf'))).toBe(false);
     expect(fs.existsSync(out)).toBe(false);
+    // a LoRA on lm_head of a tied model: the file has no output.weight to carry it
+    const tied = path.join(dir, 'tied-src');
+    fs.cpSync(FIX, tied, { recursive: true });
+    const w = nt.io.loadSafetensors(FIX);
+    w['lm_head.weight'].dispose();
+    delete w['lm_head.weight'];
+    nt.io.saveSafetensors(path.join(tied, 'model.safetensors'), w);
+    Object.values(w).forEach((t) => t.dispose());
+    fs.writeFileSync(path.join(tied, 'config.json'), JSON.stringify({ ...CONFIG, tie_word_embeddings: true }));
+    const m = nt.model.load(tied, { dtype: 'f32' });
+    const tiedComp = path.join(dir, 'tied-comp');
+    try {
+      nt.llm.compressModel(m, { bits: 4, groupSize: 32, symmetric: true, method: 'none', calibration: Array.from({ length: 40 }, (_, i) => i) });
+      const h = m.getLinear('lm_head');
+      m.setLinear('lm_head', new nt.model.LoraLinear(h, nt.randn([2, h.inFeatures], { seed: 3 }), nt.randn([h.outFeatures, 2], { seed: 4 })));
+      nt.llm.saveCompressed(m, tiedComp);
+    } finally {
+      m.dispose();
+    }
+    const tiedOut = path.join(dir, 'tied.gguf');
+    const t = await cli(['export', '--gguf', tiedOut, '--model', tied, '--compressed', tiedComp]);
+    expect(t.code).toBe(1);
+    expect(t.stderr).toMatch(/adapter module 'lm_head' on tied embeddings: the GGUF has no output\.weight to carry it \(NT_UNSUPPORTED\)/);
+    expect(fs.existsSync(tiedOut)).toBe(false);
   });
 
   test('Qwen2 as llama.cpp\'s qwen2 architecture: q/k/v biases, rows as stored (NeoX rope); the GGUF reloads to the folder\'s logits', async () => {

@@ -96,6 +96,8 @@ describe('PEFT LoRA adapters', () => {
     nt.io.saveSafetensors(path.join(dir, 'adapter_model.safetensors'), { 'base_model.model.m.lora_A.weight': nt.zeros([2, 3]) });
     fs.writeFileSync(cfgPath, good);
     expectCode(() => loadLoraAdapter(dir), 'NT_IO', /has no matching .*lora_B\.weight/);
+    nt.io.saveSafetensors(path.join(dir, 'adapter_model.safetensors'), { 'base_model.model.m.lora_B.weight': nt.zeros([4, 2]) });
+    expectCode(() => loadLoraAdapter(dir), 'NT_IO', /base_model\.model\.m\.lora_B\.weight has no matching lora_A/);
     expectCode(() => saveLoraAdapter(tmp(), {}), 'NT_VALUE', /no adapters to save/);
     // mixed ranks: r the most common, the others in rank_pattern (and alpha_pattern, scale 1), as PEFT reads them
     const mixed = tmp();
@@ -205,6 +207,34 @@ describe('PEFT LoRA adapters', () => {
       } finally {
         model.dispose();
         ids.dispose();
+      }
+      // a LoRA on one part only: its fused module's other rows of B are zero, and those parts get none back
+      const one = nt.model.load(ARCH, { dtype: 'f32' });
+      const out2 = tmp();
+      try {
+        nt.llm.compressModel(one, { bits: 4, groupSize: 32, method: 'none', calibration: [1, 2, 3, 4, 5, 6, 7, 8] });
+        const q = 'model.layers.1.self_attn.q_proj';
+        const lin = one.getLinear(q);
+        one.setLinear(q, new nt.model.LoraLinear(lin, nt.randn([3, lin.inFeatures], { seed: 1 }), nt.randn([lin.outFeatures, 3], { seed: 2 })));
+        nt.llm.saveCompressed(one, out2);
+        const back = nt.model.load(out2, { dtype: 'f32' });
+        try {
+          expect(applyAdapter(back, path.join(out2, 'adapter')).modules).toBe(1);
+          expect((back.getLinear(q) as nt.model.LoraLinear).rank).toBe(3);
+          for (const n of ['k_proj', 'v_proj']) expect(back.getLinear(`model.layers.1.self_attn.${n}`)).toBeInstanceOf(nt.model.QuantLinear);
+          const rows = (l: nt.model.LlamaModel) => {
+            const y = l.forward([5, 9, 2]);
+            const v = Array.from(y.data as Float32Array);
+            y.dispose();
+            return v;
+          };
+          const a = rows(one), b = rows(back);
+          expect(Math.max(...a.map((x, i) => Math.abs(x - b[i])))).toBeLessThan(1e-4);
+        } finally {
+          back.dispose();
+        }
+      } finally {
+        one.dispose();
       }
     });
   });
