@@ -42,6 +42,18 @@ struct Avx2V {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  // lane i = the sum of v[i]'s lanes, for 8 vectors: a transpose-and-add tree
+  __attribute__((always_inline)) static vec tsum(const vec* v) {
+    __m256 t[4], x[2];
+    for (int m = 0; m < 4; ++m)
+      t[m] = _mm256_add_ps(_mm256_unpacklo_ps(v[2 * m], v[2 * m + 1]), _mm256_unpackhi_ps(v[2 * m], v[2 * m + 1]));
+    for (int m = 0; m < 2; ++m) {
+      const __m256d a = _mm256_castps_pd(t[2 * m]), b = _mm256_castps_pd(t[2 * m + 1]);
+      x[m] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(a, b)), _mm256_castpd_ps(_mm256_unpackhi_pd(a, b)));
+    }
+    return _mm256_add_ps(_mm256_permute2f128_ps(x[0], x[1], 0x20), _mm256_permute2f128_ps(x[0], x[1], 0x31));
+  }
+  static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
   static void hsum4(vec a, vec b, vec c, vec d, float* out) {
     const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));

@@ -3,7 +3,8 @@
 // instantiations compiled for its target (the pattern of native/cpu/gemm_simd_impl.h).
 //
 // V provides: vec, W (lanes), kRegs (vector registers), zero(), load(p), store(p, v), set1(x),
-// fmadd(a, b, c) = a*b+c, mul(a, b), hsum(v), hsum4(a, b, c, d, out[4]); for W > 1 also veci,
+// fmadd(a, b, c) = a*b+c, mul(a, b), hsum(v), hsum4(a, b, c, d, out[4]); for W > 1 also add(a,
+// b), tsum(v[W]) = the W vectors' sums in one (lane i: v[i]'s), veci,
 // bytes(p) = W bytes from p zero-extended to W int lanes, field(x, shift, mask) = ((x >> shift) &
 // mask) as floats (one phase of the phase layout, gear_kernels.h), deinterleave2(a, b, even,
 // odd) = the even and the odd elements of the 2W floats a, b, and codes4(p) / codes2(p) =
@@ -28,8 +29,10 @@ inline typename V::vec gk_codes(const uint8_t* codes, int64_t e) {
 
 // ---- keys: T tokens x R queries of scores per pass, the codes of a token loaded once per pass ----
 
+// csv: cst[g0 + i / T] at lane i (read where the R x T sums fill a vector)
 template <class V, int BITS, int R, int T>
-void gk_scores_block(const GearScoreArgs& a, int64_t g0, int64_t t0) {
+__attribute__((always_inline)) inline void gk_scores_block(const GearScoreArgs& a, int64_t g0, int64_t t0,
+                                                           const float* csv) {
   using vec = typename V::vec;
   using veci = typename V::veci;
   constexpr int PER = 8 / BITS, B = V::W * PER;
@@ -71,12 +74,27 @@ void gk_scores_block(const GearScoreArgs& a, int64_t g0, int64_t t0) {
       }
     }
   }
+  // the R x T sums: where they fill a vector, one transpose-and-add tree and, without a tail,
+  // cst added and the rows stored from it; else one hsum each
+  float sums[R * T];
+  if constexpr (V::W > 1 && R * T == V::W) {
+    if (db == d) {
+      V::store(sums, V::add(V::tsum(&acc[0][0]), V::load(csv)));
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) std::memcpy(a.S + (g0 + r) * a.lds + t0, sums + r * T, T * sizeof(float));
+      return;
+    }
+    V::store(sums, V::tsum(&acc[0][0]));
+  } else {
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+      if constexpr (T == 4) V::hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], sums + r * T);
+      else
+        for (int k = 0; k < T; ++k) sums[r * T + k] = V::hsum(acc[r][k]);
+  }
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
-    float s[4] = {0, 0, 0, 0};
-    if constexpr (T == 4) V::hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], s);
-    else
-      for (int k = 0; k < T; ++k) s[k] = V::hsum(acc[r][k]);
+    const float* s = sums + r * T;
     const float* q = a.qs + (g0 + r) * a.ldq;
     for (int k = 0; k < T; ++k) {
       const int64_t t = t0 + k;
@@ -92,9 +110,11 @@ void gk_scores_block(const GearScoreArgs& a, int64_t g0, int64_t t0) {
 template <class V, int BITS, int R>
 void gk_scores_rows(const GearScoreArgs& a, int64_t g0) {
   constexpr int T = V::kRegs >= 32 ? 4 : 2;
+  float csv[R * T];
+  for (int i = 0; i < R * T; ++i) csv[i] = a.cst[g0 + i / T];
   int64_t t = 0;
-  for (; t + T <= a.rows.n; t += T) gk_scores_block<V, BITS, R, T>(a, g0, t);
-  for (; t < a.rows.n; ++t) gk_scores_block<V, BITS, R, 1>(a, g0, t);
+  for (; t + T <= a.rows.n; t += T) gk_scores_block<V, BITS, R, T>(a, g0, t, csv);
+  for (; t < a.rows.n; ++t) gk_scores_block<V, BITS, R, 1>(a, g0, t, csv);
 }
 
 template <class V, int BITS>
