@@ -213,10 +213,14 @@ bool softmax_block(const AttentionKernels& ak, RowState& st, int64_t start, int6
   return any;
 }
 
-// Starts fetching slice s of every part of blk (the loop reads slice s right after slice s - 1,
-// but each part is a separate stream the hardware prefetchers follow poorly).
-void prefetch_slice(const GearBlock& blk, int64_t s) {
-  for (const TensorView* v : {&blk.codes, &blk.scales, &blk.mins, &blk.q, &blk.p, &blk.ovals, &blk.oidx}) {
+// Starts fetching slice s of every part decode reads (the loop reads slice s right after slice
+// s - 1, but each part is a separate short stream the hardware prefetchers follow poorly): the
+// codes, ranges, factors and outlier indices of K and V and their outlier corrections (not the
+// outlier values: decode reads the corrections instead). noipa: a function of prefetches alone
+// is "const" to GCC's IPA, which then deletes every call to it (it did, until 2026-12-08).
+__attribute__((noipa)) void prefetch_slice(const GearLayerView& L, int64_t s) {
+  for (const TensorView* v : {&L.k.codes, &L.k.scales, &L.k.mins, &L.k.q, &L.k.p, &L.k.oidx, &L.kdelta, &L.v.codes,
+                              &L.v.scales, &L.v.mins, &L.v.q, &L.v.p, &L.v.oidx, &L.vdelta}) {
     if (v->ndim < 3 || s >= v->shape[0] * v->shape[1]) continue;
     const int64_t esz = static_cast<int64_t>(dtype_bits(v->dtype) / 8);
     int64_t per = esz;
@@ -238,8 +242,7 @@ void decode_chunk(const GearLayerView& L, const PhaseLayout& pl, int64_t s, int6
   sc.S.resize(static_cast<size_t>(G * n));
   sc.corr.resize(static_cast<size_t>(G));
   float* S = sc.S.data();
-  prefetch_slice(L.k, s + 2);
-  prefetch_slice(L.v, s + 2);
+  prefetch_slice(L, s + 2);
 
   // scores
   load_side(L.k, kp, s, n, d, static_cast<int>(lanes), false, sc.ks);
