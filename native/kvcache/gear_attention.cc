@@ -218,7 +218,10 @@ bool softmax_block(const AttentionKernels& ak, RowState& st, int64_t start, int6
 // codes, ranges, factors and outlier indices of K and V and their outlier corrections (not the
 // outlier values: decode reads the corrections instead). noipa: a function of prefetches alone
 // is "const" to GCC's IPA, which then deletes every call to it (it did, until 2026-12-08).
-__attribute__((noipa)) void prefetch_slice(const GearLayerView& L, int64_t s) {
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noipa))
+#endif
+void prefetch_slice(const GearLayerView& L, int64_t s) {
   for (const TensorView* v : {&L.k.codes, &L.k.scales, &L.k.mins, &L.k.q, &L.k.p, &L.k.oidx, &L.kdelta, &L.v.codes,
                               &L.v.scales, &L.v.mins, &L.v.q, &L.v.p, &L.v.oidx, &L.vdelta}) {
     if (v->ndim < 3 || s >= v->shape[0] * v->shape[1]) continue;
