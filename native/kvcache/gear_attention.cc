@@ -137,10 +137,26 @@ void add_value_outliers(const GearBlock& blk, const GearParams& prm, int64_t s, 
   const int32_t* oidx = blk.oidx.ptr<int32_t>() + s * n * k2;
   // token-major: the same channel is an outlier of many tokens, and updates of one address
   // back to back would chain through store forwarding
+  if (G == 4) {  // a GQA group of 4 (one query each): the token's 4 probabilities in registers
+    for (int64_t t = 0, i = 0; t < n; ++t) {
+      const float s0 = S[t], s1 = S[n + t], s2 = S[2 * n + t], s3 = S[3 * n + t];
+      for (int64_t m = 0; m < k2; ++m, ++i) {
+        const int32_t j = oidx[i];
+        // indices come from the caller's memory: a corrupt one is an error, never a stray write
+        NT_CHECK(j >= 0 && j < d, Value, "[", kOp, "] outlier index ", j, " out of range");
+        float* __restrict a = acc + pos[j];
+        const float dl = delta[i];
+        a[0] += s0 * dl;
+        a[d] += s1 * dl;
+        a[2 * d] += s2 * dl;
+        a[3 * d] += s3 * dl;
+      }
+    }
+    return;
+  }
   for (int64_t t = 0, i = 0; t < n; ++t)
     for (int64_t m = 0; m < k2; ++m, ++i) {
       const int32_t j = oidx[i];
-      // indices come from the caller's memory: a corrupt one is an error, never a stray write
       NT_CHECK(j >= 0 && j < d, Value, "[", kOp, "] outlier index ", j, " out of range");
       float* __restrict a = acc + pos[j];
       const float dl = delta[i];
