@@ -5,7 +5,8 @@
 // with a byte-level BPE tokenizer of fixtures/tokenizers (llama.cpp needs a vocabulary; the
 // embedding and head are redrawn at its size) is exported as F32, its 24 ids evaluated in both
 // engines, and max |Δp| and mean KL(llama.cpp ‖ ntensor) recorded. Exit 1 when a mean KL is above
-// 1e-4. Not part of CI (it needs that peer). Needs `npm run build:ts`.
+// 1e-4, 2 when the peer or dist/ is missing. Not part of CI (it needs that peer). Needs
+// `npm run build:ts`.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -18,11 +19,16 @@ const outArg = process.argv.indexOf('--out');
 const outFile = outArg >= 0 ? process.argv[outArg + 1] : path.join(root, 'bench', 'results', `llamacpp-arch-${new Date().toISOString().slice(0, 10)}.json`);
 const peer = path.join(root, 'bench', 'peers', 'llamacpp', 'node_modules', 'node-llama-cpp');
 if (!fs.existsSync(path.join(peer, 'package.json'))) {
-  console.error('check-llamacpp-arch: node-llama-cpp is missing: node bench/peers/llamacpp/install.js');
+  console.error(`check-llamacpp-arch: ${peer} is missing: run npm run bench:model:install`);
   process.exit(2);
 }
-const nt = require(path.join(root, 'dist', 'lib', 'index.js'));
-const { exportGguf } = require(path.join(root, 'dist', 'lib', 'cli', 'export.js'));
+const dist = path.join(root, 'dist', 'lib');
+if (!fs.existsSync(path.join(dist, 'cli', 'export.js'))) {
+  console.error('check-llamacpp-arch: dist/ is missing or old: run npm run build:ts');
+  process.exit(2);
+}
+const nt = require(path.join(dist, 'index.js'));
+const { exportGguf } = require(path.join(dist, 'cli', 'export.js'));
 const { getLlama, LlamaLogLevel } = await import(pathToFileURL(path.join(peer, 'dist', 'index.js')).href);
 const llama = await getLlama({ gpu: false, build: 'never', skipDownload: true, maxThreads: 2, logLevel: LlamaLogLevel.error });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ntensor-llamacpp-arch-'));
