@@ -244,7 +244,7 @@ export function bpeVocabulary(dir: string, vocabSize: number): Record<string, Gg
     } catch (e) {
       throw Object.assign(new Error(`[${op}] ${tcFile} is not valid JSON: ${(e as Error).message}`), { code: 'NT_IO' });
     }
-    if (tc === null || typeof tc !== 'object' || Array.isArray(tc)) throw Object.assign(new Error(`[${op}] ${tcFile} must hold a JSON object`), { code: 'NT_IO' });
+    if (tc === null || typeof tc !== 'object' || Array.isArray(tc)) throw Object.assign(new Error(`[${op}] ${tcFile} must hold a JSON object, got ${tc === null ? 'null' : Array.isArray(tc) ? 'an array' : typeof tc}`), { code: 'NT_IO' });
   }
   const idOf = (t: unknown) => {
     const text = typeof t === 'string' ? t : typeof (t as Json | null)?.content === 'string' ? ((t as Json).content as string) : null;
@@ -349,7 +349,7 @@ export function exportGguf(nt: Library, o: ExportOptions): ExportReport {
         const type = (dense === 'Q4_0' || dense === 'Q8_0') && !blocksFit ? 'F16' : dense;
         if (type !== dense) fallbacks.push(`${name} (${lin.inFeatures} columns) F16`);
         entries.push({ name, type, tensor: w });
-      } else throw code('NT_UNSUPPORTED', `${module}: cannot export a ${(lin as object).constructor.name}`);
+      } else throw code('NT_UNSUPPORTED', `${module} is a ${(lin as object).constructor.name}: the GGUF writer takes DenseLinear and QuantLinear weights`);
     };
     for (let l = 0; l < config.numLayers; ++l) {
       const p = `model.layers.${l}.`;

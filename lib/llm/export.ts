@@ -237,7 +237,8 @@ function storedHead(model: LlamaModel, formats: QuantFormat[], temps: Tensor[]):
     throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is tied to the embeddings (config.json), and a tied head cannot be stored as a ${head.constructor.name}: ${hint}`);
   }
   if (head instanceof DenseLinear) return { tensors: { 'lm_head.weight': head.weight }, quantized: false, adapter };
-  if (!(head instanceof QuantLinear)) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head: cannot save a ${head.constructor.name}`);
+  if (!(head instanceof QuantLinear))
+    throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is a ${head.constructor.name}: a GPTQ folder stores a dense (DenseLinear) or a 4-bit (QuantLinear) head`);
   if (formats.length === 0) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized but no decoder linear is: a GPTQ folder quantizes the decoder first; ${hint}`);
   if (head.q.bits !== 4) throw ntError('NT_UNSUPPORTED', `[${OP}] lm_head is quantized to ${head.q.bits} bits, and the GPTQ folder format holds 4-bit weights: ${hint}`);
   const q = head.q, groupSize = q.groupSize === q.shape[1] ? -1 : q.groupSize, ref = formats[0];

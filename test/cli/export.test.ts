@@ -62,6 +62,19 @@ async function compressedFixture(dir: string, name: string, extra: string[] = []
 }
 
 /** Largest |logit| difference of two models on the same ids. */
+/** Loads the f32 model at src, compresses it, wraps lm_head in a rank-r LoRA (seeds seed, seed + 1) and saves to out. */
+function saveWithHeadLora(src: string, opts: Parameters<typeof nt.llm.compressModel>[1], r: number, seed: number, out: string): void {
+  const model = nt.model.load(src, { dtype: 'f32' });
+  try {
+    nt.llm.compressModel(model, opts);
+    const h = model.getLinear('lm_head');
+    model.setLinear('lm_head', new nt.model.LoraLinear(h, nt.randn([r, h.inFeatures], { seed }), nt.randn([h.outFeatures, r], { seed: seed + 1 })));
+    nt.llm.saveCompressed(model, out);
+  } finally {
+    model.dispose();
+  }
+}
+
 function logitsDiff(a: nt.model.LlamaModel, b: nt.model.LlamaModel, ids: Int32Array): number {
   const x = a.forward(ids);
   const y = b.forward(ids);
@@ -193,17 +206,9 @@ describe('ntensor export of the fixture', () => {
 
   test('a compressed folder: int4 GPTQ weights as Q4_0 without requantization, the EoRA adapter as a llama.cpp LoRA GGUF', async () => {
     const calibration = Int32Array.from(fs.readFileSync(HELDOUT).subarray(60000, 60512));
-    const model = nt.model.load(FIX, { dtype: 'f32' });
     const comp = path.join(dir, 'comp');
-    try {
-      nt.llm.compressModel(model, { bits: 4, groupSize: 32, symmetric: true, quantizer: 'gptq', method: 'eora', rank: 4, calibration });
-      // a LoRA on lm_head too (as applyAdapter puts one from a PEFT adapter targeting it): output.weight's
-      const h = model.getLinear('lm_head');
-      model.setLinear('lm_head', new nt.model.LoraLinear(h, nt.randn([4, h.inFeatures], { seed: 8 }), nt.randn([h.outFeatures, 4], { seed: 9 })));
-      nt.llm.saveCompressed(model, comp);
-    } finally {
-      model.dispose();
-    }
+    // a LoRA on lm_head too (as applyAdapter puts one from a PEFT adapter targeting it): output.weight's
+    saveWithHeadLora(FIX, { bits: 4, groupSize: 32, symmetric: true, quantizer: 'gptq', method: 'eora', rank: 4, calibration }, 4, 8, comp);
     const out = path.join(dir, 'c.gguf');
     const r = await cli(['export', '--gguf', out, '--compressed', comp, '--json']);
     expect(r.stderr).toBe('');
@@ -322,16 +327,8 @@ describe('ntensor export of the fixture', () => {
     nt.io.saveSafetensors(path.join(tied, 'model.safetensors'), w);
     Object.values(w).forEach((t) => t.dispose());
     fs.writeFileSync(path.join(tied, 'config.json'), JSON.stringify({ ...CONFIG, tie_word_embeddings: true }));
-    const m = nt.model.load(tied, { dtype: 'f32' });
     const tiedComp = path.join(dir, 'tied-comp');
-    try {
-      nt.llm.compressModel(m, { bits: 4, groupSize: 32, symmetric: true, method: 'none', calibration: Array.from({ length: 40 }, (_, i) => i) });
-      const h = m.getLinear('lm_head');
-      m.setLinear('lm_head', new nt.model.LoraLinear(h, nt.randn([2, h.inFeatures], { seed: 3 }), nt.randn([h.outFeatures, 2], { seed: 4 })));
-      nt.llm.saveCompressed(m, tiedComp);
-    } finally {
-      m.dispose();
-    }
+    saveWithHeadLora(tied, { bits: 4, groupSize: 32, symmetric: true, method: 'none', calibration: Array.from({ length: 40 }, (_, i) => i) }, 2, 3, tiedComp);
     const tiedOut = path.join(dir, 'tied.gguf');
     const t = await cli(['export', '--gguf', tiedOut, '--model', tied, '--compressed', tiedComp]);
     expect(t.code).toBe(1);
@@ -506,6 +503,12 @@ describe('a model with a byte-level BPE tokenizer.json', () => {
     const r = await cli(['export', '--gguf', out, '--model', model]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/tokenizer_config\.json is not valid JSON.*\(NT_IO\)/);
+    expect(fs.existsSync(out)).toBe(false);
+    // valid JSON that is not an object
+    fs.writeFileSync(path.join(model, 'tokenizer_config.json'), '["<s>"]');
+    const r2 = await cli(['export', '--gguf', out, '--model', model]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toMatch(/tokenizer_config\.json must hold a JSON object, got an array \(NT_IO\)/);
     expect(fs.existsSync(out)).toBe(false);
   });
 });

@@ -173,6 +173,14 @@ describe('lm_head and reloaded GPTQ folders: what is saved is what the model run
       ['grid', () => { const m = compressed(untied); m.quantizeHead({ bits: 4, groupSize: 64 }); return m; }, /group size 64, symmetric, the decoder with group size 32: a GPTQ folder has one quantization_config/],
       ['tied', () => { const m = compressed(tied); m.quantizeHead({ bits: 4, groupSize: 32 }); return m; }, /tied to the embeddings \(config.json\), and a tied head cannot be stored as a QuantLinear/],
       ['dense decoder', () => { const m = load(untied); m.quantizeHead({ bits: 4, groupSize: 32 }); return m; }, /lm_head is quantized but no decoder linear is/],
+      // a head of another class (here a caller's own LinearLike)
+      ['other class', () => {
+        const m = compressed(untied);
+        const h = m.getLinear('lm_head');
+        class ScaledHead { readonly inFeatures = h.inFeatures; readonly outFeatures = h.outFeatures; forward(x: Parameters<typeof h.forward>[0]) { return h.forward(x); } dispose() { h.dispose(); } }
+        m.setLinear('lm_head', new ScaledHead());
+        return m;
+      }, /lm_head is a ScaledHead: a GPTQ folder stores a dense \(DenseLinear\) or a 4-bit \(QuantLinear\) head/],
     ];
     for (const [label, make, re] of cases) {
       const m = make();
